@@ -1,0 +1,95 @@
+// ESLint: typescript-eslint strict type-checked, plus the layer rules of docs/architecture.md.
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+/** Folders a layer must never import, with the reason shown to whoever tries. */
+const layerRules = [
+  {
+    files: ['src/codecs/**/*.ts'],
+    banned: ['media', 'hub', 'protocols', 'servers', 'app', 'log', 'config'],
+    why: 'codecs/ is pure wire formats: it imports nothing above it.',
+  },
+  {
+    files: ['src/media/**/*.ts'],
+    banned: ['hub', 'protocols', 'servers', 'app', 'log', 'config'],
+    why: 'media/ is pure: no sockets, logger or config.',
+  },
+  {
+    files: ['src/hub/**/*.ts'],
+    banned: ['protocols', 'servers', 'app'],
+    why: 'the hub never learns a protocol name.',
+  },
+  {
+    files: ['src/protocols/**/*.ts'],
+    banned: ['servers', 'app', 'hub'],
+    why: 'protocols/ are socket sessions shared by servers and clients; they do not know the hub.',
+  },
+  {
+    files: ['src/servers/rtmp/**/*.ts'],
+    banned: ['http-flv', 'app'],
+    why: 'servers never import each other; share through media/ or protocols/.',
+  },
+  {
+    files: ['src/servers/http-flv/**/*.ts'],
+    banned: ['rtmp', 'app'],
+    why: 'servers never import each other; share through media/ or protocols/.',
+  },
+  {
+    files: ['src/config/**/*.ts', 'src/log/**/*.ts'],
+    banned: ['codecs', 'media', 'hub', 'protocols', 'servers', 'app'],
+    why: 'config/ and log/ are leaves.',
+  },
+];
+
+export default tseslint.config(
+  { ignores: ['node_modules/**', 'data/**', 'test-artifacts/**', 'bench/results/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.strictTypeChecked,
+  {
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      '@typescript-eslint/consistent-type-imports': 'error',
+      '@typescript-eslint/switch-exhaustiveness-check': 'error',
+      '@typescript-eslint/no-floating-promises': [
+        'error',
+        {
+          allowForKnownSafeCalls: [
+            { from: 'package', package: 'node:test', name: ['test', 'it', 'describe', 'suite'] },
+          ],
+        },
+      ],
+      '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true }],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+    },
+  },
+  {
+    files: ['**/*.js', '**/*.mjs'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      ...tseslint.configs.disableTypeChecked.languageOptions,
+      globals: { process: 'readonly', console: 'readonly' },
+    },
+  },
+  {
+    files: ['**/*.test.ts', 'test/**/*.ts', 'bench/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-non-null-assertion': 'off',
+    },
+  },
+  ...layerRules.map(({ files, banned, why }) => ({
+    files,
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: banned.map((dir) => ({
+            regex: `(^|/)${dir.replace('/', '\\/')}/`,
+            message: why,
+          })),
+        },
+      ],
+    },
+  })),
+);

@@ -1,0 +1,129 @@
+// HttpListener: the one HTTP port (8080 by default). Routes each request to its handler and
+// refuses malformed targets; handlers never see a request they did not ask for.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { HttpConfig } from '../config/schema.ts';
+import type { Logger } from '../log/logger.ts';
+import { HttpFlvHandler } from '../servers/http-flv/http-flv-handler.ts';
+
+/** Owns the HTTP server and the handlers mounted on it. */
+export class HttpListener {
+  readonly #config: HttpConfig;
+  readonly #logger: Logger;
+  readonly #server: Server;
+  readonly #flv: HttpFlvHandler;
+
+  constructor(options: { config: HttpConfig; logger: Logger; flv: HttpFlvHandler }) {
+    this.#config = options.config;
+    this.#logger = options.logger.child({ component: 'http' });
+    this.#flv = options.flv;
+    this.#server = createServer({ headersTimeout: options.config.headersTimeoutMs }, (req, res) => {
+      this.#onRequest(req, res);
+    });
+    this.#server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      this.#onUpgrade(req, socket, head);
+    });
+    this.#server.on('clientError', (error, socket) => {
+      this.#logger.debug({ reason: error.message }, 'bad HTTP request');
+      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+      else socket.destroy();
+    });
+  }
+
+  /** Starts listening; resolves with the bound port. */
+  async listen(): Promise<number> {
+    const { host, port } = this.#config;
+    await new Promise<void>((resolve, reject) => {
+      this.#server.once('error', reject);
+      this.#server.listen(port, host, () => {
+        this.#server.off('error', reject);
+        resolve();
+      });
+    });
+    const address = this.#server.address();
+    return typeof address === 'object' && address !== null ? address.port : port;
+  }
+
+  /** Stops accepting, ends long-lived responses and closes idle connections. */
+  async close(): Promise<void> {
+    const closed = new Promise<void>((resolve) => {
+      this.#server.close(() => {
+        resolve();
+      });
+    });
+    this.#flv.close();
+    this.#server.closeAllConnections();
+    await closed;
+  }
+
+  #onRequest(req: IncomingMessage, res: ServerResponse): void {
+    try {
+      const path = decodeTarget(req.url);
+      if (path === null) {
+        reply(res, 400, 'Bad request target\n');
+        return;
+      }
+      const flvPath = HttpFlvHandler.streamPathOf(path);
+      if (req.method === 'OPTIONS' && this.#config.cors) {
+        res
+          .writeHead(204, {
+            'Access-Control-Allow-Origin': '*',
+            'Access-Control-Allow-Methods': 'GET, HEAD, OPTIONS',
+            'Access-Control-Max-Age': '86400',
+          })
+          .end();
+        return;
+      }
+      if (flvPath !== null) {
+        if (req.method !== 'GET' && req.method !== 'HEAD') {
+          res.writeHead(405, { Allow: 'GET, HEAD, OPTIONS' }).end();
+          return;
+        }
+        this.#flv.handleRequest(req, res, flvPath);
+        return;
+      }
+      reply(res, 404, 'Not found\n');
+    } catch (error) {
+      this.#logger.error({ err: error }, 'HTTP handler failed');
+      if (!res.headersSent) reply(res, 500, 'Internal error\n');
+      else res.destroy();
+    }
+  }
+
+  #onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    try {
+      const path = decodeTarget(req.url);
+      const flvPath = path === null ? null : HttpFlvHandler.streamPathOf(path);
+      if (flvPath === null) {
+        socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
+        return;
+      }
+      this.#flv.handleUpgrade(req, socket, head, flvPath);
+    } catch (error) {
+      this.#logger.error({ err: error }, 'WebSocket upgrade failed');
+      socket.destroy();
+    }
+  }
+}
+
+/**
+ * The request path, percent-decoded exactly once, or null when the target is malformed
+ * (not origin-form, `//`, bad escapes, NUL or control characters).
+ */
+export function decodeTarget(url: string | undefined): string | null {
+  if (url === undefined || !url.startsWith('/') || url.startsWith('//')) return null;
+  const rawPath = url.split('?')[0] ?? '';
+  let path: string;
+  try {
+    path = decodeURIComponent(rawPath);
+  } catch {
+    return null;
+  }
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f\\]/.test(path)) return null;
+  return path;
+}
+
+function reply(res: ServerResponse, status: number, body: string): void {
+  res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8' }).end(body);
+}

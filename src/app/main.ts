@@ -1,0 +1,74 @@
+// The `onair` command: load config (exit 2 when invalid), start, print where to publish and
+// watch, stop cleanly on SIGINT/SIGTERM.
+import { readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
+import { ConfigError, cliUsage, loadConfig } from '../config/load-config.ts';
+import { createLogger } from '../log/logger.ts';
+import { Onair } from './onair.ts';
+
+/** Runs the server until a signal; returns the process exit code. */
+export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
+  let loaded;
+  try {
+    loaded = loadConfig({ argv, env, readFile: (path) => readFileSync(path, 'utf8') });
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      return 2;
+    }
+    throw error;
+  }
+  if (loaded.help) {
+    process.stdout.write(cliUsage);
+    return 0;
+  }
+  const { config } = loaded;
+  const logger = createLogger(config.log);
+  mkdirSync(config.dataDir, { recursive: true });
+  const onair = new Onair(config, logger);
+  const { rtmpPort, httpPort } = await onair.start();
+  const host = 'localhost';
+  logger.info({ rtmpPort, httpPort, dataDir: config.dataDir }, 'onair is running');
+  if (rtmpPort !== null) {
+    process.stdout.write(
+      [
+        '',
+        `  Publish: rtmp://${host}:${rtmpPort}/live  (OBS server), stream key NAME`,
+        `           ffmpeg -re -i in.mp4 -c copy -f flv rtmp://${host}:${rtmpPort}/live/NAME`,
+        `  Watch:   rtmp://${host}:${rtmpPort}/live/NAME`,
+        ...(httpPort !== null
+          ? [
+              `           http://${host}:${httpPort}/live/NAME.flv  (HTTP-FLV)`,
+              `           ws://${host}:${httpPort}/live/NAME.flv    (WS-FLV)`,
+            ]
+          : []),
+        '',
+        '',
+      ].join('\n'),
+    );
+  }
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string): void => {
+      logger.info({ signal }, 'signal received');
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+  await onair.stop();
+  return 0;
+}
+
+main(process.argv.slice(2), process.env).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(
+      `onair failed to start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
+    process.exitCode = 1;
+  },
+);

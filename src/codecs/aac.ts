@@ -1,0 +1,104 @@
+// AAC AudioSpecificConfig: object type, sampling frequency and channel configuration.
+// ISO/IEC 14496-3 1.6.2.1 (syntax), tables 1.16 (sampling frequency index) and 1.19 (channels).
+
+import { CodecError } from './codec-error.ts';
+
+/** The leading fields of an AudioSpecificConfig. */
+export interface AudioSpecificConfig {
+  /** audioObjectType with the escape resolved (1 Main, 2 LC, 5 SBR, 29 PS...). */
+  readonly objectType: number;
+  /** Sampling frequency in Hz (from the table, or the explicit 24-bit value). */
+  readonly sampleRate: number;
+  /** Output channels; 0 when channelConfiguration is 0 (a program_config_element says). */
+  readonly channels: number;
+  /** samplingFrequencyIndex as sent (15 = explicit rate). */
+  readonly frequencyIndex: number;
+}
+
+/** Table 1.16; indices 13 and 14 are reserved, 15 means an explicit 24-bit rate follows. */
+const SAMPLE_RATES = [
+  96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350,
+];
+const EXPLICIT_RATE_INDEX = 15;
+const OBJECT_TYPE_ESCAPE = 31;
+/** Table 1.19 channelConfiguration -> channels; 8-10 and 15 are reserved (absent here). */
+const CHANNELS = new Map<number, number>([
+  [0, 0],
+  [1, 1],
+  [2, 2],
+  [3, 3],
+  [4, 4],
+  [5, 5],
+  [6, 6],
+  [7, 8],
+  [11, 7],
+  [12, 8],
+  [13, 24],
+  [14, 8],
+]);
+
+/**
+ * Parses the leading fields of an AudioSpecificConfig (ISO/IEC 14496-3 1.6.2.1): the object type
+ * escape (31 -> 32 + 6 bits), the explicit 24-bit rate (index 15) and the channel configuration.
+ * Throws `CodecError` `ERR_AAC_CONFIG` when too short or on reserved values.
+ */
+export function parseAudioSpecificConfig(buf: Buffer): AudioSpecificConfig {
+  let bitPos = 0;
+  const read = (n: number): number => {
+    if (bitPos + n > buf.length * 8) {
+      throw new CodecError(
+        'ERR_AAC_CONFIG',
+        `Cannot parse AudioSpecificConfig: needs ${Math.ceil((bitPos + n) / 8)} bytes, has ${buf.length}`,
+        bitPos >>> 3,
+      );
+    }
+    let value = 0;
+    for (let i = 0; i < n; i++, bitPos++) {
+      value = value * 2 + (((buf[bitPos >>> 3] ?? 0) >>> (7 - (bitPos & 7))) & 1);
+    }
+    return value;
+  };
+  let objectType = read(5);
+  if (objectType === OBJECT_TYPE_ESCAPE) objectType = 32 + read(6);
+  if (objectType === 0)
+    throw new CodecError('ERR_AAC_CONFIG', 'Cannot parse AudioSpecificConfig: object type 0', 0);
+  const frequencyIndex = read(4);
+  let sampleRate: number;
+  if (frequencyIndex === EXPLICIT_RATE_INDEX) {
+    sampleRate = read(24);
+    if (sampleRate === 0)
+      throw new CodecError('ERR_AAC_CONFIG', 'Cannot parse AudioSpecificConfig: sample rate 0', 0);
+  } else {
+    const rate = SAMPLE_RATES[frequencyIndex];
+    if (rate === undefined) {
+      throw new CodecError(
+        'ERR_AAC_CONFIG',
+        `Cannot parse AudioSpecificConfig: samplingFrequencyIndex ${frequencyIndex} is reserved`,
+        0,
+      );
+    }
+    sampleRate = rate;
+  }
+  const channelConfig = read(4);
+  const channels = CHANNELS.get(channelConfig);
+  if (channels === undefined) {
+    throw new CodecError(
+      'ERR_AAC_CONFIG',
+      `Cannot parse AudioSpecificConfig: channelConfiguration ${channelConfig} is reserved`,
+      bitPos >>> 3,
+    );
+  }
+  return { objectType, sampleRate, channels, frequencyIndex };
+}
+
+const OBJECT_TYPE_NAMES = new Map<number, string>([
+  [1, 'Main'],
+  [2, 'LC'],
+  [5, 'HE-AAC (SBR)'],
+  [29, 'HE-AACv2'],
+]);
+
+/** AAC audio object type as a profile name ('LC'), or the number as a string when unnamed. */
+export function aacObjectTypeName(t: number): string {
+  return OBJECT_TYPE_NAMES.get(t) ?? String(t);
+}

@@ -1,0 +1,274 @@
+// The one configuration schema (zod 4): every key with its type, bounds, default and description.
+// Sections match folders; docs/configuration.md and onair.example.yaml are checked against it.
+import { z } from 'zod';
+import { LOG_FORMATS, LOG_LEVELS } from '../log/logger.ts';
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const GiB = 1024 * MiB;
+const SECOND_MS = 1000;
+const MINUTE_MS = 60 * SECOND_MS;
+const HOUR_MS = 60 * MINUTE_MS;
+
+/** An integer leaf in [min, max] with a default and a description. */
+function int(options: {
+  readonly min: number;
+  readonly max: number;
+  readonly default: number;
+  readonly description: string;
+}) {
+  return z
+    .int()
+    .min(options.min)
+    .max(options.max)
+    .default(options.default)
+    .describe(options.description);
+}
+
+/** A boolean leaf with a default and a description. */
+function bool(defaultValue: boolean, description: string) {
+  return z.boolean().default(defaultValue).describe(description);
+}
+
+/** An address to listen on: an IPv4/IPv6 literal or a host name (no spaces, slashes, brackets). */
+function host(description: string) {
+  return z
+    .string()
+    .min(1)
+    .max(253)
+    .regex(/^[\w.:%-]+$/, { error: 'must be a host name or an IP address, without brackets' })
+    .default('0.0.0.0')
+    .describe(description);
+}
+
+/** A TCP port; 0 asks the OS for a free one (tests use it). */
+function port(defaultValue: number, description: string) {
+  return int({ min: 0, max: 65535, default: defaultValue, description });
+}
+
+/** A section: a strict object (unknown keys are errors) whose missing keys take their defaults. */
+function section<Shape extends z.core.$ZodLooseShape>(shape: Shape, description: string) {
+  const object = z.strictObject(shape);
+  // Every leaf has a default, so {} is valid input; TS cannot see that through the generic
+  // (describeConfig() throws for a leaf without a default, and its tests run it).
+  return object.prefault({} as z.input<typeof object>).describe(description);
+}
+
+const rtmpSchema = section(
+  {
+    enabled: bool(true, 'Accept RTMP publishers and players.'),
+    host: host('Address the RTMP server listens on.'),
+    port: port(1935, 'TCP port of the RTMP server (0 = any free port).'),
+    handshakeTimeoutMs: int({
+      min: SECOND_MS,
+      max: 2 * MINUTE_MS,
+      default: 10 * SECOND_MS,
+      description: 'Deadline for the whole handshake plus connect; a slower client is closed.',
+    }),
+    idleTimeoutMs: int({
+      min: SECOND_MS,
+      max: HOUR_MS,
+      default: 30 * SECOND_MS,
+      description: 'A connection that sends no bytes for this long is closed.',
+    }),
+    outChunkSize: int({
+      min: 128,
+      max: 65536,
+      default: 4096,
+      description: 'Chunk size onair announces and sends with.',
+    }),
+    maxMessageBytes: int({
+      min: MiB,
+      max: 16 * MiB,
+      default: 8 * MiB,
+      description: 'Largest media message accepted; a larger one closes the connection.',
+    }),
+    maxCommandBytes: int({
+      min: KiB,
+      max: MiB,
+      default: 64 * KiB,
+      description: 'Largest command, data or control message accepted.',
+    }),
+    maxChunkStreams: int({
+      min: 4,
+      max: 1024,
+      default: 64,
+      description: 'Most chunk stream ids one connection may use at once.',
+    }),
+    maxStreamsPerConnection: int({
+      min: 1,
+      max: 64,
+      default: 8,
+      description: 'Most message streams (createStream) per connection.',
+    }),
+    maxConnections: int({
+      min: 1,
+      max: 1_000_000,
+      default: 10_000,
+      description: 'Most RTMP connections open at once.',
+    }),
+    maxConnectionsPerIp: int({
+      min: 1,
+      max: 1_000_000,
+      default: 200,
+      description: 'Most RTMP connections open at once from one IP address.',
+    }),
+    ackWindowBytes: int({
+      min: 4 * KiB,
+      max: 2 ** 31 - 1,
+      default: 2_500_000,
+      description: 'Window acknowledgement size announced to peers.',
+    }),
+  },
+  'RTMP ingest and playback (rtmp://host:port/app/name).',
+);
+
+const httpSchema = section(
+  {
+    enabled: bool(true, 'Serve HTTP (HTTP-FLV and WS-FLV playback).'),
+    host: host('Address the HTTP server listens on.'),
+    port: port(8080, 'TCP port of the HTTP server (0 = any free port).'),
+    headersTimeoutMs: int({
+      min: SECOND_MS,
+      max: 5 * MINUTE_MS,
+      default: 15 * SECOND_MS,
+      description: 'Deadline for a client to send the complete request headers.',
+    }),
+    cors: bool(true, 'Send Access-Control-Allow-Origin: * on media routes.'),
+    wsMaxPayloadBytes: int({
+      min: KiB,
+      max: 16 * MiB,
+      default: 64 * KiB,
+      description: 'Largest WebSocket message accepted from a client.',
+    }),
+  },
+  'The one HTTP listener: HTTP-FLV (/app/name.flv) and WS-FLV.',
+);
+
+const gopCacheSchema = section(
+  {
+    enabled: bool(true, 'Keep the frames since the last keyframe so new viewers start at once.'),
+    maxFrames: int({
+      min: 1,
+      max: 100_000,
+      default: 2500,
+      description: 'Most frames kept in the GOP cache.',
+    }),
+    maxBytes: int({
+      min: MiB,
+      max: GiB,
+      default: 32 * MiB,
+      description: 'Most bytes kept in the GOP cache.',
+    }),
+    maxDurationMs: int({
+      min: SECOND_MS,
+      max: 5 * MINUTE_MS,
+      default: 20 * SECOND_MS,
+      description: 'Longest span of media kept in the GOP cache.',
+    }),
+  },
+  'Per-stream cache of the current group of pictures.',
+);
+
+const viewerSchema = section(
+  {
+    maxQueueBytes: int({
+      min: 64 * KiB,
+      max: GiB,
+      default: 8 * MiB,
+      description: 'Bytes queued for one viewer before frames are dropped up to the next keyframe.',
+    }),
+    maxQueueDurationMs: int({
+      min: 500,
+      max: 2 * MINUTE_MS,
+      default: 10 * SECOND_MS,
+      description: 'Media duration queued for one viewer before frames are dropped.',
+    }),
+    maxBehindMs: int({
+      min: SECOND_MS,
+      max: 10 * MINUTE_MS,
+      default: 30 * SECOND_MS,
+      description: 'A viewer still behind after this long is closed.',
+    }),
+  },
+  'Bounds of the queue each viewer owns.',
+);
+
+const hubSchema = section(
+  {
+    gopCache: gopCacheSchema,
+    viewer: viewerSchema,
+    waitForPublisherMs: int({
+      min: 0,
+      max: 2 * MINUTE_MS,
+      default: 5 * SECOND_MS,
+      description: 'How long a viewer that arrives before the publisher waits for it.',
+    }),
+    reconnectGraceMs: int({
+      min: 0,
+      max: 10 * MINUTE_MS,
+      default: 10 * SECOND_MS,
+      description: 'How long viewers stay on a path after its publisher leaves.',
+    }),
+  },
+  'Fan-out from one publisher to many viewers.',
+);
+
+const logSchema = section(
+  {
+    level: z
+      .enum(LOG_LEVELS)
+      .default('info')
+      .describe('Least severe level written; silent writes nothing.'),
+    format: z
+      .enum(LOG_FORMATS)
+      .default('json')
+      .describe(
+        'json: one JSON object a line; pretty: one readable line an entry, for a terminal.',
+      ),
+  },
+  'Logging to standard output.',
+);
+
+/** The whole configuration. Every key has a default, so `configSchema.parse({})` is valid. */
+export const configSchema = z.strictObject({
+  dataDir: z
+    .string()
+    .min(1)
+    .default('./data')
+    .describe('Directory for everything onair keeps on disk.'),
+  rtmp: rtmpSchema,
+  http: httpSchema,
+  hub: hubSchema,
+  log: logSchema,
+});
+
+/** Makes every property of T, at any depth, readonly. */
+export type DeepReadonly<T> = T extends object
+  ? { readonly [K in keyof T]: DeepReadonly<T[K]> }
+  : T;
+
+/** The validated configuration, frozen at every depth. */
+export type Config = DeepReadonly<z.output<typeof configSchema>>;
+/** The `rtmp` section, for the RTMP server. */
+export type RtmpConfig = Config['rtmp'];
+/** The `http` section, for the HTTP server. */
+export type HttpConfig = Config['http'];
+/** The `hub` section, for the StreamHub. */
+export type HubConfig = Config['hub'];
+/** The `log` section, for createLogger(). */
+export type LogConfig = Config['log'];
+
+/** Freezes `value` and every object inside it; returns it. */
+export function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/** The configuration used when nothing is given: a fresh, deeply frozen object. */
+export function defaultConfig(): Config {
+  return deepFreeze(configSchema.parse({}));
+}

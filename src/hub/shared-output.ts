@@ -1,0 +1,162 @@
+// SharedOutput: one format's fan-out for one stream. Each frame is encoded once; every viewer gets the same bytes.
+import type { Frame } from '../media/frame.ts';
+import type { Track } from '../media/track.ts';
+import { GopCache, type GopCacheLimits } from './gop-cache.ts';
+import type { Packet } from './packet.ts';
+import type { CloseReason, Subscriber } from './subscriber.ts';
+import type { ViewerQueue } from './viewer-queue.ts';
+
+/** Turns a frame into this format's bytes (an FLV tag, RTMP chunks...). Called once per frame. */
+export type FrameEncoder = (frame: Frame) => Buffer;
+
+/** How a viewer joins a SharedOutput. */
+export interface ViewerStartOptions {
+  /** Writes the viewer's own prelude once the stream's tracks are known. */
+  readonly start: (tracks: readonly Track[]) => void;
+  /** How long a viewer that arrives before the publisher waits for one. */
+  readonly waitMs: number;
+}
+
+interface PendingViewer {
+  readonly start: (tracks: readonly Track[]) => void;
+  readonly timer: NodeJS.Timeout;
+}
+
+/** How a SharedOutput is made. */
+export interface SharedOutputOptions {
+  readonly encode: FrameEncoder;
+  readonly gopCache: GopCacheLimits & { readonly enabled: boolean };
+  /** Called when the last viewer leaves, so the owner can unsubscribe and forget this output. */
+  readonly onIdle: () => void;
+}
+
+/**
+ * A Subscriber that encodes every frame once and pushes the same Packet to each viewer's queue.
+ * It keeps its own encoded copy of the stream's headers and current GOP, so a viewer who joins
+ * later starts on a keyframe without anything being encoded again.
+ */
+export class SharedOutput implements Subscriber {
+  readonly #options: SharedOutputOptions;
+  readonly #viewers = new Set<ViewerQueue>();
+  readonly #pending = new Map<ViewerQueue, PendingViewer>();
+  #tracks: readonly Track[] = [];
+  #metadata: Packet | null = null;
+  #videoHeader: Packet | null = null;
+  #audioHeader: Packet | null = null;
+  readonly #gop: GopCache<Packet>;
+  #ready = false;
+  #closed: CloseReason | null = null;
+
+  constructor(options: SharedOutputOptions) {
+    this.#options = options;
+    this.#gop = new GopCache(options.gopCache);
+  }
+
+  /** The stream's tracks, once it has started. */
+  get tracks(): readonly Track[] {
+    return this.#tracks;
+  }
+
+  /** True once the stream has delivered its tracks (viewers can be started). */
+  get ready(): boolean {
+    return this.#ready;
+  }
+
+  get viewerCount(): number {
+    return this.#viewers.size + this.#pending.size;
+  }
+
+  onTracks(tracks: readonly Track[]): void {
+    this.#tracks = tracks;
+    this.#ready = true;
+    // Headers of tracks that are gone are forgotten; new headers follow as frames.
+    if (!tracks.some((t) => t.kind === 'video')) this.#videoHeader = null;
+    if (!tracks.some((t) => t.kind === 'audio')) this.#audioHeader = null;
+    this.#gop.clear();
+    const videoless = !tracks.some((t) => t.kind === 'video');
+    for (const viewer of this.#viewers) viewer.videoless = videoless;
+    for (const [viewer, pending] of this.#pending) {
+      clearTimeout(pending.timer);
+      this.#pending.delete(viewer);
+      this.#start(viewer, pending.start);
+    }
+  }
+
+  onFrame(frame: Frame): void {
+    const packet: Packet = {
+      bytes: this.#options.encode(frame),
+      kind: frame.kind,
+      keyframe: frame.keyframe,
+      essential: frame.sequenceHeader || frame.kind === 'data',
+      dtsMs: frame.dtsMs,
+    };
+    if (frame.kind === 'data') this.#metadata = packet;
+    else if (frame.sequenceHeader) {
+      if (frame.kind === 'video') this.#videoHeader = packet;
+      else this.#audioHeader = packet;
+    } else if (this.#options.gopCache.enabled) {
+      const videoless = this.#videoHeader === null;
+      this.#gop.push(packet, {
+        keyframe: frame.kind === 'video' ? frame.keyframe : videoless,
+        dtsMs: frame.dtsMs,
+        sizeBytes: packet.bytes.length,
+      });
+    }
+    for (const viewer of this.#viewers) viewer.push(packet);
+  }
+
+  onClose(reason: CloseReason): void {
+    this.#closed = reason;
+    for (const viewer of this.#viewers) viewer.close(reason);
+    this.#viewers.clear();
+    for (const [viewer, pending] of this.#pending) {
+      clearTimeout(pending.timer);
+      viewer.close(reason);
+    }
+    this.#pending.clear();
+  }
+
+  /**
+   * Adds a viewer. Once the stream has tracks, `start` runs (it writes the viewer's own prelude:
+   * FLV header, RTMP play status) and the viewer gets metadata, sequence headers and the cached
+   * GOP, then live frames. A viewer that arrives first waits up to `waitMs` for a publisher and
+   * is then closed with 'not-found'.
+   */
+  addViewer(viewer: ViewerQueue, options: ViewerStartOptions): void {
+    if (false) {
+      viewer.close(this.#closed);
+      return;
+    }
+    if (this.#ready) {
+      this.#start(viewer, options.start);
+      return;
+    }
+    const timer = setTimeout(() => {
+      this.#pending.delete(viewer);
+      viewer.close('not-found');
+      if (this.#viewers.size === 0 && this.#pending.size === 0) this.#options.onIdle();
+    }, options.waitMs);
+    timer.unref();
+    this.#pending.set(viewer, { start: options.start, timer });
+  }
+
+  #start(viewer: ViewerQueue, start: (tracks: readonly Track[]) => void): void {
+    this.#viewers.add(viewer);
+    viewer.videoless = !this.#tracks.some((t) => t.kind === 'video');
+    start(this.#tracks);
+    if (this.#metadata) viewer.push(this.#metadata);
+    if (this.#videoHeader) viewer.push(this.#videoHeader);
+    if (this.#audioHeader) viewer.push(this.#audioHeader);
+    for (const packet of this.#gop.items) viewer.push(packet);
+  }
+
+  /** Removes a viewer (it left or was closed); the last one out makes the output idle. */
+  removeViewer(viewer: ViewerQueue): void {
+    const pending = this.#pending.get(viewer);
+    if (pending) {
+      clearTimeout(pending.timer);
+      this.#pending.delete(viewer);
+    } else if (!this.#viewers.delete(viewer)) return;
+    if (this.#viewers.size === 0 && this.#pending.size === 0) this.#options.onIdle();
+  }
+}

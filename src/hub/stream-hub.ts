@@ -1,0 +1,65 @@
+// StreamHub: the registry of live Streams by path; the only way in and out of the data plane.
+import type { GopCacheLimits } from './gop-cache.ts';
+import { StreamNameError } from './hub-errors.ts';
+import { checkStreamPath } from './stream-path.ts';
+import { Stream, type Publication, type PublisherInfo } from './stream.ts';
+
+/** Hub settings (the `hub` config section). */
+export interface StreamHubOptions {
+  readonly gopCache: GopCacheLimits & { readonly enabled: boolean };
+  readonly reconnectGraceMs: number;
+}
+
+/** Moves frames from one publisher per path to that path's subscribers. */
+export class StreamHub {
+  readonly #options: StreamHubOptions;
+  readonly #streams = new Map<string, Stream>();
+  #closed = false;
+
+  constructor(options: StreamHubOptions) {
+    this.#options = options;
+  }
+
+  /**
+   * Starts publishing `path`. Throws StreamNameError for a refused name and StreamBusyError if
+   * the path already has a live publisher (the first one keeps going).
+   */
+  publish(path: string, info: PublisherInfo): Publication {
+    return this.open(path).attach(info);
+  }
+
+  /** The stream at `path`, or undefined; never creates state (for 404s). */
+  get(path: string): Stream | undefined {
+    return this.#streams.get(path);
+  }
+
+  /** The stream at `path`, created idle if absent so a viewer can wait for its publisher. */
+  open(path: string): Stream {
+    const refused = checkStreamPath(path);
+    if (refused !== null) throw new StreamNameError(refused);
+    if (this.#closed) throw new StreamNameError('the server is shutting down');
+    let stream = this.#streams.get(path);
+    if (!stream) {
+      stream = new Stream(path, {
+        gopCache: this.#options.gopCache,
+        reconnectGraceMs: this.#options.reconnectGraceMs,
+        onDone: (done) => {
+          if (this.#streams.get(done.path) === done) this.#streams.delete(done.path);
+        },
+      });
+      this.#streams.set(path, stream);
+    }
+    return stream;
+  }
+
+  /** Every stream known now (live, waiting for a publisher, or in its grace period). */
+  streams(): IterableIterator<Stream> {
+    return this.#streams.values();
+  }
+
+  /** Ends every stream; used on shutdown. */
+  close(): void {
+    this.#closed = true;
+    for (const stream of [...this.#streams.values()]) stream.end('server-shutdown');
+  }
+}

@@ -1,0 +1,305 @@
+// Stream: live media at one path. One publisher at a time, many subscribers, a GOP cache.
+import type { Frame, FrameKind } from '../media/frame.ts';
+import type { Track } from '../media/track.ts';
+import { GopCache, type GopCacheLimits } from './gop-cache.ts';
+import { StreamBusyError } from './hub-errors.ts';
+import { SharedOutput, type FrameEncoder } from './shared-output.ts';
+import type { CloseReason, Subscriber } from './subscriber.ts';
+
+/** Who publishes; shown by the API, never used to decide anything in the hub. */
+export interface PublisherInfo {
+  readonly protocol: string;
+  readonly remoteAddress: string;
+}
+
+/** One message from a publisher, before the hub re-bases its timestamp. */
+export interface FrameInput {
+  readonly kind: FrameKind;
+  /** The publisher's timestamp in ms (32-bit, as RTMP carries it). */
+  readonly timestampMs: number;
+  readonly ctsMs: number;
+  readonly keyframe: boolean;
+  readonly body: Buffer;
+  readonly payloadOffset: number;
+  /** Set on sequence headers: the track this header defines. */
+  readonly track?: Track;
+}
+
+/** Settings a Stream takes from the hub. */
+export interface StreamOptions {
+  readonly gopCache: GopCacheLimits & { readonly enabled: boolean };
+  readonly reconnectGraceMs: number;
+  /** Called when the stream has no publisher, no grace period running and no subscriber. */
+  readonly onDone: (stream: Stream) => void;
+}
+
+/** Where a Stream is in its life. */
+export type StreamState = 'idle' | 'live' | 'grace' | 'ended';
+
+/** How much audio with no video header makes a stream audio-only. */
+const AUDIO_ONLY_AFTER_MS = 1000;
+
+/** A gap put between the last frame of a publisher and the first of the next one. */
+const REPUBLISH_GAP_MS = 20;
+
+/**
+ * Live media at one path. Frames keep the publisher's timestamps, shifted when a new publisher
+ * takes over within the grace period so every subscriber sees one continuous timeline.
+ */
+export class Stream {
+  readonly path: string;
+  readonly #options: StreamOptions;
+  readonly #subscribers = new Set<Subscriber>();
+  readonly #outputs = new Map<string, SharedOutput>();
+  readonly #gop: GopCache<Frame>;
+  #state: StreamState = 'idle';
+  #publisher: Publication | null = null;
+  #video: Track | null = null;
+  #audio: Track | null = null;
+  #metadata: Frame | null = null;
+  #videoHeader: Frame | null = null;
+  #audioHeader: Frame | null = null;
+  #ready = false;
+  #offsetMs = 0;
+  #lastDtsMs = 0;
+  #rebase = false;
+  #firstAudioDtsMs: number | null = null;
+  #graceTimer: NodeJS.Timeout | null = null;
+  #publishedAtMs = 0;
+  #publishCount = 0;
+
+  constructor(path: string, options: StreamOptions) {
+    this.path = path;
+    this.#options = options;
+    this.#gop = new GopCache(options.gopCache);
+  }
+
+  get state(): StreamState {
+    return this.#state;
+  }
+
+  /** The current publication, if a publisher is live. */
+  get publisher(): Publication | null {
+    return this.#publisher;
+  }
+
+  /** Tracks announced by the current (or last) publisher. */
+  get tracks(): readonly Track[] {
+    const tracks: Track[] = [];
+    if (this.#video) tracks.push(this.#video);
+    if (this.#audio) tracks.push(this.#audio);
+    return tracks;
+  }
+
+  get subscriberCount(): number {
+    return this.#subscribers.size;
+  }
+
+  /** Wall-clock ms when the current publisher started (Date.now()). */
+  get publishedAtMs(): number {
+    return this.#publishedAtMs;
+  }
+
+  /** @internal Used by StreamHub.publish(). */
+  attach(info: PublisherInfo): Publication {
+    if (this.#publisher) throw new StreamBusyError(this.path);
+    if (this.#graceTimer) clearTimeout(this.#graceTimer);
+    this.#graceTimer = null;
+    this.#rebase = this.#publishCount > 0;
+    this.#publishCount++;
+    this.#state = 'live';
+    this.#ready = false;
+    this.#video = null;
+    this.#audio = null;
+    this.#metadata = null;
+    this.#videoHeader = null;
+    this.#audioHeader = null;
+    this.#gop.clear();
+    this.#firstAudioDtsMs = null;
+    this.#publishedAtMs = Date.now();
+    this.#publisher = new Publication(this, info);
+    return this.#publisher;
+  }
+
+  /**
+   * Adds a subscriber. If the stream already has tracks it gets them now, then metadata,
+   * sequence headers and the cached GOP; otherwise all of that comes when the publisher starts.
+   */
+  subscribe(subscriber: Subscriber): void {
+    this.#subscribers.add(subscriber);
+    if (this.#ready) this.#replay(subscriber);
+  }
+
+  /** Removes a subscriber; the stream is forgotten once nobody uses it. */
+  unsubscribe(subscriber: Subscriber): void {
+    this.#subscribers.delete(subscriber);
+    this.#checkDone();
+  }
+
+  /**
+   * The shared output of one format (key) for this stream, made on first use and dropped when
+   * its last viewer leaves: nothing is encoded for a format nobody watches.
+   */
+  output(key: string, encode: FrameEncoder): SharedOutput {
+    let output = this.#outputs.get(key);
+    if (output) return output;
+    const created = new SharedOutput({
+      encode,
+      gopCache: this.#options.gopCache,
+      onIdle: () => {
+        this.#outputs.delete(key);
+        this.unsubscribe(created);
+      },
+    });
+    output = created;
+    this.#outputs.set(key, output);
+    this.subscribe(output);
+    return output;
+  }
+
+  /** Ends the stream now for every subscriber (server shutdown, or an operator). */
+  end(reason: CloseReason): void {
+    if (this.#graceTimer) clearTimeout(this.#graceTimer);
+    this.#graceTimer = null;
+    this.#publisher?.detach();
+    this.#publisher = null;
+    this.#state = 'ended';
+    const subscribers = [...this.#subscribers];
+    this.#subscribers.clear();
+    this.#outputs.clear();
+    for (const subscriber of subscribers) subscriber.onClose(reason);
+    this.#options.onDone(this);
+  }
+
+  /** @internal Called by Publication.write(). */
+  write(input: FrameInput): void {
+    if (this.#rebase) {
+      this.#rebase = false;
+      this.#offsetMs = (this.#lastDtsMs + REPUBLISH_GAP_MS - input.timestampMs) >>> 0;
+    }
+    const dtsMs = (input.timestampMs + this.#offsetMs) >>> 0;
+    this.#lastDtsMs = dtsMs;
+    const frame: Frame = {
+      kind: input.kind,
+      dtsMs,
+      ctsMs: input.ctsMs,
+      keyframe: input.keyframe,
+      sequenceHeader: input.track !== undefined,
+      body: input.body,
+      payloadOffset: input.payloadOffset,
+    };
+    if (input.kind === 'data') {
+      this.#metadata = frame;
+    } else if (input.track) {
+      const previous = input.track.kind === 'video' ? this.#video : this.#audio;
+      if (input.track.kind === 'video') {
+        this.#video = input.track;
+        this.#videoHeader = frame;
+      } else {
+        this.#audio = input.track;
+        this.#audioHeader = frame;
+      }
+      // A codec change while live: subscribers learn the new tracks before the new header.
+      const changed = previous === null || !previous.config.equals(input.track.config);
+      if (this.#ready && changed) {
+        for (const subscriber of this.#subscribers) subscriber.onTracks(this.tracks);
+      }
+    } else if (this.#options.gopCache.enabled) {
+      this.#gop.push(frame, {
+        keyframe: input.kind === 'video' ? input.keyframe : this.#video === null,
+        dtsMs,
+        sizeBytes: input.body.length,
+      });
+    }
+    if (!this.#ready) {
+      if (!this.#startsPlayback(frame)) return;
+      this.#ready = true;
+      for (const subscriber of this.#subscribers) this.#replay(subscriber, frame);
+      return;
+    }
+    for (const subscriber of this.#subscribers) subscriber.onFrame(frame);
+  }
+
+  /** @internal Called by Publication.close(): viewers wait out the grace period. */
+  detach(publication: Publication): void {
+    if (this.#publisher !== publication) return;
+    this.#publisher = null;
+    this.#state = 'grace';
+    this.#ready = false;
+    this.#graceTimer = setTimeout(() => {
+      this.#graceTimer = null;
+      this.end('stream-ended');
+    }, this.#options.reconnectGraceMs);
+    this.#graceTimer.unref();
+    if (this.#subscribers.size === 0) this.end('stream-ended');
+  }
+
+  /**
+   * Subscribers start on the first video keyframe, when the sequence headers of both tracks are
+   * in, so they learn the real tracks and begin with a decodable picture. A stream that has
+   * sent audio for a while with no video header is audio-only and starts on audio.
+   */
+  #startsPlayback(frame: Frame): boolean {
+    if (frame.sequenceHeader || frame.kind === 'data') return false;
+    if (frame.kind === 'video') return frame.keyframe && this.#video !== null;
+    if (this.#video !== null) return false;
+    this.#firstAudioDtsMs ??= frame.dtsMs;
+    return frame.dtsMs - this.#firstAudioDtsMs >= AUDIO_ONLY_AFTER_MS;
+  }
+
+  /** Sends tracks, headers and the cached GOP; `current` is the live frame that made us ready. */
+  #replay(subscriber: Subscriber, current?: Frame): void {
+    subscriber.onTracks(this.tracks);
+    if (this.#metadata) subscriber.onFrame(this.#metadata);
+    if (this.#videoHeader) subscriber.onFrame(this.#videoHeader);
+    if (this.#audioHeader) subscriber.onFrame(this.#audioHeader);
+    let sentCurrent = false;
+    for (const frame of this.#gop.items) {
+      subscriber.onFrame(frame);
+      if (frame === current) sentCurrent = true;
+    }
+    if (current && !sentCurrent && (current.kind !== 'video' || current.keyframe)) {
+      subscriber.onFrame(current);
+    }
+  }
+
+  #checkDone(): void {
+    if (this.#state === 'idle' && this.#subscribers.size === 0) {
+      this.#state = 'ended';
+      this.#options.onDone(this);
+    }
+  }
+}
+
+/** The right to write one Stream, held by its publisher session. */
+export class Publication {
+  readonly stream: Stream;
+  readonly info: PublisherInfo;
+  #open = true;
+
+  constructor(stream: Stream, info: PublisherInfo) {
+    this.stream = stream;
+    this.info = info;
+  }
+
+  get open(): boolean {
+    return this.#open;
+  }
+
+  /** Writes one message to every subscriber (synchronously). Ignored once closed. */
+  write(input: FrameInput): void {
+    if (this.#open) this.stream.write(input);
+  }
+
+  /** The publisher left: subscribers stay through the grace period. */
+  close(): void {
+    if (!this.#open) return;
+    this.#open = false;
+    this.stream.detach(this);
+  }
+
+  /** @internal The stream ended under the publisher. */
+  detach(): void {
+    this.#open = false;
+  }
+}

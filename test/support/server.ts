@@ -1,0 +1,72 @@
+// Test harness: an onair instance in this process on ephemeral ports, with a silent logger.
+import { Writable } from 'node:stream';
+import { configSchema, deepFreeze, type Config } from '../../src/config/schema.ts';
+import { createLogger } from '../../src/log/logger.ts';
+import { Onair } from '../../src/app/onair.ts';
+
+/** A running server and what a test needs to reach it. */
+export interface TestServer {
+  readonly onair: Onair;
+  readonly rtmpPort: number;
+  readonly httpPort: number;
+  readonly rtmpUrl: (path: string) => string;
+  readonly httpUrl: (path: string) => string;
+  /** Log entries written so far (JSON objects). */
+  readonly logs: Record<string, unknown>[];
+  stop(): Promise<void>;
+}
+
+/** Deep-partial config overrides for a test. */
+export type ConfigOverrides = Record<string, unknown>;
+
+/** Starts onair on 127.0.0.1 with ports 0; `overrides` are merged into the config sections. */
+export async function startServer(overrides: ConfigOverrides = {}): Promise<TestServer> {
+  const input = merge(
+    {
+      dataDir: '/tmp/onair-test-data',
+      rtmp: { host: '127.0.0.1', port: 0 },
+      http: { host: '127.0.0.1', port: 0 },
+      log: { level: 'debug' },
+    },
+    overrides,
+  );
+  const config: Config = deepFreeze(configSchema.parse(input));
+  const logs: Record<string, unknown>[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      for (const line of chunk.toString('utf8').split('\n')) {
+        if (line.trim() !== '') logs.push(JSON.parse(line) as Record<string, unknown>);
+      }
+      callback();
+    },
+  });
+  const logger = createLogger({ level: config.log.level, format: 'json', destination });
+  const onair = new Onair(config, logger);
+  const { rtmpPort, httpPort } = await onair.start();
+  if (rtmpPort === null || httpPort === null) throw new Error('both listeners must be enabled');
+  return {
+    onair,
+    rtmpPort,
+    httpPort,
+    logs,
+    rtmpUrl: (path) => `rtmp://127.0.0.1:${rtmpPort}/${path}`,
+    httpUrl: (path) => `http://127.0.0.1:${httpPort}/${path}`,
+    stop: () => onair.stop(),
+  };
+}
+
+function merge(
+  base: Record<string, unknown>,
+  extra: Record<string, unknown>,
+): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(extra)) {
+    const current = out[key];
+    out[key] = isRecord(current) && isRecord(value) ? merge(current, value) : value;
+  }
+  return out;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
