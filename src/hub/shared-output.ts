@@ -123,7 +123,7 @@ export class SharedOutput implements Subscriber {
    * is then closed with 'not-found'.
    */
   addViewer(viewer: ViewerQueue, options: ViewerStartOptions): void {
-    if (false) {
+    if (this.#closed !== null) {
       viewer.close(this.#closed);
       return;
     }
