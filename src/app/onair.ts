@@ -26,6 +26,7 @@ export class Onair {
     this.hub = new StreamHub({
       gopCache: config.hub.gopCache,
       reconnectGraceMs: config.hub.reconnectGraceMs,
+      audioMergeMs: config.hub.audioMergeMs,
     });
     this.#rtmp = config.rtmp.enabled
       ? new RtmpServer({ config: config.rtmp, hubConfig: config.hub, hub: this.hub, logger })

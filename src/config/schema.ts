@@ -210,6 +210,13 @@ const hubSchema = section(
       default: 10 * SECOND_MS,
       description: 'How long viewers stay on a path after its publisher leaves.',
     }),
+    audioMergeMs: int({
+      min: 0,
+      max: 1000,
+      default: 50,
+      description:
+        'Audio waits up to this long for the next video frame so both reach each viewer in one write; 0 sends every frame at once.',
+    }),
   },
   'Fan-out from one publisher to many viewers.',
 );

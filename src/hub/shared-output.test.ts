@@ -97,7 +97,10 @@ function addViewer(output: SharedOutput, waitMs = 5000): Viewer {
 }
 
 /** A SharedOutput with a fake encoder, counting onIdle calls. */
-function makeOutput(enabled = true): {
+function makeOutput(
+  enabled = true,
+  audioMergeMs = 0,
+): {
   output: SharedOutput;
   encoder: FakeEncoder;
   idle: { count: number };
@@ -107,6 +110,7 @@ function makeOutput(enabled = true): {
   const output = new SharedOutput({
     encode: encoder.encode,
     gopCache: { ...gopCache, enabled },
+    audioMergeMs,
     onIdle: () => {
       idle.count++;
     },
@@ -292,4 +296,47 @@ test('SharedOutput.onClose() closes every viewer, started or waiting, with the r
   const tooLate = addViewer(output);
   assert.deepEqual(tooLate.sink.closes, ['stream-ended']);
   assert.deepEqual(tooLate.starts, []);
+});
+
+test('SharedOutput.onFrame() with audioMergeMs sends held audio with the next video frame, in one shared Buffer', () => {
+  const { output, encoder } = makeOutput(true, 50);
+  output.onTracks([videoTrack, audioTrack]);
+  const [first, second] = [addViewer(output), addViewer(output)];
+  const header = frame('video', 0, { sequenceHeader: true });
+  const [a1, a2, k, a3, p] = [audio(5), audio(28), key(33), audio(50), inter(66)];
+  for (const f of [header, a1, a2, k, a3, p]) output.onFrame(f);
+  const expected = [
+    encoder.bytesOf(header),
+    Buffer.concat([encoder.bytesOf(a1), encoder.bytesOf(a2), encoder.bytesOf(k)]),
+    Buffer.concat([encoder.bytesOf(a3), encoder.bytesOf(p)]),
+  ];
+  assert.deepEqual(first!.sink.writes, expected, 'audio rides with the following video frame');
+  first!.sink.writes.forEach((bytes, i) => {
+    assert.ok(bytes === second!.sink.writes[i], `write ${i} is one Buffer shared by both viewers`);
+  });
+});
+
+test('SharedOutput.onFrame() with audioMergeMs sends held audio alone when no video comes in time', (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const { output, encoder } = makeOutput(true, 50);
+  output.onTracks([videoTrack, audioTrack]);
+  const viewer = addViewer(output);
+  const header = frame('video', 0, { sequenceHeader: true });
+  const [k, a1] = [key(0), audio(10)];
+  for (const f of [header, k, a1]) output.onFrame(f);
+  assert.equal(viewer.sink.writes.length, 2, 'the audio frame is held');
+  t.mock.timers.tick(49);
+  assert.equal(viewer.sink.writes.length, 2);
+  t.mock.timers.tick(1);
+  assert.deepEqual(viewer.sink.writes.at(-1), encoder.bytesOf(a1), 'sent alone at audioMergeMs');
+});
+
+test('SharedOutput.onFrame() never holds audio of a stream without video', () => {
+  const { output, encoder } = makeOutput(true, 50);
+  output.onTracks([audioTrack]);
+  const viewer = addViewer(output);
+  const a1 = audio(0);
+  output.onFrame(frame('audio', 0, { sequenceHeader: true }));
+  output.onFrame(a1);
+  assert.ok(viewer.sink.writes.at(-1) === encoder.bytesOf(a1));
 });

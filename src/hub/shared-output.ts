@@ -26,6 +26,11 @@ interface PendingViewer {
 export interface SharedOutputOptions {
   readonly encode: FrameEncoder;
   readonly gopCache: GopCacheLimits & { readonly enabled: boolean };
+  /**
+   * Audio frames wait up to this long for the next video frame and go out with it, so each
+   * viewer gets one write instead of several (0: every frame at once). Video never waits.
+   */
+  readonly audioMergeMs: number;
   /** Called when the last viewer leaves, so the owner can unsubscribe and forget this output. */
   readonly onIdle: () => void;
 }
@@ -46,6 +51,9 @@ export class SharedOutput implements Subscriber {
   readonly #gop: GopCache<Packet>;
   #ready = false;
   #closed: CloseReason | null = null;
+  #heldAudio: Buffer[] = [];
+  #heldAudioDtsMs: number | null = null;
+  #mergeTimer: NodeJS.Timeout | null = null;
 
   constructor(options: SharedOutputOptions) {
     this.#options = options;
@@ -67,6 +75,7 @@ export class SharedOutput implements Subscriber {
   }
 
   onTracks(tracks: readonly Track[]): void {
+    this.#flushHeldAudio();
     this.#tracks = tracks;
     this.#ready = true;
     // Headers of tracks that are gone are forgotten; new headers follow as frames.
@@ -83,22 +92,64 @@ export class SharedOutput implements Subscriber {
   }
 
   onFrame(frame: Frame): void {
-    const packet: Packet = {
-      bytes: this.#options.encode(frame),
+    const bytes = this.#options.encode(frame);
+    const media = frame.kind !== 'data' && !frame.sequenceHeader;
+    if (media && frame.kind === 'audio' && this.#mergeAudio()) {
+      this.#heldAudio.push(bytes);
+      this.#heldAudioDtsMs ??= frame.dtsMs;
+      this.#mergeTimer ??= setTimeout(this.#flushHeldAudio, this.#options.audioMergeMs);
+      return;
+    }
+    let merged = bytes;
+    if (media && frame.kind === 'video' && this.#heldAudio.length > 0) {
+      // Held audio rides with this frame: one write per viewer instead of several.
+      this.#heldAudio.push(bytes);
+      merged = Buffer.concat(this.#heldAudio);
+      this.#dropHeldAudio();
+    } else {
+      this.#flushHeldAudio();
+    }
+    this.#emit({
+      bytes: merged,
       kind: frame.kind,
       keyframe: frame.keyframe,
-      essential: frame.sequenceHeader || frame.kind === 'data',
+      essential: !media,
       dtsMs: frame.dtsMs,
-    };
-    if (frame.kind === 'data') this.#metadata = packet;
-    else if (frame.sequenceHeader) {
-      if (frame.kind === 'video') this.#videoHeader = packet;
+    });
+  }
+
+  /** Sends audio still waiting for a video frame (the merge timer fired, or order demands it). */
+  readonly #flushHeldAudio = (): void => {
+    if (this.#heldAudio.length === 0) return;
+    const bytes =
+      this.#heldAudio.length === 1 ? this.#heldAudio[0]! : Buffer.concat(this.#heldAudio);
+    const dtsMs = this.#heldAudioDtsMs ?? 0;
+    this.#dropHeldAudio();
+    this.#emit({ bytes, kind: 'audio', keyframe: false, essential: false, dtsMs });
+  };
+
+  #dropHeldAudio(): void {
+    this.#heldAudio = [];
+    this.#heldAudioDtsMs = null;
+    if (this.#mergeTimer) clearTimeout(this.#mergeTimer);
+    this.#mergeTimer = null;
+  }
+
+  /** Audio is held for the next video frame only when there is video to ride with. */
+  #mergeAudio(): boolean {
+    return this.#options.audioMergeMs > 0 && this.#videoHeader !== null;
+  }
+
+  /** Records a packet in the headers or the GOP, then hands it to every viewer. */
+  #emit(packet: Packet): void {
+    if (packet.kind === 'data') this.#metadata = packet;
+    else if (packet.essential) {
+      if (packet.kind === 'video') this.#videoHeader = packet;
       else this.#audioHeader = packet;
     } else if (this.#options.gopCache.enabled) {
-      const videoless = this.#videoHeader === null;
       this.#gop.push(packet, {
-        keyframe: frame.kind === 'video' ? frame.keyframe : videoless,
-        dtsMs: frame.dtsMs,
+        keyframe: packet.kind === 'video' ? packet.keyframe : this.#videoHeader === null,
+        dtsMs: packet.dtsMs,
         sizeBytes: packet.bytes.length,
       });
     }
@@ -106,6 +157,7 @@ export class SharedOutput implements Subscriber {
   }
 
   onClose(reason: CloseReason): void {
+    this.#flushHeldAudio();
     this.#closed = reason;
     for (const viewer of this.#viewers) viewer.close(reason);
     this.#viewers.clear();
@@ -152,6 +204,7 @@ export class SharedOutput implements Subscriber {
 
   /** Removes a viewer (it left or was closed); the last one out makes the output idle. */
   removeViewer(viewer: ViewerQueue): void {
+    if (this.#viewers.size + this.#pending.size === 1) this.#dropHeldAudio();
     const pending = this.#pending.get(viewer);
     if (pending) {
       clearTimeout(pending.timer);

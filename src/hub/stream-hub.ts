@@ -8,6 +8,7 @@ import { Stream, type Publication, type PublisherInfo } from './stream.ts';
 export interface StreamHubOptions {
   readonly gopCache: GopCacheLimits & { readonly enabled: boolean };
   readonly reconnectGraceMs: number;
+  readonly audioMergeMs: number;
 }
 
 /** Moves frames from one publisher per path to that path's subscribers. */
@@ -43,6 +44,7 @@ export class StreamHub {
       stream = new Stream(path, {
         gopCache: this.#options.gopCache,
         reconnectGraceMs: this.#options.reconnectGraceMs,
+        audioMergeMs: this.#options.audioMergeMs,
         onDone: (done) => {
           if (this.#streams.get(done.path) === done) this.#streams.delete(done.path);
         },

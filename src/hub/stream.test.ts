@@ -15,6 +15,7 @@ const GRACE_MS = 3000;
 const options: StreamHubOptions = {
   gopCache: { enabled: true, maxFrames: 1000, maxBytes: 1_000_000, maxDurationMs: 60_000 },
   reconnectGraceMs: GRACE_MS,
+  audioMergeMs: 0,
 };
 const publisherInfo = { protocol: 'test', remoteAddress: '127.0.0.1' };
 const h264: Track = { kind: 'video', codec: 'h264', config: Buffer.from([1, 0x64, 0, 0x1f]) };

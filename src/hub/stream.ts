@@ -29,6 +29,8 @@ export interface FrameInput {
 export interface StreamOptions {
   readonly gopCache: GopCacheLimits & { readonly enabled: boolean };
   readonly reconnectGraceMs: number;
+  /** See SharedOutputOptions.audioMergeMs. */
+  readonly audioMergeMs: number;
   /** Called when the stream has no publisher, no grace period running and no subscriber. */
   readonly onDone: (stream: Stream) => void;
 }
@@ -146,8 +148,9 @@ export class Stream {
     const created = new SharedOutput({
       encode,
       gopCache: this.#options.gopCache,
+      audioMergeMs: this.#options.audioMergeMs,
       onIdle: () => {
-        this.#outputs.delete(key);
+        if (this.#outputs.get(key) === created) this.#outputs.delete(key);
         this.unsubscribe(created);
       },
     });
@@ -202,6 +205,7 @@ export class Stream {
       // A codec change while live: subscribers learn the new tracks before the new header.
       const changed = previous === null || !previous.config.equals(input.track.config);
       if (this.#ready && changed) {
+        this.#gop.clear(); // frames of the old codec cannot start a viewer on the new one
         for (const subscriber of this.#subscribers) subscriber.onTracks(this.tracks);
       }
     } else if (this.#options.gopCache.enabled) {

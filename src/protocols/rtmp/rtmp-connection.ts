@@ -73,6 +73,8 @@ export class RtmpConnection {
   #peerAckWindow = 0;
   #lastAckAt = 0;
   #closed = false;
+  /** Set by end(): why we are saying goodbye, reported when the socket closes; input is ignored. */
+  #ending: RtmpCloseInfo | null = null;
   /** Bytes received from the peer, media included. */
   bytesIn = 0;
 
@@ -95,10 +97,12 @@ export class RtmpConnection {
       this.#onData(bytes);
     });
     socket.on('error', (error) => {
-      this.close({ code: 'socket-error', message: error.message, error });
+      this.close(this.#ending ?? { code: 'socket-error', message: error.message, error });
     });
     socket.on('close', () => {
-      this.close({ code: 'peer-closed', message: 'the peer closed the connection' });
+      this.close(
+        this.#ending ?? { code: 'peer-closed', message: 'the peer closed the connection' },
+      );
     });
     this.#deadline = setTimeout(() => {
       this.close({ code: 'handshake-timeout', message: 'handshake and connect not done in time' });
@@ -118,7 +122,7 @@ export class RtmpConnection {
 
   /** Sends one message through the header-compressing encoder (control and commands). */
   send(message: RtmpMessage): void {
-    if (this.#closed) return;
+    if (this.#closed || this.#ending) return;
     if (this.socket.writableLength > MAX_UNREAD_CONTROL_BYTES) {
       this.close({ code: 'peer-not-reading', message: 'the peer does not read what we send' });
       return;
@@ -159,7 +163,8 @@ export class RtmpConnection {
 
   /** Ends the socket after what is queued has been written (a clean goodbye). */
   end(info: RtmpCloseInfo): void {
-    if (this.#closed) return;
+    if (this.#closed || this.#ending) return;
+    this.#ending = info;
     this.socket.end();
     const timer = setTimeout(() => {
       this.close(info);
@@ -172,7 +177,7 @@ export class RtmpConnection {
   }
 
   #onData(bytes: Buffer): void {
-    if (this.#closed) return;
+    if (this.#closed || this.#ending) return;
     this.bytesIn += bytes.length;
     try {
       let rest: Buffer | null = bytes;

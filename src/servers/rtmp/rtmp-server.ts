@@ -85,7 +85,8 @@ export class RtmpServer {
         const left = (this.#perIp.get(ip) ?? 1) - 1;
         if (left <= 0) this.#perIp.delete(ip);
         else this.#perIp.set(ip, left);
-        const expected = info.code === 'peer-closed' || info.code === 'server-shutdown';
+        // A viewer whose stream ended is a normal goodbye, not a rejection.
+        const expected = ['peer-closed', 'server-shutdown', 'stream-ended'].includes(info.code);
         const fields = { peer: closed.remoteAddress, reason: info.code, detail: info.message };
         if (expected) this.#logger.debug(fields, 'RTMP connection closed');
         else {
