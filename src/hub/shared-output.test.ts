@@ -310,9 +310,9 @@ test('SharedOutput.onFrame() with audioMergeMs sends held audio with the next vi
     Buffer.concat([encoder.bytesOf(a1), encoder.bytesOf(a2), encoder.bytesOf(k)]),
     Buffer.concat([encoder.bytesOf(a3), encoder.bytesOf(p)]),
   ];
-  assert.deepEqual(first!.sink.writes, expected, 'audio rides with the following video frame');
-  first!.sink.writes.forEach((bytes, i) => {
-    assert.ok(bytes === second!.sink.writes[i], `write ${i} is one Buffer shared by both viewers`);
+  assert.deepEqual(first.sink.writes, expected, 'audio rides with the following video frame');
+  first.sink.writes.forEach((bytes, i) => {
+    assert.ok(bytes === second.sink.writes[i], `write ${i} is one Buffer shared by both viewers`);
   });
 });
 

@@ -120,9 +120,9 @@ export class SharedOutput implements Subscriber {
 
   /** Sends audio still waiting for a video frame (the merge timer fired, or order demands it). */
   readonly #flushHeldAudio = (): void => {
-    if (this.#heldAudio.length === 0) return;
-    const bytes =
-      this.#heldAudio.length === 1 ? this.#heldAudio[0]! : Buffer.concat(this.#heldAudio);
+    const [only, ...more] = this.#heldAudio;
+    if (only === undefined) return;
+    const bytes = more.length === 0 ? only : Buffer.concat(this.#heldAudio);
     const dtsMs = this.#heldAudioDtsMs ?? 0;
     this.#dropHeldAudio();
     this.#emit({ bytes, kind: 'audio', keyframe: false, essential: false, dtsMs });
