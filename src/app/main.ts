@@ -24,6 +24,11 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
   }
   const { config } = loaded;
   const logger = createLogger(config.log);
+  // Last resort only: every socket handler already turns errors into closing that connection.
+  process.on('uncaughtException', (error) => {
+    logger.fatal({ err: error }, 'uncaught exception; exiting');
+    process.exit(1);
+  });
   mkdirSync(config.dataDir, { recursive: true });
   const onair = new Onair(config, logger);
   const { rtmpPort, httpPort } = await onair.start();

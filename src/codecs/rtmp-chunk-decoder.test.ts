@@ -297,8 +297,17 @@ void test('ChunkDecoder.push() drops the partial message named by Abort and igno
   );
 });
 
-void test('ChunkDecoder.push() rejects fmt 1, 2 or 3 as the first chunk on a csid (hostile 2)', () => {
-  for (const bytes of [hex('43 000000 000001 09 00'), hex('83 000000 00'), hex('c3 00')]) {
+void test('ChunkDecoder.push() accepts fmt 1 as the first chunk on a csid (librtmp sends its acks so), as message stream 0', () => {
+  const [message] = new ChunkDecoder().push(hex('42 000007 000004 03 0000ffff'));
+  assert.deepEqual(
+    message && [message.csid, message.typeId, message.streamId, message.timestamp],
+    [2, 3, 0, 7],
+  );
+  assert.equal(message?.payload.toString('hex'), '0000ffff');
+});
+
+void test('ChunkDecoder.push() rejects fmt 2 or 3 as the first chunk on a csid (hostile 2)', () => {
+  for (const bytes of [hex('83 000000 00'), hex('c3 00')]) {
     assertCodecError(() => new ChunkDecoder().push(bytes), 'ERR_RTMP_CHUNK_HEADER');
     assertCodecError(() => decodeByteByByte(bytes), 'ERR_RTMP_CHUNK_HEADER');
   }

@@ -60,8 +60,9 @@ class ChunkStream {
  * message that arrives in one chunk is a subarray of the input): callers must not reuse those
  * buffers. Node socket buffers are never reused, so sockets can push theirs directly.
  *
- * Strict where the spec leaves no room: the first chunk on a chunk stream id must be type 0,
- * and a type 0/1/2 header may not interrupt an unfinished message (both ERR_RTMP_CHUNK_HEADER).
+ * Strict where the spec leaves no room: the first chunk on a chunk stream id must be type 0 (or
+ * type 1, which librtmp sends, read as message stream 0), and a type 0/1/2 header may not
+ * interrupt an unfinished message (both ERR_RTMP_CHUNK_HEADER).
  * Lenient where real encoders differ: the extended timestamp on type 3 chunks is optional.
  */
 export class ChunkDecoder {
@@ -240,7 +241,9 @@ export class ChunkDecoder {
     }
 
     if (stream === undefined) {
-      if (fmt !== 0) {
+      // fmt 1 on a fresh csid lacks only the message stream id (librtmp sends acks and pings
+      // this way; SRS accepts it too): it means stream 0. fmt 2 lacks the length: refused.
+      if (fmt === 2) {
         throw new CodecError(
           'ERR_RTMP_CHUNK_HEADER',
           `Cannot decode chunk: type ${fmt} header on chunk stream ${csid}, which has no previous header`,

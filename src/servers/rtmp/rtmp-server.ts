@@ -5,6 +5,16 @@ import type { Logger } from '../../log/logger.ts';
 import type { StreamHub } from '../../hub/stream-hub.ts';
 import { RtmpServerSession } from './rtmp-server-session.ts';
 
+/** Close reasons that are part of normal life, logged at debug and not counted as rejections. */
+const ORDINARY_ENDS: ReadonlySet<string> = new Set([
+  'peer-closed',
+  'client-closed',
+  'server-shutdown',
+  'stream-ended',
+  'not-found',
+  'kicked',
+]);
+
 /** What the RTMP server is built from. */
 export interface RtmpServerOptions {
   readonly config: RtmpConfig;
@@ -86,7 +96,7 @@ export class RtmpServer {
         if (left <= 0) this.#perIp.delete(ip);
         else this.#perIp.set(ip, left);
         // A viewer whose stream ended is a normal goodbye, not a rejection.
-        const expected = ['peer-closed', 'server-shutdown', 'stream-ended'].includes(info.code);
+        const expected = ORDINARY_ENDS.has(info.code);
         const fields = { peer: closed.remoteAddress, reason: info.code, detail: info.message };
         if (expected) this.#logger.debug(fields, 'RTMP connection closed');
         else {
