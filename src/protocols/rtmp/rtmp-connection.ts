@@ -208,7 +208,7 @@ export class RtmpConnection {
   #onChunks(bytes: Buffer): void {
     const messages = this.#decoder.push(bytes);
     for (const message of messages) {
-      if (this.#closed) return;
+      if (this.#closed || this.#ending) return;
       this.#dispatch(message);
     }
     this.#maybeAck();
