@@ -5,6 +5,7 @@ import type { Duplex } from 'node:stream';
 import type { HttpConfig } from '../config/schema.ts';
 import type { Logger } from '../log/logger.ts';
 import { HttpFlvHandler } from '../servers/http-flv/http-flv-handler.ts';
+import { listenServer, serverClosed } from '../protocols/listen-server.ts';
 
 /** Owns the HTTP server and the handlers mounted on it. */
 export class HttpListener {
@@ -31,26 +32,13 @@ export class HttpListener {
   }
 
   /** Starts listening; resolves with the bound port. */
-  async listen(): Promise<number> {
-    const { host, port } = this.#config;
-    await new Promise<void>((resolve, reject) => {
-      this.#server.once('error', reject);
-      this.#server.listen(port, host, () => {
-        this.#server.off('error', reject);
-        resolve();
-      });
-    });
-    const address = this.#server.address();
-    return typeof address === 'object' && address !== null ? address.port : port;
+  listen(): Promise<number> {
+    return listenServer(this.#server, this.#config.host, this.#config.port);
   }
 
   /** Stops accepting, ends long-lived responses and closes idle connections. */
   async close(): Promise<void> {
-    const closed = new Promise<void>((resolve) => {
-      this.#server.close(() => {
-        resolve();
-      });
-    });
+    const closed = serverClosed(this.#server);
     this.#flv.close();
     this.#server.closeAllConnections();
     await closed;

@@ -1,20 +1,16 @@
 // Turns RTMP media messages from a publisher into hub frames (FLV tag bodies, parsed once).
 import { decodeAmf0 } from '../../codecs/amf0.ts';
 import { MessageType, type RtmpMessage } from '../../codecs/rtmp-message.ts';
-import { mp3TrackFromHeader, parseAudioTag, parseVideoTag } from '../../media/flv-tag-parser.ts';
+import {
+  mp3TrackFromHeader,
+  parseAudioTag,
+  parseVideoTag,
+  type IgnoreReason,
+} from '../../media/flv-tag-parser.ts';
 import type { FrameInput } from '../../hub/stream.ts';
 
 /** Why a message did not become a frame (counted and, at debug level, logged). */
-export type IngestSkip =
-  | 'empty'
-  | 'too-short'
-  | 'unsupported-codec'
-  | 'sequence-end'
-  | 'metadata'
-  | 'multitrack'
-  | 'bad-config'
-  | 'not-metadata'
-  | 'no-sequence-header';
+export type IngestSkip = IgnoreReason | 'not-metadata';
 
 /** Packets that are not frames but are forwarded as they are (HDR metadata, end of sequence). */
 const PASS_THROUGH: ReadonlySet<string> = new Set(['metadata', 'sequence-end']);

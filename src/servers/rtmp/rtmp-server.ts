@@ -4,6 +4,7 @@ import type { HubConfig, RtmpConfig } from '../../config/schema.ts';
 import type { Logger } from '../../log/logger.ts';
 import type { StreamHub } from '../../hub/stream-hub.ts';
 import { RtmpServerSession } from './rtmp-server-session.ts';
+import { listenServer, serverClosed } from '../../protocols/listen-server.ts';
 
 /** Close reasons that are part of normal life, logged at debug and not counted as rejections. */
 const ORDINARY_ENDS: ReadonlySet<string> = new Set([
@@ -47,26 +48,13 @@ export class RtmpServer {
   }
 
   /** Starts listening; resolves with the bound port. */
-  async listen(): Promise<number> {
-    const { host, port } = this.#options.config;
-    await new Promise<void>((resolve, reject) => {
-      this.#server.once('error', reject);
-      this.#server.listen(port, host, () => {
-        this.#server.off('error', reject);
-        resolve();
-      });
-    });
-    const address = this.#server.address();
-    return typeof address === 'object' && address !== null ? address.port : port;
+  listen(): Promise<number> {
+    return listenServer(this.#server, this.#options.config.host, this.#options.config.port);
   }
 
   /** Stops accepting and closes every session. */
   async close(): Promise<void> {
-    const closed = new Promise<void>((resolve) => {
-      this.#server.close(() => {
-        resolve();
-      });
-    });
+    const closed = serverClosed(this.#server);
     for (const session of [...this.#sessions])
       session.close('server-shutdown', 'the server is stopping');
     await closed;
