@@ -253,6 +253,21 @@ test('Publication.close() puts the stream in grace without closing subscribers',
   hub.close();
 });
 
+test('Stream: the last subscriber leaving during the grace period ends the stream at once', (t) => {
+  useFakeTimers(t);
+  const hub = new StreamHub(options);
+  const publication = hub.publish(PATH, publisherInfo);
+  const sub = new FakeSubscriber();
+  const stream = hub.get(PATH);
+  stream?.subscribe(sub);
+  writeAll(publication, [videoHeader(), key(0)]);
+  publication.close();
+  assert.equal(stream?.state, 'grace');
+  stream?.unsubscribe(sub);
+  assert.equal(stream?.state, 'ended');
+  assert.equal(hub.get(PATH), undefined, 'nothing lingers for the rest of the grace period');
+});
+
 test('StreamHub.publish() within the grace period continues the same subscribers on a monotonic timeline', (t) => {
   useFakeTimers(t);
   const hub = new StreamHub(options);

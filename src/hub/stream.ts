@@ -268,9 +268,12 @@ export class Stream {
   }
 
   #checkDone(): void {
-    if (this.#state === 'idle' && this.#subscribers.size === 0) {
+    if (this.#subscribers.size > 0) return;
+    if (this.#state === 'idle') {
       this.#state = 'ended';
       this.#options.onDone(this);
+    } else if (this.#state === 'grace') {
+      this.end('stream-ended'); // nobody left to keep the path for
     }
   }
 }

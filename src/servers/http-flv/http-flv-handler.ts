@@ -27,6 +27,8 @@ export interface HttpFlvHandlerOptions {
 
 /** WebSocket bytes buffered beyond which a WS-FLV viewer counts as blocked. */
 const WS_HIGH_WATER_BYTES = 256 * 1024;
+/** How long an ended HTTP-FLV response may take to flush before its socket is destroyed. */
+const END_GRACE_MS = 2000;
 
 /** Serves `/<app>/<name>.flv` over HTTP (chunked) and WebSocket. */
 export class HttpFlvHandler {
@@ -92,6 +94,8 @@ export class HttpFlvHandler {
       if (reason !== 'client-left' && !socket.destroyed) {
         if (chunked && started) socket.write(LAST_CHUNK);
         socket.end();
+        // end() waits for queued bytes to be read: a viewer that never reads must not keep it open.
+        setTimeout(() => socket.destroy(), END_GRACE_MS).unref();
       }
     };
     this.#viewers.add(queue);

@@ -148,7 +148,7 @@ export class RtmpServerSession {
     const object = isObject(command) ? command : null;
     const app = object?.app;
     const tcUrl = object?.tcUrl;
-    if (typeof app !== 'string' || (tcUrl !== undefined && typeof tcUrl !== 'string')) {
+    if (typeof app !== 'string' || typeof tcUrl !== 'string') {
       this.connection.sendCommand(0, [
         '_error',
         txn,

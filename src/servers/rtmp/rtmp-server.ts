@@ -83,7 +83,6 @@ export class RtmpServer {
         const left = (this.#perIp.get(ip) ?? 1) - 1;
         if (left <= 0) this.#perIp.delete(ip);
         else this.#perIp.set(ip, left);
-        // A viewer whose stream ended is a normal goodbye, not a rejection.
         const expected = ORDINARY_ENDS.has(info.code);
         const fields = { peer: closed.remoteAddress, reason: info.code, detail: info.message };
         if (expected) this.#logger.debug(fields, 'RTMP connection closed');

@@ -8,12 +8,9 @@ export interface ResolvedStreamName {
 }
 
 /** The app part of a connect: the tcUrl's path when it has one, else the `app` field. */
-export function appFromConnect(tcUrl: string | undefined, app: string): string {
-  let fromUrl = '';
-  if (tcUrl !== undefined) {
-    const afterScheme = tcUrl.replace(/^[a-z0-9+.-]+:\/\/[^/]*/i, '');
-    fromUrl = afterScheme.split('?')[0] ?? '';
-  }
+export function appFromConnect(tcUrl: string, app: string): string {
+  const afterHost = tcUrl.replace(/^[a-z0-9+.-]+:\/\/[^/]*/i, '');
+  const fromUrl = afterHost.split('?')[0] ?? '';
   const chosen = fromUrl.length > 1 ? fromUrl : (app.split('?')[0] ?? '');
   return chosen.replace(/^\/+|\/+$/g, '');
 }
