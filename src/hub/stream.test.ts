@@ -258,13 +258,13 @@ test('Stream: the last subscriber leaving during the grace period ends the strea
   const hub = new StreamHub(options);
   const publication = hub.publish(PATH, publisherInfo);
   const sub = new FakeSubscriber();
-  const stream = hub.get(PATH);
-  stream?.subscribe(sub);
+  const stream = hub.get(PATH)!;
+  stream.subscribe(sub);
   writeAll(publication, [videoHeader(), key(0)]);
   publication.close();
-  assert.equal(stream?.state, 'grace');
-  stream?.unsubscribe(sub);
-  assert.equal(stream?.state, 'ended');
+  assert.equal(stream.state, 'grace');
+  stream.unsubscribe(sub);
+  assert.equal(stream.state, 'ended');
   assert.equal(hub.get(PATH), undefined, 'nothing lingers for the rest of the grace period');
 });
 
