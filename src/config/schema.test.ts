@@ -25,7 +25,7 @@ void test('defaultConfig() gives the zero-setup defaults: RTMP 1935, HTTP 8080, 
   );
   assert.equal(config.rtmp.maxMessageBytes, 8 * 1024 * 1024);
   assert.equal(config.hub.gopCache.maxFrames, 2500);
-  assert.equal(config.hub.viewer.maxBehindMs, 30_000);
+  assert.equal(config.hub.viewer.maxBehindMs, 15_000);
   assert.deepEqual(config.log, { level: 'info', format: 'json' });
 });
 

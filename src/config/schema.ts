@@ -181,13 +181,13 @@ const viewerSchema = section(
     maxQueueDurationMs: int({
       min: 500,
       max: 2 * MINUTE_MS,
-      default: 10 * SECOND_MS,
+      default: 5 * SECOND_MS,
       description: 'Media duration queued for one viewer before frames are dropped.',
     }),
     maxBehindMs: int({
       min: SECOND_MS,
       max: 10 * MINUTE_MS,
-      default: 30 * SECOND_MS,
+      default: 15 * SECOND_MS,
       description: 'A viewer still behind after this long is closed.',
     }),
   },
