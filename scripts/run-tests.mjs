@@ -1,4 +1,4 @@
-// Runs every *.test.ts under src/ and test/ with Node's test runner (Node 20 does not expand globs).
+// Runs every *.test.ts under src/, test/ and bench/ with Node's test runner (Node 20 does not expand globs).
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -8,14 +8,15 @@ function findTests(dir) {
   const out = [];
   for (const name of readdirSync(dir).sort()) {
     const path = join(dir, name);
-    if (statSync(path).isDirectory()) out.push(...findTests(path));
-    else if (name.endsWith('.test.ts')) out.push(path);
+    if (statSync(path).isDirectory()) {
+      if (name !== 'results') out.push(...findTests(path)); // bench output, never tests
+    } else if (name.endsWith('.test.ts')) out.push(path);
   }
   return out;
 }
 
 const filter = process.argv.slice(2);
-const files = ['src', 'test']
+const files = ['src', 'test', 'bench']
   .flatMap((dir) => findTests(dir))
   .filter((f) => filter.length === 0 || filter.some((part) => f.includes(part)));
 if (files.length === 0) {

@@ -1,0 +1,237 @@
+// The servers under test: onair, Node-Media-Server and nginx-rtmp, each started on free loopback
+// ports, pinned to one core with taskset, and stopped (SIGTERM, then SIGKILL).
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, openSync, writeFileSync, closeSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ViewerKind } from './load-options.ts';
+
+/** Servers the bench knows. */
+export const SERVER_NAMES = ['onair', 'nms', 'nginx-rtmp'] as const;
+export type ServerName = (typeof SERVER_NAMES)[number];
+
+/** Viewer kinds each server can serve. */
+export const SERVER_KINDS: Record<ServerName, readonly ViewerKind[]> = {
+  onair: ['rtmp', 'httpflv'],
+  nms: ['rtmp', 'httpflv'],
+  'nginx-rtmp': ['rtmp'], // nginx-rtmp has no HTTP-FLV
+};
+
+const NGINX_RTMP_MODULE = '/usr/lib/nginx/modules/ngx_rtmp_module.so';
+const STREAM = 'bench';
+
+/** A started server. */
+export interface RunningServer {
+  readonly name: ServerName;
+  /** Root of the process tree to sample (node itself; nginx: the master). */
+  readonly pid: number;
+  readonly publishUrl: string;
+  /**
+   * How long to leave the idle server before measuring: V8 shrinks a fresh Node process's heap
+   * (start-up garbage, ~20 MB for onair) about 9 s after start; the RSS baseline must come after.
+   */
+  readonly settleMs: number;
+  playUrl(kind: ViewerKind): string;
+  stop(): Promise<void>;
+}
+
+/** Where and how to start a server. */
+export interface StartOptions {
+  readonly cpu: number;
+  readonly resultsDir: string;
+  /** The server's stdout and stderr go there. */
+  readonly logFile: string;
+}
+
+/** A TCP port that was free a moment ago. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      server.close(() => {
+        resolvePort(port);
+      });
+    });
+  });
+}
+
+async function waitForPort(port: number, timeoutMs: number, child: ChildProcess): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`server exited (${child.exitCode ?? child.signalCode}) before listening`);
+    }
+    const ok = await new Promise<boolean>((done) => {
+      const socket = connect(port, '127.0.0.1');
+      socket.once('connect', () => {
+        socket.destroy();
+        done(true);
+      });
+      socket.once('error', () => {
+        done(false);
+      });
+    });
+    if (ok) return;
+    await sleep(100);
+  }
+  throw new Error(`port ${port} not listening after ${timeoutMs} ms`);
+}
+
+/** True when nginx with the RTMP module is installed; installs it with apt when root. */
+export function ensureNginxRtmp(): boolean {
+  if (existsSync(NGINX_RTMP_MODULE) && existsSync('/usr/sbin/nginx')) return true;
+  if (process.getuid?.() !== 0) {
+    process.stderr.write(
+      'nginx-rtmp missing and not root: apt-get install -y nginx libnginx-mod-rtmp\n',
+    );
+    return false;
+  }
+  process.stderr.write('installing nginx libnginx-mod-rtmp with apt-get...\n');
+  // RUNLEVEL=1 keeps the package scripts from starting the system nginx on port 80.
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive', RUNLEVEL: '1' };
+  try {
+    execFileSync('apt-get', ['update', '-q'], { stdio: 'inherit', env });
+    execFileSync('apt-get', ['install', '-y', '-q', 'nginx', 'libnginx-mod-rtmp'], {
+      stdio: 'inherit',
+      env,
+    });
+  } catch (error) {
+    process.stderr.write(
+      `apt-get failed: ${error instanceof Error ? error.message : String(error)}\n`,
+    );
+  }
+  return existsSync(NGINX_RTMP_MODULE);
+}
+
+function nginxConfig(dir: string, rtmpPort: number): string {
+  return `load_module ${NGINX_RTMP_MODULE};
+worker_processes 1;
+worker_rlimit_nofile 20000;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 19000; }
+rtmp {
+  server {
+    listen 127.0.0.1:${rtmpPort};
+    chunk_size 4096;
+    application live {
+      live on;
+      record off;
+    }
+  }
+}
+`;
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((done) => {
+    child.once('exit', () => {
+      done();
+    });
+  });
+  child.kill('SIGTERM');
+  const timedOut = await Promise.race([exited.then(() => false), sleep(8000).then(() => true)]);
+  if (timedOut) {
+    child.kill('SIGKILL');
+    await exited;
+  }
+}
+
+/** Starts one server pinned to `options.cpu`; resolves once its ports accept connections. */
+export async function startServer(name: ServerName, options: StartOptions): Promise<RunningServer> {
+  const rtmpPort = await freePort();
+  const httpPort = await freePort();
+  const root = resolve(import.meta.dirname, '..');
+  let args: string[];
+  let ports = [rtmpPort, httpPort];
+  switch (name) {
+    case 'onair':
+      // node --import tsx rather than the tsx wrapper: one process, so its RSS is onair's alone.
+      args = [
+        process.execPath,
+        '--import',
+        'tsx',
+        'src/app/main.ts',
+        '--rtmp-port',
+        String(rtmpPort),
+        '--http-port',
+        String(httpPort),
+        '--host',
+        '127.0.0.1',
+        '--log-level',
+        'warn',
+        '--data-dir',
+        join(options.resultsDir, 'onair-data'),
+        // every bench viewer comes from 127.0.0.1
+        '--set',
+        'rtmp.maxConnectionsPerIp=1000000',
+      ];
+      break;
+    case 'nms':
+      args = [
+        process.execPath,
+        '--import',
+        'tsx',
+        'bench/nms-server.ts',
+        '--rtmp-port',
+        String(rtmpPort),
+        '--http-port',
+        String(httpPort),
+        '--data-dir',
+        join(options.resultsDir, 'nms-data'),
+      ];
+      break;
+    case 'nginx-rtmp': {
+      if (!ensureNginxRtmp()) throw new Error('nginx-rtmp is not installed');
+      const dir = join(options.resultsDir, 'nginx');
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, 'nginx.conf'), nginxConfig(dir, rtmpPort));
+      args = [
+        'nginx',
+        '-p',
+        dir,
+        '-e',
+        join(dir, 'error.log'),
+        '-c',
+        join(dir, 'nginx.conf'),
+        '-g',
+        'daemon off;',
+      ];
+      ports = [rtmpPort];
+      break;
+    }
+  }
+  const out = openSync(options.logFile, 'a');
+  const child = spawn('taskset', ['-c', String(options.cpu), ...args], {
+    cwd: root,
+    stdio: ['ignore', out, out],
+  });
+  closeSync(out);
+  const pid = child.pid;
+  if (pid === undefined) throw new Error(`could not start ${name}`);
+  try {
+    for (const port of ports) await waitForPort(port, 20_000, child);
+  } catch (error) {
+    await stopChild(child);
+    throw new Error(
+      `${name}: ${error instanceof Error ? error.message : String(error)} (log ${options.logFile})`,
+      { cause: error },
+    );
+  }
+  return {
+    name,
+    pid,
+    publishUrl: `rtmp://127.0.0.1:${rtmpPort}/live/${STREAM}`,
+    settleMs: name === 'nginx-rtmp' ? 1000 : 10_000,
+    playUrl: (kind) =>
+      kind === 'rtmp'
+        ? `rtmp://127.0.0.1:${rtmpPort}/live/${STREAM}`
+        : `http://127.0.0.1:${httpPort}/live/${STREAM}.flv`,
+    stop: () => stopChild(child),
+  };
+}
