@@ -5,6 +5,8 @@ import type { Duplex } from 'node:stream';
 import type { HttpConfig } from '../config/schema.ts';
 import type { Logger } from '../log/logger.ts';
 import { HttpFlvHandler } from '../servers/http-flv/http-flv-handler.ts';
+import type { PagesHandler } from '../servers/pages/pages-handler.ts';
+import { HlsHandler } from '../servers/hls/hls-handler.ts';
 import { listenServer, serverClosed } from '../protocols/listen-server.ts';
 
 /** Owns the HTTP server and the handlers mounted on it. */
@@ -13,11 +15,22 @@ export class HttpListener {
   readonly #logger: Logger;
   readonly #server: Server;
   readonly #flv: HttpFlvHandler;
+  readonly #hls: HlsHandler | undefined;
+  /** Stream list, watch page and their assets: tried last, before the 404. */
+  readonly #pages: PagesHandler | undefined;
 
-  constructor(options: { config: HttpConfig; logger: Logger; flv: HttpFlvHandler }) {
+  constructor(options: {
+    config: HttpConfig;
+    logger: Logger;
+    flv: HttpFlvHandler;
+    hls?: HlsHandler;
+    pages?: PagesHandler;
+  }) {
     this.#config = options.config;
     this.#logger = options.logger.child({ component: 'http' });
     this.#flv = options.flv;
+    this.#hls = options.hls;
+    this.#pages = options.pages;
     this.#server = createServer({ headersTimeout: options.config.headersTimeoutMs }, (req, res) => {
       this.#onRequest(req, res);
     });
@@ -40,6 +53,7 @@ export class HttpListener {
   async close(): Promise<void> {
     const closed = serverClosed(this.#server);
     this.#flv.close();
+    this.#hls?.close();
     this.#server.closeAllConnections();
     await closed;
   }
@@ -62,6 +76,16 @@ export class HttpListener {
           .end();
         return;
       }
+      const hlsTarget = this.#hls ? HlsHandler.parseTarget(path) : null;
+      if (hlsTarget !== null && this.#hls) {
+        if (req.method !== 'GET' && req.method !== 'HEAD') {
+          res.writeHead(405, { Allow: 'GET, HEAD, OPTIONS' }).end();
+          return;
+        }
+        const search = new URLSearchParams((req.url ?? '').split('?')[1] ?? '');
+        this.#hls.handle(req, res, hlsTarget, search);
+        return;
+      }
       if (flvPath !== null) {
         if (req.method !== 'GET' && req.method !== 'HEAD') {
           res.writeHead(405, { Allow: 'GET, HEAD, OPTIONS' }).end();
@@ -70,6 +94,7 @@ export class HttpListener {
         this.#flv.handleRequest(req, res, flvPath);
         return;
       }
+      if (this.#pages?.handle(req, res, path) === true) return;
       reply(res, 404, 'Not found\n');
     } catch (error) {
       this.#logger.error({ err: error }, 'HTTP handler failed');

@@ -4,6 +4,8 @@ import type { Logger } from '../log/logger.ts';
 import { StreamHub } from '../hub/stream-hub.ts';
 import { RtmpServer } from '../servers/rtmp/rtmp-server.ts';
 import { HttpFlvHandler } from '../servers/http-flv/http-flv-handler.ts';
+import { HlsHandler } from '../servers/hls/hls-handler.ts';
+import { PagesHandler } from '../servers/pages/pages-handler.ts';
 import { HttpListener } from './http-listener.ts';
 
 /** Where a started server listens (ports resolved, useful when 0 was asked for). */
@@ -27,6 +29,9 @@ export class Onair {
       gopCache: config.hub.gopCache,
       reconnectGraceMs: config.hub.reconnectGraceMs,
       audioMergeMs: config.hub.audioMergeMs,
+      onSubscriberError: (stream, error) => {
+        logger.error({ stream: stream.path, err: error }, 'a subscriber failed and was removed');
+      },
     });
     this.#rtmp = config.rtmp.enabled
       ? new RtmpServer({ config: config.rtmp, hubConfig: config.hub, hub: this.hub, logger })
@@ -41,6 +46,17 @@ export class Onair {
             hubConfig: config.hub,
             logger,
           }),
+          ...(config.hls.enabled
+            ? {
+                hls: new HlsHandler({
+                  hub: this.hub,
+                  config: config.hls,
+                  cors: config.http.cors,
+                  logger,
+                }),
+              }
+            : {}),
+          pages: new PagesHandler({ hub: this.hub, rtmpPort: config.rtmp.port }),
         })
       : null;
   }

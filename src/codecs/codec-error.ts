@@ -20,7 +20,9 @@ export type CodecErrorCode =
   | 'ERR_AAC_CONFIG'
   | 'ERR_HEVC_CONFIG'
   | 'ERR_AV1_CONFIG'
-  | 'ERR_OPUS_HEAD';
+  | 'ERR_OPUS_HEAD'
+  | 'ERR_FMP4_UNSUPPORTED_CODEC'
+  | 'ERR_FMP4_FIELD_RANGE';
 
 /** Raised by codecs/ and media/ on malformed input; never anything else. */
 export class CodecError extends Error {

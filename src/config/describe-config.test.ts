@@ -49,7 +49,7 @@ void test('describeSections() lists every section with a description', () => {
   const sections = describeSections();
   assert.deepEqual(
     sections.map((section) => section.key),
-    ['rtmp', 'http', 'hub', 'hub.gopCache', 'hub.viewer', 'log'],
+    ['rtmp', 'http', 'hub', 'hub.gopCache', 'hub.viewer', 'hls', 'log'],
   );
   for (const section of sections) assert.ok(section.description.length > 5, section.key);
 });

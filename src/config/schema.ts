@@ -221,6 +221,52 @@ const hubSchema = section(
   'Fan-out from one publisher to many viewers.',
 );
 
+/** HLS latency profiles; src/servers/hls/hls-profile.ts says what each one implies. */
+export const HLS_PROFILES = ['low-latency', 'balanced', 'compatible'] as const;
+
+const hlsSchema = section(
+  {
+    enabled: bool(true, 'Serve HLS at /<app>/<name>.m3u8 and /<app>/<name>/index.m3u8.'),
+    profile: z
+      .enum(HLS_PROFILES)
+      .default('low-latency')
+      .describe(
+        'low-latency: LL-HLS, fMP4, 1 s segments, 200 ms parts; balanced: LL-HLS, fMP4, 2 s segments, 333 ms parts; compatible: MPEG-TS, 2 s segments, no parts.',
+      ),
+    windowSegments: int({
+      min: 3,
+      max: 200,
+      default: 12,
+      description: 'Segments listed in the playlist and kept in memory.',
+    }),
+    maxWindowBytes: int({
+      min: MiB,
+      max: GiB,
+      default: 128 * MiB,
+      description: 'Bytes of segments kept in memory per stream; the oldest go first.',
+    }),
+    maxHeldRequests: int({
+      min: 1,
+      max: 1_000_000,
+      default: 20_000,
+      description: 'Blocking LL-HLS requests held at once, in total; more get 503.',
+    }),
+    maxHeldRequestsPerIp: int({
+      min: 1,
+      max: 1_000_000,
+      default: 200,
+      description: 'Blocking LL-HLS requests held at once from one address; more get 429.',
+    }),
+    idleTimeoutMs: int({
+      min: SECOND_MS,
+      max: HOUR_MS,
+      default: 30 * SECOND_MS,
+      description: 'A stream nobody requested over HLS for this long stops being segmented.',
+    }),
+  },
+  'HTTP Live Streaming (HLS and low-latency HLS).',
+);
+
 const logSchema = section(
   {
     level: z
@@ -247,6 +293,7 @@ export const configSchema = z.strictObject({
   rtmp: rtmpSchema,
   http: httpSchema,
   hub: hubSchema,
+  hls: hlsSchema,
   log: logSchema,
 });
 
@@ -263,6 +310,8 @@ export type RtmpConfig = Config['rtmp'];
 export type HttpConfig = Config['http'];
 /** The `hub` section, for the StreamHub. */
 export type HubConfig = Config['hub'];
+/** The `hls` section, for the HLS handler. */
+export type HlsConfig = Config['hls'];
 /** The `log` section, for createLogger(). */
 export type LogConfig = Config['log'];
 

@@ -9,6 +9,8 @@ export interface StreamHubOptions {
   readonly gopCache: GopCacheLimits & { readonly enabled: boolean };
   readonly reconnectGraceMs: number;
   readonly audioMergeMs: number;
+  /** See StreamOptions.onSubscriberError. */
+  readonly onSubscriberError?: (stream: Stream, error: unknown) => void;
 }
 
 /** Moves frames from one publisher per path to that path's subscribers. */
@@ -45,6 +47,9 @@ export class StreamHub {
         gopCache: this.#options.gopCache,
         reconnectGraceMs: this.#options.reconnectGraceMs,
         audioMergeMs: this.#options.audioMergeMs,
+        ...(this.#options.onSubscriberError
+          ? { onSubscriberError: this.#options.onSubscriberError }
+          : {}),
         onDone: (done) => {
           if (this.#streams.get(done.path) === done) this.#streams.delete(done.path);
         },

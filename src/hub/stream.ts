@@ -31,6 +31,8 @@ export interface StreamOptions {
   readonly reconnectGraceMs: number;
   /** See SharedOutputOptions.audioMergeMs. */
   readonly audioMergeMs: number;
+  /** A subscriber threw and was evicted (a bug or a muxer refusing input): log it. */
+  readonly onSubscriberError?: (stream: Stream, error: unknown) => void;
   /** Called when the stream has no publisher, no grace period running and no subscriber. */
   readonly onDone: (stream: Stream) => void;
 }
@@ -129,7 +131,10 @@ export class Stream {
    */
   subscribe(subscriber: Subscriber): void {
     this.#subscribers.add(subscriber);
-    if (this.#ready) this.#replay(subscriber);
+    if (this.#ready)
+      this.#guard(subscriber, () => {
+        this.#replay(subscriber);
+      });
   }
 
   /** Removes a subscriber; the stream is forgotten once nobody uses it. */
@@ -206,7 +211,11 @@ export class Stream {
       const changed = previous === null || !previous.config.equals(input.track.config);
       if (this.#ready && changed) {
         this.#gop.clear(); // frames of the old codec cannot start a viewer on the new one
-        for (const subscriber of this.#subscribers) subscriber.onTracks(this.tracks);
+        for (const subscriber of this.#subscribers) {
+          this.#guard(subscriber, () => {
+            subscriber.onTracks(this.tracks);
+          });
+        }
       }
     } else if (this.#options.gopCache.enabled) {
       this.#gop.push(frame, {
@@ -218,10 +227,20 @@ export class Stream {
     if (!this.#ready) {
       if (!this.#startsPlayback(frame)) return;
       this.#ready = true;
-      for (const subscriber of this.#subscribers) this.#replay(subscriber, frame);
+      for (const subscriber of this.#subscribers) {
+        this.#guard(subscriber, () => {
+          this.#replay(subscriber, frame);
+        });
+      }
       return;
     }
-    for (const subscriber of this.#subscribers) subscriber.onFrame(frame);
+    for (const subscriber of this.#subscribers) {
+      try {
+        subscriber.onFrame(frame);
+      } catch (error) {
+        this.#evict(subscriber, error);
+      }
+    }
   }
 
   /** @internal Called by Publication.close(): viewers wait out the grace period. */
@@ -249,6 +268,26 @@ export class Stream {
     if (this.#video !== null) return false;
     this.#firstAudioDtsMs ??= frame.dtsMs;
     return frame.dtsMs - this.#firstAudioDtsMs >= AUDIO_ONLY_AFTER_MS;
+  }
+
+  /** Runs `call`; a subscriber that throws is evicted so the publisher and the others go on. */
+  #guard(subscriber: Subscriber, call: () => void): void {
+    try {
+      call();
+    } catch (error) {
+      this.#evict(subscriber, error);
+    }
+  }
+
+  #evict(subscriber: Subscriber, error: unknown): void {
+    this.#subscribers.delete(subscriber);
+    this.#options.onSubscriberError?.(this, error);
+    try {
+      subscriber.onClose('kicked');
+    } catch {
+      // Already failing; nothing more to tell it.
+    }
+    this.#checkDone();
   }
 
   /** Sends tracks, headers and the cached GOP; `current` is the live frame that made us ready. */

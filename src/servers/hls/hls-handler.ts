@@ -1,0 +1,372 @@
+// HLS and LL-HLS over HTTP: playlists (with blocking reload and delta updates), parts,
+// segments and init segments of every stream, each muxed once in memory and shared by all.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { randomBytes } from 'node:crypto';
+import type { HlsConfig } from '../../config/schema.ts';
+import type { Logger } from '../../log/logger.ts';
+import type { StreamHub } from '../../hub/stream-hub.ts';
+import type { Stream } from '../../hub/stream.ts';
+import { parseHlsQuery } from '../../codecs/m3u8.ts';
+import { checkStreamPath } from '../../hub/stream-path.ts';
+import { HlsSegmenter } from './hls-segmenter.ts';
+import { explainProfile, hlsProfile, type HlsProfile } from './hls-profile.ts';
+import { renderPlaylist, type PlaylistRequest } from './hls-playlist.ts';
+import { HlsWaiters } from './hls-waiters.ts';
+
+/** What the handler is built from. */
+export interface HlsHandlerOptions {
+  readonly hub: StreamHub;
+  readonly config: HlsConfig;
+  readonly cors: boolean;
+  readonly logger: Logger;
+}
+
+/** One stream's HLS state. */
+interface HlsEntry {
+  readonly stream: Stream;
+  readonly segmenter: HlsSegmenter;
+  /** Prefix of every media file name, unique per entry so cached URLs never collide. */
+  readonly id: string;
+  readonly playlists: Map<string, Buffer>;
+  lastRequestMs: number;
+  idleTimer: NodeJS.Timeout | null;
+}
+
+/** A parsed HLS request target. */
+export type HlsTarget =
+  | { readonly kind: 'playlist'; readonly path: string; readonly prefix: string }
+  | { readonly kind: 'init'; readonly path: string; readonly id: string; readonly version: number }
+  | {
+      readonly kind: 'media';
+      readonly path: string;
+      readonly id: string;
+      readonly msn: number;
+      readonly part: number | null;
+    };
+
+const MEDIA_FILE = /^([0-9a-f]{8})-(?:init(\d{1,9})\.mp4|(\d{1,12})(?:\.(\d{1,6}))?\.(?:m4s|ts))$/;
+
+/** Serves `/<path>.m3u8`, `/<path>/index.m3u8` and the media files they list. */
+export class HlsHandler {
+  readonly #options: HlsHandlerOptions;
+  readonly #logger: Logger;
+  readonly #profile: HlsProfile;
+  readonly #entries = new Map<string, HlsEntry>();
+  readonly #waiters: HlsWaiters;
+
+  constructor(options: HlsHandlerOptions) {
+    this.#options = options;
+    this.#logger = options.logger.child({ component: 'hls' });
+    this.#profile = hlsProfile(options.config.profile);
+    this.#waiters = new HlsWaiters({
+      maxHeld: options.config.maxHeldRequests,
+      maxHeldPerIp: options.config.maxHeldRequestsPerIp,
+    });
+  }
+
+  /** What the configured profile means for players, for the start-up log and the API. */
+  get explanation(): string {
+    return explainProfile(this.#profile);
+  }
+
+  /** Parses an HLS URL path, or returns null when it is not an HLS URL. */
+  static parseTarget(path: string): HlsTarget | null {
+    if (path.endsWith('/index.m3u8')) {
+      return { kind: 'playlist', path: path.slice(1, -'/index.m3u8'.length), prefix: '' };
+    }
+    if (path.endsWith('.m3u8')) {
+      const streamPath = path.slice(1, -'.m3u8'.length);
+      const name = streamPath.slice(streamPath.lastIndexOf('/') + 1);
+      return { kind: 'playlist', path: streamPath, prefix: `${name}/` };
+    }
+    const slash = path.lastIndexOf('/');
+    const match = MEDIA_FILE.exec(path.slice(slash + 1));
+    if (slash <= 0 || match === null) return null;
+    const streamPath = path.slice(1, slash);
+    const [, id = '', version, msn, part] = match;
+    if (version !== undefined)
+      return { kind: 'init', path: streamPath, id, version: Number(version) };
+    return {
+      kind: 'media',
+      path: streamPath,
+      id,
+      msn: Number(msn),
+      part: part === undefined ? null : Number(part),
+    };
+  }
+
+  /** Handles a GET/HEAD for an HLS target. */
+  handle(
+    req: IncomingMessage,
+    res: ServerResponse,
+    target: HlsTarget,
+    search: URLSearchParams,
+  ): void {
+    if (checkStreamPath(target.path) !== null) {
+      this.#reply(res, 400, 'Bad stream name\n');
+      return;
+    }
+    const entry =
+      target.kind === 'playlist' ? this.#entryFor(target.path) : this.#entries.get(target.path);
+    if (entry === undefined || (target.kind !== 'playlist' && target.id !== entry.id)) {
+      this.#reply(res, 404, 'No such stream\n');
+      return;
+    }
+    entry.lastRequestMs = Date.now();
+    switch (target.kind) {
+      case 'playlist':
+        this.#playlist(req, res, entry, target.prefix, search);
+        return;
+      case 'init':
+        this.#init(res, entry, target.version);
+        return;
+      case 'media':
+        this.#media(req, res, entry, target.msn, target.part);
+        return;
+    }
+  }
+
+  /** Stops every segmenter and answers held requests (shutdown). */
+  close(): void {
+    for (const entry of this.#entries.values()) this.#drop(entry);
+    this.#waiters.closeAll();
+  }
+
+  #playlist(
+    req: IncomingMessage,
+    res: ServerResponse,
+    entry: HlsEntry,
+    prefix: string,
+    search: URLSearchParams,
+  ): void {
+    const query = parseHlsQuery(search);
+    if ('error' in query) {
+      this.#reply(res, 400, `${query.error}\n`);
+      return;
+    }
+    const { segmenter } = entry;
+    const request: PlaylistRequest = { prefix, id: entry.id, skip: query.skip !== null };
+    const lastMsn = segmenter.current?.msn ?? segmenter.segments.at(-1)?.msn ?? -1;
+    if (query.msn !== undefined && query.msn > lastMsn + 2 && lastMsn >= 0) {
+      this.#reply(
+        res,
+        400,
+        `_HLS_msn ${query.msn} is more than two segments ahead of ${lastMsn}\n`,
+      );
+      return;
+    }
+    const targetS = this.#profile.segmentTargetS;
+    const hasContent = (): boolean => segmenter.ended || playlistReady(segmenter);
+    const ready =
+      query.msn === undefined
+        ? hasContent
+        : (): boolean => segmenter.ended || hasPart(segmenter, query.msn ?? 0, query.part);
+    const respond = (): void => {
+      if (!hasContent()) {
+        this.#reply(res, 404, 'The stream has no segment yet\n');
+        return;
+      }
+      const key = `${prefix}|${request.skip ? 'skip' : ''}`;
+      let body = entry.playlists.get(key);
+      if (body === undefined) {
+        body = Buffer.from(renderPlaylist(segmenter, request), 'utf8');
+        entry.playlists.set(key, body);
+      }
+      const maxAge = query.msn === undefined ? 1 : 6 * targetS;
+      this.#send(req, res, body, 'application/vnd.apple.mpegurl', `public, max-age=${maxAge}`);
+    };
+    this.#hold(req, res, ready, respond, Math.max(3 * targetS, 6) * 1000);
+  }
+
+  #init(res: ServerResponse, entry: HlsEntry, version: number): void {
+    const init = entry.segmenter.init(version);
+    if (init === null) {
+      this.#reply(res, 404, 'No such init segment\n');
+      return;
+    }
+    this.#send(null, res, init, 'video/mp4', 'public, max-age=31536000, immutable');
+  }
+
+  #media(
+    req: IncomingMessage,
+    res: ServerResponse,
+    entry: HlsEntry,
+    msn: number,
+    part: number | null,
+  ): void {
+    const { segmenter } = entry;
+    const find = (): Buffer | null => findMedia(segmenter, msn, part);
+    const respond = (): void => {
+      const bytes = find();
+      if (bytes === null) {
+        this.#reply(res, 404, 'No such segment or part\n');
+        return;
+      }
+      const type = this.#profile.container === 'fmp4' ? 'video/mp4' : 'video/mp2t';
+      this.#send(req, res, bytes, type, 'public, max-age=31536000, immutable');
+    };
+    // The next part (the preload hint) or the segment in progress is held until it exists.
+    const current = segmenter.current;
+    const upcoming =
+      current !== null &&
+      ((msn === current.msn && (part === null || part === current.parts.length)) ||
+        (msn === current.msn + 1 && part === 0));
+    if (find() === null && upcoming && !segmenter.ended) {
+      this.#hold(
+        req,
+        res,
+        () => find() !== null || segmenter.ended,
+        respond,
+        this.#profile.maxSegmentS * 1000,
+      );
+      return;
+    }
+    respond();
+  }
+
+  /** Answers now when ready, else holds the request (bounded in number and time). */
+  #hold(
+    req: IncomingMessage,
+    res: ServerResponse,
+    ready: () => boolean,
+    respond: () => void,
+    timeoutMs: number,
+  ): void {
+    if (ready()) {
+      respond();
+      return;
+    }
+    const refused = this.#waiters.add({
+      ip: req.socket.remoteAddress ?? 'unknown',
+      ready,
+      respond,
+      timeoutMs,
+      onAbort: (listener) => res.once('close', listener),
+    });
+    if (refused !== null) {
+      this.#reply(res, refused === 'per-ip' ? 429 : 503, 'Too many held requests\n');
+    }
+  }
+
+  /** The entry of a live stream, created (and subscribed) on its first playlist request. */
+  #entryFor(path: string): HlsEntry | undefined {
+    const existing = this.#entries.get(path);
+    const stream = this.#options.hub.get(path);
+    if (existing && (existing.stream === stream || stream?.publisher == null)) return existing;
+    if (existing) this.#drop(existing);
+    if (stream?.publisher == null) return undefined; // unknown: a fast 404, no state
+    const id = randomBytes(4).toString('hex');
+    const entry: HlsEntry = {
+      stream,
+      id,
+      playlists: new Map(),
+      lastRequestMs: Date.now(),
+      idleTimer: null,
+      segmenter: new HlsSegmenter({
+        profile: this.#profile,
+        windowSegments: this.#options.config.windowSegments,
+        maxWindowBytes: this.#options.config.maxWindowBytes,
+        now: Date.now,
+        onUpdate: () => {
+          entry.playlists.clear();
+          this.#waiters.check();
+        },
+        onClose: () => {
+          // Keep the ended playlist (with EXT-X-ENDLIST) for players to see, then forget it.
+          this.#scheduleIdle(entry, this.#options.config.idleTimeoutMs);
+        },
+      }),
+    };
+    this.#entries.set(path, entry);
+    stream.subscribe(entry.segmenter);
+    this.#scheduleIdle(entry, this.#options.config.idleTimeoutMs);
+    this.#logger.info({ stream: path, profile: this.#profile.name }, 'HLS segmenting started');
+    return entry;
+  }
+
+  #scheduleIdle(entry: HlsEntry, afterMs: number): void {
+    if (entry.idleTimer) clearTimeout(entry.idleTimer);
+    entry.idleTimer = setTimeout(() => {
+      entry.idleTimer = null;
+      const idleMs = Date.now() - entry.lastRequestMs;
+      if (idleMs >= this.#options.config.idleTimeoutMs || entry.segmenter.ended) this.#drop(entry);
+      else this.#scheduleIdle(entry, this.#options.config.idleTimeoutMs - idleMs);
+    }, afterMs);
+    entry.idleTimer.unref();
+  }
+
+  #drop(entry: HlsEntry): void {
+    if (entry.idleTimer) clearTimeout(entry.idleTimer);
+    entry.idleTimer = null;
+    if (this.#entries.get(entry.stream.path) === entry) this.#entries.delete(entry.stream.path);
+    entry.stream.unsubscribe(entry.segmenter);
+    this.#logger.debug({ stream: entry.stream.path }, 'HLS segmenting stopped');
+  }
+
+  #send(
+    req: IncomingMessage | null,
+    res: ServerResponse,
+    body: Buffer,
+    contentType: string,
+    cacheControl: string,
+  ): void {
+    if (res.destroyed) return;
+    res.writeHead(200, {
+      'Content-Type': contentType,
+      'Content-Length': body.length,
+      'Cache-Control': cacheControl,
+      ...this.#cors(),
+    });
+    res.end(req?.method === 'HEAD' ? undefined : body);
+  }
+
+  #reply(res: ServerResponse, status: number, text: string): void {
+    if (res.destroyed || res.headersSent) return;
+    res
+      .writeHead(status, {
+        'Content-Type': 'text/plain',
+        'Cache-Control': 'no-cache',
+        ...this.#cors(),
+      })
+      .end(text);
+  }
+
+  #cors(): Record<string, string> {
+    return this.#options.cors ? { 'Access-Control-Allow-Origin': '*' } : {};
+  }
+}
+
+/**
+ * True once the playlist has a complete segment: players that ignore parts (ffmpeg, older
+ * players) need one, and LL-HLS players lose at most one segment target of start-up.
+ */
+function playlistReady(segmenter: HlsSegmenter): boolean {
+  return segmenter.segments.length > 0;
+}
+
+/**
+ * Whether the playlist already holds segment `msn` (complete) or, with `part`, that part of it
+ * (a part past the end of a complete segment means part 0 of the next one; RFC 8216bis 6.2.5.2).
+ */
+export function hasPart(segmenter: HlsSegmenter, msn: number, part: number | undefined): boolean {
+  if (msn < segmenter.mediaSequence) return true;
+  const complete = segmenter.segments.find((s) => s.msn === msn);
+  if (complete) {
+    if (part === undefined || part < complete.parts.length) return true;
+    return hasPart(segmenter, msn + 1, 0);
+  }
+  const current = segmenter.current;
+  if (current === null || current.msn !== msn || part === undefined) return false;
+  return part < current.parts.length;
+}
+
+/** The bytes of a complete segment, or of one part, or null. */
+function findMedia(segmenter: HlsSegmenter, msn: number, part: number | null): Buffer | null {
+  const segment =
+    segmenter.current?.msn === msn
+      ? segmenter.current
+      : segmenter.segments.find((s) => s.msn === msn);
+  if (segment === undefined) return null;
+  if (part === null) return segment.bytes;
+  return segment.parts[part]?.bytes ?? null;
+}

@@ -1,0 +1,84 @@
+// Renders a segmenter's window as an HLS media playlist (LL-HLS when the profile has parts).
+import {
+  encodeMediaPlaylist,
+  type HlsPart,
+  type HlsSegment,
+  type MediaPlaylist,
+} from '../../codecs/m3u8.ts';
+import { partHoldBackS } from './hls-profile.ts';
+import type { HlsSegmentEntry, HlsSegmenter } from './hls-segmenter.ts';
+
+/** How a playlist is asked for. */
+export interface PlaylistRequest {
+  /** Prepended to every URI: `NAME/` for `/app/NAME.m3u8`, empty for `/app/NAME/index.m3u8`. */
+  readonly prefix: string;
+  /** The file-name prefix of this stream's media (unique per segmenter). */
+  readonly id: string;
+  /** `_HLS_skip=YES`: a delta update. */
+  readonly skip: boolean;
+}
+
+/** The playlist text for the segmenter's current window. */
+export function renderPlaylist(segmenter: HlsSegmenter, request: PlaylistRequest): string {
+  const { profile } = segmenter;
+  const { prefix, id } = request;
+  const ext = profile.container === 'fmp4' ? 'm4s' : 'ts';
+  const partTargetS = profile.partTargetS;
+  const complete = segmenter.segments;
+  const current = segmenter.current;
+  const longest = Math.max(profile.segmentTargetS, ...complete.map((s) => s.durationS));
+  const targetDurationS = Math.ceil(longest);
+  const mapUri = (segment: HlsSegmentEntry): string | undefined =>
+    profile.container === 'fmp4' ? `${prefix}${id}-init${segment.initVersion}.mp4` : undefined;
+  const parts = (segment: HlsSegmentEntry): HlsPart[] =>
+    segment.parts.map((part) => ({
+      uri: `${prefix}${id}-${segment.msn}.${part.index}.${ext}`,
+      durationS: part.durationS,
+      independent: part.independent,
+    }));
+  const segments: HlsSegment[] = complete.map((segment) => ({
+    uri: `${prefix}${id}-${segment.msn}.${ext}`,
+    durationS: segment.durationS,
+    programDateTimeMs: segment.programDateTimeMs,
+    discontinuity: segment.discontinuity,
+    ...optional('mapUri', mapUri(segment)),
+    // The writer keeps parts only for the last segments (RFC 8216bis 4.4.4.9).
+    ...(partTargetS !== null ? { parts: parts(segment) } : {}),
+  }));
+  const playlist: MediaPlaylist = {
+    targetDurationS,
+    mediaSequence: segmenter.mediaSequence,
+    discontinuitySequence: segmenter.discontinuitySequence,
+    segments,
+    independentSegments: true,
+    ...(segmenter.ended ? { endList: true } : {}),
+    ...(partTargetS !== null
+      ? {
+          partTargetS,
+          serverControl: {
+            canBlockReload: true,
+            partHoldBackS: partHoldBackS(profile),
+            canSkipUntilS: 6 * targetDurationS,
+          },
+          ...(current && !segmenter.ended
+            ? {
+                partialSegment: {
+                  programDateTimeMs: current.programDateTimeMs,
+                  discontinuity: current.discontinuity,
+                  ...optional('mapUri', mapUri(current)),
+                  parts: parts(current),
+                },
+                preloadHint: {
+                  uri: `${prefix}${id}-${current.msn}.${current.parts.length}.${ext}`,
+                },
+              }
+            : {}),
+        }
+      : {}),
+  };
+  return encodeMediaPlaylist(playlist, { skip: request.skip });
+}
+
+function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
+  return value === undefined ? {} : ({ [key]: value } as { [P in K]?: V });
+}
