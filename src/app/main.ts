@@ -34,6 +34,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
   const { rtmpPort, httpPort } = await onair.start();
   const host = 'localhost';
   logger.info({ rtmpPort, httpPort, dataDir: config.dataDir }, 'onair is running');
+  if (onair.hlsExplanation !== null) logger.info({ hls: onair.hlsExplanation }, 'HLS profile');
   if (rtmpPort !== null) {
     process.stdout.write(
       [
@@ -43,8 +44,10 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
         `  Watch:   rtmp://${host}:${rtmpPort}/live/NAME`,
         ...(httpPort !== null
           ? [
+              `           http://${host}:${httpPort}/live/NAME.m3u8 (LL-HLS)`,
               `           http://${host}:${httpPort}/live/NAME.flv  (HTTP-FLV)`,
               `           ws://${host}:${httpPort}/live/NAME.flv    (WS-FLV)`,
+              `  Player:  http://${host}:${httpPort}/watch/live/NAME, live streams: http://${host}:${httpPort}/`,
             ]
           : []),
         '',

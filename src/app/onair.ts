@@ -21,6 +21,7 @@ export class Onair {
   readonly #logger: Logger;
   readonly #rtmp: RtmpServer | null;
   readonly #http: HttpListener | null;
+  readonly #hls: HlsHandler | null;
 
   constructor(config: Config, logger: Logger) {
     this.config = config;
@@ -36,6 +37,10 @@ export class Onair {
     this.#rtmp = config.rtmp.enabled
       ? new RtmpServer({ config: config.rtmp, hubConfig: config.hub, hub: this.hub, logger })
       : null;
+    this.#hls =
+      config.http.enabled && config.hls.enabled
+        ? new HlsHandler({ hub: this.hub, config: config.hls, cors: config.http.cors, logger })
+        : null;
     this.#http = config.http.enabled
       ? new HttpListener({
           config: config.http,
@@ -46,19 +51,15 @@ export class Onair {
             hubConfig: config.hub,
             logger,
           }),
-          ...(config.hls.enabled
-            ? {
-                hls: new HlsHandler({
-                  hub: this.hub,
-                  config: config.hls,
-                  cors: config.http.cors,
-                  logger,
-                }),
-              }
-            : {}),
+          ...(this.#hls ? { hls: this.#hls } : {}),
           pages: new PagesHandler({ hub: this.hub, rtmpPort: config.rtmp.port }),
         })
       : null;
+  }
+
+  /** What the HLS profile implies for players, or null when HLS is off. */
+  get hlsExplanation(): string | null {
+    return this.#hls?.explanation ?? null;
   }
 
   /** Starts every listener; resolves with the ports bound. */
