@@ -254,7 +254,7 @@ const hlsSchema = section(
     maxHeldRequestsPerIp: int({
       min: 1,
       max: 1_000_000,
-      default: 200,
+      default: 1000,
       description: 'Blocking LL-HLS requests held at once from one address; more get 429.',
     }),
     idleTimeoutMs: int({
