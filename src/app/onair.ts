@@ -22,6 +22,7 @@ export class Onair {
   readonly #rtmp: RtmpServer | null;
   readonly #http: HttpListener | null;
   readonly #hls: HlsHandler | null;
+  readonly #pages: PagesHandler;
 
   constructor(config: Config, logger: Logger) {
     this.config = config;
@@ -41,6 +42,7 @@ export class Onair {
       config.http.enabled && config.hls.enabled
         ? new HlsHandler({ hub: this.hub, config: config.hls, cors: config.http.cors, logger })
         : null;
+    this.#pages = new PagesHandler({ hub: this.hub, rtmpPort: config.rtmp.port });
     this.#http = config.http.enabled
       ? new HttpListener({
           config: config.http,
@@ -52,7 +54,7 @@ export class Onair {
             logger,
           }),
           ...(this.#hls ? { hls: this.#hls } : {}),
-          pages: new PagesHandler({ hub: this.hub, rtmpPort: config.rtmp.port }),
+          pages: this.#pages,
         })
       : null;
   }
@@ -65,6 +67,7 @@ export class Onair {
   /** Starts every listener; resolves with the ports bound. */
   async start(): Promise<ListeningAddresses> {
     const rtmpPort = this.#rtmp ? await this.#rtmp.listen() : null;
+    if (rtmpPort !== null) this.#pages.setRtmpPort(rtmpPort);
     const httpPort = this.#http ? await this.#http.listen() : null;
     return { rtmpPort, httpPort };
   }

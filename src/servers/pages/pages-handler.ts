@@ -46,12 +46,17 @@ const CONTENT_SECURITY_POLICY = [
 /** Serves the stream list, the watch page and their static files. */
 export class PagesHandler {
   readonly #hub: StreamHub;
-  readonly #rtmpPort: number | undefined;
+  #rtmpPort: number | undefined;
   readonly #assets = new StaticAssets();
 
   constructor(options: PagesHandlerOptions) {
     this.#hub = options.hub;
     this.#rtmpPort = options.rtmpPort;
+  }
+
+  /** The RTMP port actually bound (known only after listening; 0 in config means any). */
+  setRtmpPort(port: number): void {
+    this.#rtmpPort = port;
   }
 
   /**
