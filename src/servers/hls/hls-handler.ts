@@ -42,9 +42,10 @@ export type HlsTarget =
       readonly id: string;
       readonly msn: number;
       readonly part: number | null;
+      readonly container: 'fmp4' | 'mpegts';
     };
 
-const MEDIA_FILE = /^([0-9a-f]{8})-(?:init(\d{1,9})\.mp4|(\d{1,12})(?:\.(\d{1,6}))?\.(?:m4s|ts))$/;
+const MEDIA_FILE = /^([0-9a-f]{8})-(?:init(\d{1,9})\.mp4|(\d{1,12})(?:\.(\d{1,6}))?\.(m4s|ts))$/;
 
 /** Serves `/<path>.m3u8`, `/<path>/index.m3u8` and the media files they list. */
 export class HlsHandler {
@@ -83,7 +84,7 @@ export class HlsHandler {
     const match = MEDIA_FILE.exec(path.slice(slash + 1));
     if (slash <= 0 || match === null) return null;
     const streamPath = path.slice(1, slash);
-    const [, id = '', version, msn, part] = match;
+    const [, id = '', version, msn, part, ext] = match;
     if (version !== undefined)
       return { kind: 'init', path: streamPath, id, version: Number(version) };
     return {
@@ -92,6 +93,7 @@ export class HlsHandler {
       id,
       msn: Number(msn),
       part: part === undefined ? null : Number(part),
+      container: ext === 'ts' ? 'mpegts' : 'fmp4',
     };
   }
 
@@ -108,7 +110,12 @@ export class HlsHandler {
     }
     const entry =
       target.kind === 'playlist' ? this.#entryFor(target.path) : this.#entries.get(target.path);
-    if (entry === undefined || (target.kind !== 'playlist' && target.id !== entry.id)) {
+    const wrongContainer = target.kind === 'media' && target.container !== this.#profile.container;
+    if (
+      entry === undefined ||
+      wrongContainer ||
+      (target.kind !== 'playlist' && target.id !== entry.id)
+    ) {
       this.#reply(res, 404, 'No such stream\n');
       return;
     }

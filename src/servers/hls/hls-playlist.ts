@@ -23,7 +23,8 @@ export function renderPlaylist(segmenter: HlsSegmenter, request: PlaylistRequest
   const { profile } = segmenter;
   const { prefix, id } = request;
   const ext = profile.container === 'fmp4' ? 'm4s' : 'ts';
-  const partTargetS = profile.partTargetS;
+  const partTargetS =
+    profile.partTargetS === null ? null : Math.max(profile.partTargetS, segmenter.longestPartS);
   const complete = segmenter.segments;
   const current = segmenter.current;
   const longest = Math.max(profile.segmentTargetS, ...complete.map((s) => s.durationS));
@@ -57,7 +58,7 @@ export function renderPlaylist(segmenter: HlsSegmenter, request: PlaylistRequest
           partTargetS,
           serverControl: {
             canBlockReload: true,
-            partHoldBackS: partHoldBackS(profile),
+            partHoldBackS: Math.max(partHoldBackS(profile), 3 * partTargetS),
             canSkipUntilS: 6 * targetDurationS,
           },
           ...(current && !segmenter.ended

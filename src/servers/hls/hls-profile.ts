@@ -26,7 +26,9 @@ const PROFILES: Readonly<Record<HlsConfig['profile'], HlsProfile>> = {
     name: 'balanced',
     container: 'fmp4',
     segmentTargetS: 2,
-    partTargetS: 0.333,
+    // Not 0.333: ten 30 fps frames last 333.3 ms, 333 or 334 ms in RTMP timestamps, and every
+    // part must be <= PART-TARGET (RFC 8216bis 4.4.4.9).
+    partTargetS: 0.334,
     maxSegmentS: 10,
   },
   compatible: {

@@ -55,6 +55,8 @@ const CARRIED: Readonly<Record<HlsProfile['container'], ReadonlySet<string>>> = 
 
 /** A timestamp step larger than this (or backwards) starts a new segment with a discontinuity. */
 const MAX_TIMESTAMP_STEP_MS = 10_000;
+/** Video (or, without video, audio) timestamps never step back more than this in a live stream. */
+const MAX_DRIVER_STEP_BACK_MS = 500;
 /** Audio base time is re-synced to the stream clock when it drifts this far. */
 const MAX_AUDIO_DRIFT_MS = 200;
 /** Samples per frame of codecs with a fixed frame size. */
@@ -94,6 +96,7 @@ export class HlsSegmenter implements Subscriber {
   /** Timestamp of the last frame of the track that drives cuts (video, else audio). */
   #lastDriverDtsMs: number | null = null;
   #frameIntervalMs = 0;
+  #longestPartS = 0;
   #audioTicks: number | null = null;
   #ts: TsMuxer | null = null;
   #anchor: { dtsMs: number; wallMs: number } | null = null;
@@ -110,6 +113,14 @@ export class HlsSegmenter implements Subscriber {
   /** The segment being built, if any (its parts are playable). */
   get current(): HlsSegmentEntry | null {
     return this.#current;
+  }
+
+  /**
+   * The longest part made so far: with timestamps in whole milliseconds a part can come out a
+   * millisecond over the target (29.97 fps), and PART-TARGET must cover every part.
+   */
+  get longestPartS(): number {
+    return this.#longestPartS;
   }
 
   get discontinuitySequence(): number {
@@ -177,6 +188,16 @@ export class HlsSegmenter implements Subscriber {
       }
     }
     const driver = this.#video === null || frame.kind === 'video';
+    if (
+      driver &&
+      this.#lastDriverDtsMs !== null &&
+      frame.dtsMs < this.#lastDriverDtsMs - MAX_DRIVER_STEP_BACK_MS
+    ) {
+      // The encoder's clock went back (a restart): parts could never close otherwise.
+      this.#closeSegment();
+      this.#pendingDiscontinuity = true;
+      this.#resetTimeline();
+    }
     if (driver && this.#lastDriverDtsMs !== null && frame.dtsMs > this.#lastDriverDtsMs) {
       this.#frameIntervalMs = frame.dtsMs - this.#lastDriverDtsMs;
     }
@@ -341,6 +362,7 @@ export class HlsSegmenter implements Subscriber {
       independent: this.#partIndependent,
     });
     current.durationS += durationS;
+    if (durationS > this.#longestPartS) this.#longestPartS = durationS;
     this.#options.onUpdate();
   }
 
@@ -351,7 +373,11 @@ export class HlsSegmenter implements Subscriber {
   #closeSegment(cutAtDtsMs: number | null = null): void {
     const current = this.#current;
     if (current === null) return;
-    let endDtsMs = cutAtDtsMs ?? this.#lastDtsMs ?? current.startDtsMs;
+    // Without a cut the last frame lasts one frame interval: its bytes are in the part already
+    // (audio-only) or are added below (the pending video frame).
+    let endDtsMs =
+      cutAtDtsMs ??
+      (this.#lastDriverDtsMs ?? current.startDtsMs) + Math.max(1, this.#frameIntervalMs);
     const pending = this.#pendingVideo;
     if (cutAtDtsMs === null && pending !== null) {
       // The stream stopped or changed: its last frame lasts one frame interval.
