@@ -122,12 +122,11 @@ export async function expectVideoAdvances(
       '(() => { const v = document.querySelector("video"); return v !== null && v.videoWidth > 0 && v.currentTime > 0; })()',
       options.timeoutMs,
     );
-    const first = await videoStatus(page);
-    await waitForPage(
-      page,
-      `document.querySelector("video").currentTime >= ${first.currentTime + options.advanceS}`,
-      options.timeoutMs,
-    );
+    // Counted from the played ranges: a seek (hls.js jumps to the live edge) is not playback.
+    const played =
+      '(() => { const p = document.querySelector("video").played; let s = 0; for (let i = 0; i < p.length; i++) s += p.end(i) - p.start(i); return s; })()';
+    const playedAtFirst = await page.evaluate<number>(played);
+    await waitForPage(page, `${played} >= ${playedAtFirst + options.advanceS}`, options.timeoutMs);
   } catch (error) {
     const state = JSON.stringify(await playerState(page));
     const video = JSON.stringify(await videoStatus(page));

@@ -36,6 +36,10 @@
     errors: [],
     warnings: [],
     latencyS: null,
+    /** Date.now() minus the EXT-X-PROGRAM-DATE-TIME of the picture shown (hls.js), in s. */
+    programDateLatencyS: null,
+    /** Codec strings of the SourceBuffers, e.g. ['avc1.64001e', 'mp4a.40.2'] (hls.js). */
+    codecs: [],
     bitrateKbps: null,
     width: 0,
     height: 0,
@@ -182,12 +186,19 @@
       const stats = (data.part || data.frag).stats;
       if (stats && stats.loaded > 0) countBytes(stats.loaded);
     });
+    // One SourceBuffer per track, or one 'audiovideo' buffer for an init segment with both.
+    hls.on(Hls.Events.BUFFER_CODECS, (_event, data) => {
+      state.codecs = [data.video, data.audio, data.audiovideo]
+        .filter((track) => track && track.codec)
+        .flatMap((track) => track.codec.split(','));
+    });
     hls.on(Hls.Events.MANIFEST_PARSED, () => play());
     hls.loadSource(urls.hls);
     hls.attachMedia(video);
     return {
       stop: () => hls.destroy(),
       latencyS: () => (hls.latency > 0 ? hls.latency : latencyFromDate(hls.playingDate)),
+      programDateLatencyS: () => latencyFromDate(hls.playingDate),
       bitrateKbps: () => {
         const measured = measuredKbps();
         if (measured !== null) return measured;
@@ -341,6 +352,7 @@
   function updateStats() {
     if (engine !== null) {
       state.latencyS = engine.latencyS();
+      state.programDateLatencyS = engine.programDateLatencyS ? engine.programDateLatencyS() : null;
       state.bitrateKbps = engine.bitrateKbps();
     }
     state.width = video.videoWidth;

@@ -286,6 +286,8 @@ export class HlsHandler {
     };
     this.#entries.set(path, entry);
     stream.subscribe(entry.segmenter);
+    // The cached GOP just arrived in one burst: date it from its newest frame, not its oldest.
+    entry.segmenter.resyncClock();
     this.#scheduleIdle(entry, this.#options.config.idleTimeoutMs);
     this.#logger.info({ stream: path, profile: this.#profile.name }, 'HLS segmenting started');
     return entry;

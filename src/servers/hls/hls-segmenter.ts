@@ -29,7 +29,8 @@ export interface HlsSegmentEntry {
   bytes: Buffer | null;
   durationS: number;
   readonly startDtsMs: number;
-  readonly programDateTimeMs: number;
+  /** Wall clock of the first frame (EXT-X-PROGRAM-DATE-TIME); moved by resyncClock(). */
+  programDateTimeMs: number;
   readonly discontinuity: boolean;
   readonly initVersion: number;
 }
@@ -205,6 +206,21 @@ export class HlsSegmenter implements Subscriber {
     this.#lastDtsMs = Math.max(this.#lastDtsMs ?? frame.dtsMs, frame.dtsMs);
     if (this.#video !== null) this.#onFrameWithVideo(frame);
     else this.#onAudioOnlyFrame(frame);
+  }
+
+  /**
+   * Anchors EXT-X-PROGRAM-DATE-TIME on the newest frame received. Call it right after subscribing
+   * to a live stream: its cached GOP arrives in one synchronous burst, so the first keyframe (the
+   * default anchor) was captured up to a GOP before now, and only the newest frame just now.
+   */
+  resyncClock(): void {
+    const newestDtsMs = this.#lastDtsMs;
+    if (this.#anchor === null || newestDtsMs === null) return;
+    const wallMs = this.#options.now();
+    this.#anchor = { dtsMs: newestDtsMs, wallMs };
+    for (const segment of [...this.#segments, ...(this.#current ? [this.#current] : [])]) {
+      segment.programDateTimeMs = wallMs + (segment.startDtsMs - newestDtsMs);
+    }
   }
 
   onClose(reason: CloseReason): void {
