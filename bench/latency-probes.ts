@@ -29,7 +29,7 @@ export class LatencyProbes {
   readonly #worker: Worker;
   #started = 0;
 
-  constructor(options: { kind: ViewerKind; startupTimeoutMs: number }) {
+  constructor(options: { kind: Exclude<ViewerKind, 'hls'>; startupTimeoutMs: number }) {
     const buffer = createSendRingBuffer();
     this.ring = new SendRing(buffer);
     // The worker is TypeScript: register tsx inside it first (workers do not inherit the hooks).

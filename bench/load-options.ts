@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 
 /** Viewer transports the load generator drives. */
-export type ViewerKind = 'rtmp' | 'httpflv';
+export type ViewerKind = 'rtmp' | 'httpflv' | 'hls';
 
 /** Validated load generator options. */
 export interface LoadOptions {
@@ -30,11 +30,12 @@ export interface LoadOptions {
 export const loadUsage = `usage: tsx bench/load.ts --publish rtmp://127.0.0.1:PORT/live/NAME [options]
   --publish URL          RTMP URL the publisher sends the file to                      [required]
   --play URL             viewer URL ({i} = viewer index); rtmp default: the publish URL;
-                         httpflv: http://127.0.0.1:PORT/live/NAME.flv                  [httpflv: required]
-  --kind K               rtmp | httpflv                                                [rtmp]
+                         httpflv: http://127.0.0.1:PORT/live/NAME.flv, hls: .../NAME.m3u8
+                         (LL-HLS when the playlist has parts and blocking reload)      [httpflv, hls: required]
+  --kind K               rtmp | httpflv | hls                                          [rtmp]
   --viewers N            viewers                                                        [10]
   --slow K               extra viewers that stop reading after their first keyframe     [0]
-  --probes K             extra latency-probe viewers on a worker thread, 0 = none       [20]
+  --probes K             extra latency-probe viewers on a worker thread, 0 = none       [20; hls: 0]
   --ramp R               viewers started per second                                     [200]
   --duration S           seconds from the first viewer to the end                       [30]
   --warmup S             publish-only seconds before the first viewer                   [2]
@@ -79,13 +80,15 @@ export function parseLoadOptions(argv: readonly string[]): LoadOptions {
     },
   });
   const kind = values.kind;
-  if (kind !== 'rtmp' && kind !== 'httpflv') throw new Error('--kind must be rtmp or httpflv');
+  if (kind !== 'rtmp' && kind !== 'httpflv' && kind !== 'hls') {
+    throw new Error('--kind must be rtmp, httpflv or hls');
+  }
   const publish = values.publish;
   if (publish === undefined) throw new Error('--publish is required');
   const publishUrl = new URL(publish);
   if (publishUrl.protocol !== 'rtmp:') throw new Error('--publish must be an rtmp:// URL');
   const play = values.play ?? (kind === 'rtmp' ? publish : undefined);
-  if (play === undefined) throw new Error('--play is required for --kind httpflv');
+  if (play === undefined) throw new Error(`--play is required for --kind ${kind}`);
   for (const url of [publishUrl, new URL(play.replaceAll('{i}', '0'))]) {
     // The bench only ever loads the local machine.
     if (url.hostname !== '127.0.0.1' && url.hostname !== 'localhost') {
@@ -97,8 +100,9 @@ export function parseLoadOptions(argv: readonly string[]): LoadOptions {
     play,
     kind,
     viewers: numberIn('viewers', values.viewers, 0, 20_000),
-    slow: numberIn('slow', values.slow, 0, 1000),
-    probes: numberIn('probes', values.probes, 0, 200),
+    slow: numberIn('slow', values.slow, 0, kind === 'hls' ? 0 : 1000),
+    // Probes are FLV/RTMP viewers; HLS viewers time every part themselves.
+    probes: kind === 'hls' ? 0 : numberIn('probes', values.probes, 0, 200),
     rampPerS: numberIn('ramp', values.ramp, 0.1, 100_000),
     durationS: numberIn('duration', values.duration, 1, 3600),
     warmupS: numberIn('warmup', values.warmup, 0, 600),

@@ -1,4 +1,5 @@
 // The JSON a load generator run writes (bench/load.ts --json) and the orchestrator reads back.
+import type { HlsFigures } from './hls-figures.ts';
 import type { Distribution, LatencySummary } from './latency-histogram.ts';
 import type { LoadOptions } from './load-options.ts';
 
@@ -65,7 +66,9 @@ export interface LoadResult {
     readonly keepingUp: number;
     readonly keepingUpPct: number | null;
   };
+  /** RTMP/HTTP-FLV: connect -> first keyframe; HLS: connect -> first part or segment received. */
   readonly startupMs: Distribution;
+  /** RTMP/HTTP-FLV: send -> receipt of each frame; HLS: delivery of parts/segments (`hls`). */
   readonly latencyMs: {
     readonly steady: LatencySummary;
     readonly all: LatencySummary;
@@ -98,5 +101,7 @@ export interface LoadResult {
   readonly machineBusyPct: Record<string, number>;
   readonly errors: Record<string, number>;
   readonly slowViewers: readonly SlowViewerFigures[];
+  /** HLS viewers only: stalls, requests, what the delivery latency measured. */
+  readonly hls: HlsFigures | null;
   readonly timeline: readonly TimelineRow[];
 }

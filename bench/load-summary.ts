@@ -22,6 +22,9 @@ export function summarize(r: LoadResult): string {
       (v) =>
         `stalled   #${v.index}: ours ${v.ourState} / server ${v.serverState}, server send-q ${v.serverSendQueueKB} KB, closed after ${v.serverClosedAfterS ?? '-'} s`,
     ),
+    r.hls
+      ? `hls       ${r.hls.mode} (delivery: ${r.hls.deliveryMeasure}, matched ${r.hls.deliveryMatchedPct}%), no stall ${r.hls.viewersWithoutStallPct}% (${r.hls.windowStalls} stalls, ${r.hls.windowStallS} s), ${r.hls.requestsPerS} req/s (${r.hls.playlistsPerS} playlists/s, ${r.hls.playlistMbps} Mbit/s), failed ${r.hls.failedRequests}, reconnects ${r.hls.reconnects}, skipped ${r.hls.skippedS} s${r.hls.tsOffsetMs === null ? '' : `, TS offset ${r.hls.tsOffsetMs} ms`}`
+      : '',
     Object.keys(r.errors).length ? `errors    ${JSON.stringify(r.errors)}` : '',
   ]
     .filter((line) => line !== '')

@@ -4,6 +4,8 @@ import { writeFileSync } from 'node:fs';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { readFlvSource } from './flv-source.ts';
+import { hlsFigures } from './hls-figures.ts';
+import { HlsViewer, waitForPlaylist } from './hls-viewer.ts';
 import { HttpFlvViewer } from './http-flv-viewer.ts';
 import { distribution, round2 } from './latency-histogram.ts';
 import { LatencyProbes } from './latency-probes.ts';
@@ -31,7 +33,7 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
   };
   const source = readFlvSource(opts.file);
   const probes =
-    opts.probes > 0
+    opts.probes > 0 && opts.kind !== 'hls'
       ? new LatencyProbes({ kind: opts.kind, startupTimeoutMs: opts.startupTimeoutS * 1000 })
       : null;
   const publisher = new Publisher(source, probes?.ring ?? null);
@@ -60,12 +62,20 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
       throw new Error('publish timed out (no NetStream.Publish.Start in 10 s)');
     }),
   ]);
+  const playUrl = (index: number): string => opts.play.replaceAll('{i}', String(index));
+  // HLS: the server segments from its first playlist request (onair) or first fragment (nginx).
+  if (opts.kind === 'hls') await waitForPlaylist(playUrl(0), 20_000);
   await sleep(opts.warmupS * 1000);
   const baseline = sample();
 
-  const playUrl = (index: number): string => opts.play.replaceAll('{i}', String(index));
+  const hlsViewers: HlsViewer[] = [];
   const makeViewer = (index: number, slow: boolean): LoadViewer => {
     const options = { index, url: playUrl(index), slow, ctx };
+    if (opts.kind === 'hls') {
+      const viewer = new HlsViewer(options);
+      hlsViewers.push(viewer);
+      return viewer;
+    }
     return opts.kind === 'rtmp' ? new RtmpViewer(options) : new HttpFlvViewer(options);
   };
   const rampStartMs = performance.now();
@@ -106,6 +116,7 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
   const progressTimer = setInterval(() => {
     const nowMs = performance.now();
     for (const viewer of viewers) {
+      viewer.tick?.(nowMs);
       const s = viewer.stats;
       if (
         s.firstKeyframeAtMs === 0 &&
@@ -253,6 +264,13 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
     machineBusyPct,
     errors: Object.fromEntries([...ctx.errors.entries()].sort((a, b) => b[1] - a[1]).slice(0, 20)),
     slowViewers: slowFigures,
+    hls:
+      opts.kind === 'hls'
+        ? hlsFigures(
+            hlsViewers.map((v) => v.stats.result()),
+            steadyS,
+          )
+        : null,
     timeline,
   };
 }

@@ -12,7 +12,7 @@ import type { ProbeRequest, ProbeReport } from './latency-probes.ts';
 
 interface ProbeWorkerData {
   readonly buffer: SharedArrayBuffer;
-  readonly kind: ViewerKind;
+  readonly kind: Exclude<ViewerKind, 'hls'>;
   readonly startupTimeoutMs: number;
 }
 

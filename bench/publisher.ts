@@ -21,6 +21,8 @@ export interface SendLookup {
   recentLike(sizeBytes: number, keyframe: boolean): SentFrame[];
   /** Number of video frames sent in [fromMs, toMs]. */
   sentBetween(fromMs: number, toMs: number): number;
+  /** The latest keyframe published with a timestamp at or before `timestampMs`, or undefined. */
+  keyframeAtOrBefore(timestampMs: number): SentFrame | undefined;
 }
 
 /** Send times (performance.now()) of every published video frame, in the publisher's thread. */
@@ -30,11 +32,14 @@ export class SendLog implements SendLookup {
   readonly #sendTimes: number[] = [];
   /** The last frames, searched when a server rebases timestamps (calibration by size). */
   readonly #recent: SentFrame[] = [];
+  /** Keyframes in publishing order (increasing timestamps). */
+  readonly #keyframes: SentFrame[] = [];
   lastSentAtMs = 0;
 
   /** Records a frame sent now. */
   add(frame: SentFrame): void {
     this.#byTimestamp.set(frame.timestampMs, frame);
+    if (frame.keyframe) this.#keyframes.push(frame);
     this.#sendTimes.push(frame.sentAtMs);
     this.lastSentAtMs = frame.sentAtMs;
     this.#recent.push(frame);
@@ -51,6 +56,18 @@ export class SendLog implements SendLookup {
 
   sentBetween(fromMs: number, toMs: number): number {
     return Math.max(0, this.#lowerBound(toMs + 1e-9) - this.#lowerBound(fromMs));
+  }
+
+  keyframeAtOrBefore(timestampMs: number): SentFrame | undefined {
+    const keys = this.#keyframes;
+    let lo = 0;
+    let hi = keys.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if ((keys[mid]?.timestampMs ?? 0) <= timestampMs) lo = mid + 1;
+      else hi = mid;
+    }
+    return keys[lo - 1];
   }
 
   #lowerBound(value: number): number {

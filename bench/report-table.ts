@@ -1,20 +1,20 @@
 // The bench report: one Markdown row per run, CPU per delivered Gbps with ratios against
 // nginx-rtmp and Node-Media-Server measured in the same run, then the targets of the issue.
-import type { ViewerKind } from './load-options.ts';
 import type { LoadResult } from './load-result.ts';
-import type { ServerName } from './servers.ts';
+import type { BenchKind, ServerName } from './servers.ts';
 
 /** One finished run of the matrix. */
 export interface RunRecord {
   readonly server: ServerName;
-  readonly kind: ViewerKind;
+  readonly kind: BenchKind;
   readonly viewers: number;
   readonly slow: number;
   readonly result: LoadResult | null;
   readonly error: string | null;
 }
 
-const fmt = (value: number | null | undefined, digits = 1): string =>
+/** A number with `digits` decimals, `-` when missing. */
+export const fmt = (value: number | null | undefined, digits = 1): string =>
   value === null || value === undefined || !Number.isFinite(value) ? '-' : value.toFixed(digits);
 
 /** Server CPU % of a core per delivered Gbit/s, or null. */
@@ -41,11 +41,16 @@ export function otherLoadPct(r: LoadResult): number | null {
   return busy.reduce((a, b) => a + b, 0) - (r.server?.cpuPct ?? 0) - r.bench.cpuPct;
 }
 
+/** True for the HLS kinds, which have their own table (hls-report.ts). */
+export function isHlsKind(kind: BenchKind): boolean {
+  return kind === 'hls' || kind === 'hls-ts';
+}
+
 /** The reference row: same server and kind, same viewer count, else the closest count. */
-function reference(
+export function reference(
   runs: readonly RunRecord[],
   server: ServerName,
-  kind: ViewerKind,
+  kind: BenchKind,
   viewers: number,
 ): { value: number; exact: boolean } | null {
   const candidates = runs.filter(
@@ -58,12 +63,13 @@ function reference(
   return { value: cpuPerGbps(best.result)!, exact: best.viewers === viewers };
 }
 
-function ratio(own: number | null, ref: { value: number; exact: boolean } | null): string {
+/** own / reference, `~` when the reference was measured at another viewer count. */
+export function ratio(own: number | null, ref: { value: number; exact: boolean } | null): string {
   if (own === null || ref === null) return '-';
   return `${(own / ref.value).toFixed(2)}${ref.exact ? '' : '~'}`;
 }
 
-/** The main Markdown table (runs without stalled viewers). */
+/** The main Markdown table (RTMP and HTTP-FLV runs without stalled viewers). */
 export function markdownTable(runs: readonly RunRecord[]): string {
   const header = [
     'server',
@@ -85,7 +91,7 @@ export function markdownTable(runs: readonly RunRecord[]): string {
   ];
   const row = (cells: readonly (string | number)[]): string => `| ${cells.join(' | ')} |`;
   const lines = [row(header), row(header.map((_, i) => (i < 2 ? '---' : '---:')))];
-  for (const run of runs.filter((r) => r.slow === 0)) {
+  for (const run of runs.filter((r) => r.slow === 0 && !isHlsKind(r.kind))) {
     const r = run.result;
     if (r === null) {
       const failed = [run.server, run.kind, run.viewers, `FAILED: ${run.error ?? '?'}`];
@@ -175,9 +181,11 @@ export function stallTable(runs: readonly RunRecord[]): string {
   return lines.join('\n');
 }
 
-/** The issue's targets for onair, checked against this run's rows. */
+/** The issue's targets for onair, checked against this run's RTMP and HTTP-FLV rows. */
 export function targetLines(runs: readonly RunRecord[]): string[] {
-  const onair = runs.filter((r) => r.server === 'onair' && r.slow === 0 && r.result !== null);
+  const onair = runs.filter(
+    (r) => r.server === 'onair' && r.slow === 0 && r.result !== null && !isHlsKind(r.kind),
+  );
   const out: string[] = [];
   const check = (label: string, pass: boolean | null, detail: string): void => {
     out.push(`- ${pass === null ? 'n/a ' : pass ? 'PASS' : 'FAIL'} ${label}: ${detail}`);

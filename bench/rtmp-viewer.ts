@@ -2,18 +2,20 @@
 // Slow viewers pause their socket after the first keyframe and never read again.
 import { MessageType, type RtmpMessage } from '../src/codecs/rtmp-message.ts';
 import { RtmpClient } from '../src/protocols/rtmp/rtmp-client.ts';
-import { ViewerStats, type LoadContext } from './viewer-stats.ts';
+import { ViewerStats, type LoadContext, type LoadViewerStats } from './viewer-stats.ts';
 
 /** Aggregate sub-message header (RTMP 1.0 section 7.1.6): FLV-tag-like, 11 bytes + back pointer. */
 const SUB_HEADER_BYTES = 11;
 
 /** A viewer transport: starts, stops, and exposes its stats and local port. */
 export interface LoadViewer {
-  readonly stats: ViewerStats;
+  readonly stats: LoadViewerStats;
   /** Local TCP port once connected (to find the socket in /proc/net/tcp), else 0. */
   readonly localPort: number;
   start(): void;
   stop(): void;
+  /** Called about once a second (request deadlines). */
+  tick?(nowMs: number): void;
 }
 
 /** Plays an RTMP URL with onair's client. */

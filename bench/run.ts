@@ -5,12 +5,13 @@ import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'nod
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import type { ViewerKind } from './load-options.ts';
 import type { LoadResult } from './load-result.ts';
+import { hlsSection, hlsTargetLines } from './hls-report.ts';
 import { summarize } from './load-summary.ts';
 import { ensureMedia } from './make-media.ts';
 import {
   BENCH_BOUND_PCT,
+  isHlsKind,
   markdownTable,
   rssSlopeLines,
   stallTable,
@@ -18,18 +19,26 @@ import {
   type RunRecord,
 } from './report-table.ts';
 import {
+  BENCH_KINDS,
   SERVER_KINDS,
   SERVER_NAMES,
   ensureNginxRtmp,
   startServer,
+  viewerKindOf,
+  type BenchKind,
   type ServerName,
 } from './servers.ts';
 
 const usage = `usage: npm run bench [-- options]
   --servers LIST     onair,nms,nginx-rtmp                                  [all]
-  --kinds LIST       rtmp,httpflv (nginx-rtmp only does rtmp)              [both]
+  --kinds LIST       rtmp,httpflv,hls,hls-ts                               [rtmp,httpflv]
+                     hls: onair LL-HLS and nginx-rtmp's HLS files served by nginx;
+                     hls-ts: onair's 'compatible' profile (MPEG-TS, no parts); NMS: no HLS
   --viewers LIST     viewer counts of the matrix                           [500,1000]
   --big LIST         extra viewer counts for onair only                    [2000; none if the matrix is chosen]
+  --hls LIST         HLS rows: onair LL-HLS and nginx-rtmp HLS at these counts [1000,3000; none if the matrix is chosen]
+  --hls-ramp R       HLS viewers started per second                        [--ramp]
+  --hls-duration S   seconds per HLS run, ramp included                    [40; --duration if given]
   --stall S          onair run with stalled viewers for S seconds, 0 = off [60; 0 if the matrix is chosen]
   --stall-viewers K  stalled viewers (plus 10 normal ones)                 [5]
   --duration S       seconds per run, ramp included                        [30]
@@ -40,10 +49,11 @@ const usage = `usage: npm run bench [-- options]
 
 interface Plan {
   readonly server: ServerName;
-  readonly kind: ViewerKind;
+  readonly kind: BenchKind;
   readonly viewers: number;
   readonly slow: number;
   readonly durationS: number;
+  readonly ramp: number;
 }
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -68,9 +78,12 @@ function parse(argv: string[]) {
       kinds: { type: 'string' },
       viewers: { type: 'string' },
       big: { type: 'string' },
+      hls: { type: 'string' },
+      'hls-ramp': { type: 'string' },
+      'hls-duration': { type: 'string' },
       stall: { type: 'string' },
       'stall-viewers': { type: 'string', default: '5' },
-      duration: { type: 'string', default: '30' },
+      duration: { type: 'string' },
       ramp: { type: 'string', default: '200' },
       file: { type: 'string', default: 'bench/results/media.flv' },
       out: { type: 'string' },
@@ -86,17 +99,23 @@ function parse(argv: string[]) {
     if (!(SERVER_NAMES as readonly string[]).includes(s)) throw new Error(`unknown server ${s}`);
   }
   const kinds = list(values.kinds ?? 'rtmp,httpflv');
-  for (const k of kinds) if (k !== 'rtmp' && k !== 'httpflv') throw new Error(`unknown kind ${k}`);
+  for (const k of kinds) {
+    if (!(BENCH_KINDS as readonly string[]).includes(k)) throw new Error(`unknown kind ${k}`);
+  }
   const date = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
   return {
     help: values.help,
     servers: servers as ServerName[],
-    kinds: kinds as ViewerKind[],
+    kinds: kinds as BenchKind[],
     viewers: numbers(values.viewers ?? '500,1000'),
     big: numbers(values.big ?? (chosen ? '' : '2000')),
+    hls: numbers(values.hls ?? (chosen ? '' : '1000,3000')),
+    hlsRamp: Number(values['hls-ramp'] ?? values.ramp),
+    // 3,000 HLS viewers at 200/s take 15 s to join: HLS runs are longer unless told otherwise.
+    hlsDurationS: Number(values['hls-duration'] ?? values.duration ?? '40'),
     stallS: Number(values.stall ?? (chosen ? '0' : '60')),
     stallViewers: Number(values['stall-viewers']),
-    durationS: Number(values.duration),
+    durationS: Number(values.duration ?? '30'),
     ramp: Number(values.ramp),
     file: values.file,
     out: resolve(ROOT, values.out ?? `bench/results/run-${date}`),
@@ -109,29 +128,36 @@ type Options = ReturnType<typeof parse>;
 
 function planRuns(o: Options): Plan[] {
   const plans: Plan[] = [];
+  const plan = (server: ServerName, kind: BenchKind, viewers: number): void => {
+    const hls = kind === 'hls' || kind === 'hls-ts';
+    const durationS = hls ? o.hlsDurationS : o.durationS;
+    plans.push({ server, kind, viewers, slow: 0, durationS, ramp: hls ? o.hlsRamp : o.ramp });
+  };
   for (const viewers of o.viewers) {
     for (const kind of o.kinds) {
       for (const server of o.servers) {
-        if (SERVER_KINDS[server].includes(kind)) {
-          plans.push({ server, kind, viewers, slow: 0, durationS: o.durationS });
-        }
+        if (SERVER_KINDS[server].includes(kind)) plan(server, kind, viewers);
       }
     }
   }
   if (o.servers.includes('onair')) {
     for (const viewers of o.big) {
-      for (const kind of o.kinds)
-        plans.push({ server: 'onair', kind, viewers, slow: 0, durationS: o.durationS });
+      for (const kind of o.kinds) plan('onair', kind, viewers);
     }
-    if (o.stallS > 0) {
-      plans.push({
-        server: 'onair',
-        kind: 'rtmp',
-        viewers: 10,
-        slow: o.stallViewers,
-        durationS: o.stallS,
-      });
-    }
+  }
+  for (const viewers of o.hls) {
+    for (const server of o.servers)
+      if (SERVER_KINDS[server].includes('hls')) plan(server, 'hls', viewers);
+  }
+  if (o.servers.includes('onair') && o.stallS > 0) {
+    plans.push({
+      server: 'onair',
+      kind: 'rtmp',
+      viewers: 10,
+      slow: o.stallViewers,
+      durationS: o.stallS,
+      ramp: o.ramp,
+    });
   }
   return plans;
 }
@@ -143,6 +169,7 @@ async function runOne(plan: Plan, o: Options): Promise<RunRecord> {
   let server;
   try {
     server = await startServer(plan.server, {
+      kind: plan.kind,
       cpu: o.serverCpu,
       resultsDir: o.out,
       logFile: join(logs, `${name}.server.log`),
@@ -154,8 +181,16 @@ async function runOne(plan: Plan, o: Options): Promise<RunRecord> {
     await sleep(server.settleMs);
     const args = [
       ...['-c', String(o.benchCpu), process.execPath, '--import', 'tsx', 'bench/load.ts'],
-      ...['--publish', server.publishUrl, '--play', server.playUrl(plan.kind), '--kind', plan.kind],
-      ...['--viewers', String(plan.viewers), '--slow', String(plan.slow), '--ramp', String(o.ramp)],
+      ...['--publish', server.publishUrl, '--play', server.playUrl(plan.kind)],
+      ...['--kind', viewerKindOf(plan.kind)],
+      ...[
+        '--viewers',
+        String(plan.viewers),
+        '--slow',
+        String(plan.slow),
+        '--ramp',
+        String(plan.ramp),
+      ],
       ...[
         '--duration',
         String(plan.durationS),
@@ -218,17 +253,23 @@ async function main(): Promise<number> {
     process.stderr.write(`${run.result ? summarize(run.result) : `FAILED: ${run.error ?? '?'}`}\n`);
     writeFileSync(join(o.out, 'runs.json'), `${JSON.stringify(runs, null, 1)}\n`);
   }
+  const flvRuns = runs.filter((r) => !isHlsKind(r.kind));
   const report = [
     `## onair bench ${new Date().toISOString()}`,
     '',
-    `media: ${o.file}; ${o.durationS} s per run, ramp ${o.ramp}/s; server on CPU ${o.serverCpu}, load on CPU ${o.benchCpu}.`,
+    `media: ${o.file}; ${o.durationS} s per run, ramp ${o.ramp}/s (HLS: ${o.hlsDurationS} s, ${o.hlsRamp}/s); server on CPU ${o.serverCpu}, load on CPU ${o.benchCpu}.`,
     'CPU %/Gbps = server CPU % of one core / delivered media Gbit/s; ratios < 1 are better (~ = peer measured at another viewer count).',
-    'Added latency: probe viewers on their own thread (send -> receive of the same frame); all-viewer latency includes the load generator working through every socket in turn.',
     `Bench CPU marked ! (>= ${BENCH_BOUND_PCT}%): the load generator was saturated, its latency and keep-up figures are suspect. Other load: machine CPU used by neither server nor bench.`,
-    '',
-    markdownTable(runs),
-    '',
-    stallTable(runs),
+    ...(flvRuns.length > 0
+      ? [
+          'Added latency: probe viewers on their own thread (send -> receive of the same frame); all-viewer latency includes the load generator working through every socket in turn.',
+          '',
+          markdownTable(runs),
+          '',
+          stallTable(runs),
+        ]
+      : []),
+    ...hlsSection(runs),
     '',
     '### RSS per added viewer (slope between viewer counts)',
     '',
@@ -237,6 +278,7 @@ async function main(): Promise<number> {
     '### Targets (onair)',
     '',
     ...targetLines(runs),
+    ...hlsTargetLines(runs),
     '',
   ].join('\n');
   writeFileSync(join(o.out, 'report.md'), report);

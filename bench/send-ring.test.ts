@@ -46,3 +46,30 @@ void test('SendLog.recentLike() returns recent frames of one size and kind', () 
     [3 * 33, 10 * 33],
   );
 });
+
+void test('keyframeAtOrBefore() finds the latest keyframe at or before a timestamp, in SendLog and the ring', () => {
+  const log = new SendLog();
+  const buffer = createSendRingBuffer();
+  const writer = new SendRing(buffer);
+  for (let i = 0; i < 200; i++) {
+    log.add(frame(i));
+    writer.add(frame(i));
+  }
+  const reader = new RingSendLookup(new SendRing(buffer));
+  for (const [timestampMs, keyIndex] of [
+    [0, 0],
+    [60 * 33 - 1, 0],
+    [60 * 33, 60],
+    [120 * 33 + 700, 120],
+    [1e9, 180],
+  ] as const) {
+    assert.deepEqual(log.keyframeAtOrBefore(timestampMs), frame(keyIndex), `log at ${timestampMs}`);
+    assert.deepEqual(
+      reader.keyframeAtOrBefore(timestampMs),
+      frame(keyIndex),
+      `ring at ${timestampMs}`,
+    );
+  }
+  assert.equal(log.keyframeAtOrBefore(-1), undefined);
+  assert.equal(reader.keyframeAtOrBefore(-1), undefined);
+});

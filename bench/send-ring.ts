@@ -88,6 +88,13 @@ export class RingSendLookup {
     return out;
   }
 
+  keyframeAtOrBefore(timestampMs: number): RingFrame | undefined {
+    for (const frame of this.#ring.newest()) {
+      if (frame.keyframe && frame.timestampMs <= timestampMs) return frame;
+    }
+    return undefined;
+  }
+
   sentBetween(fromMs: number, toMs: number): number {
     let n = 0;
     for (const frame of this.#ring.newest()) {

@@ -1,8 +1,18 @@
 // The servers under test: onair, Node-Media-Server and nginx-rtmp, each started on free loopback
 // ports, pinned to one core with taskset, and stopped (SIGTERM, then SIGKILL).
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, writeFileSync, closeSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { connect, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ViewerKind } from './load-options.ts';
@@ -11,11 +21,23 @@ import type { ViewerKind } from './load-options.ts';
 export const SERVER_NAMES = ['onair', 'nms', 'nginx-rtmp'] as const;
 export type ServerName = (typeof SERVER_NAMES)[number];
 
-/** Viewer kinds each server can serve. */
-export const SERVER_KINDS: Record<ServerName, readonly ViewerKind[]> = {
-  onair: ['rtmp', 'httpflv'],
-  nms: ['rtmp', 'httpflv'],
-  'nginx-rtmp': ['rtmp'], // nginx-rtmp has no HTTP-FLV
+/**
+ * What a run plays: RTMP, HTTP-FLV, or HLS: onair's default LL-HLS profile and nginx-rtmp's HLS
+ * files (MPEG-TS) served by nginx; `hls-ts` is onair's 'compatible' profile (MPEG-TS, no parts).
+ */
+export type BenchKind = 'rtmp' | 'httpflv' | 'hls' | 'hls-ts';
+export const BENCH_KINDS: readonly BenchKind[] = ['rtmp', 'httpflv', 'hls', 'hls-ts'];
+
+/** The load generator's viewer kind for a bench kind. */
+export function viewerKindOf(kind: BenchKind): ViewerKind {
+  return kind === 'hls-ts' ? 'hls' : kind;
+}
+
+/** Kinds each server can serve. */
+export const SERVER_KINDS: Record<ServerName, readonly BenchKind[]> = {
+  onair: ['rtmp', 'httpflv', 'hls', 'hls-ts'],
+  nms: ['rtmp', 'httpflv'], // NMS 4 has no HLS without ffmpeg transcoding
+  'nginx-rtmp': ['rtmp', 'hls'], // nginx-rtmp has no HTTP-FLV; its HLS is MPEG-TS
 };
 
 const NGINX_RTMP_MODULE = '/usr/lib/nginx/modules/ngx_rtmp_module.so';
@@ -32,12 +54,14 @@ export interface RunningServer {
    * (start-up garbage, ~20 MB for onair) about 9 s after start; the RSS baseline must come after.
    */
   readonly settleMs: number;
-  playUrl(kind: ViewerKind): string;
+  playUrl(kind: BenchKind): string;
   stop(): Promise<void>;
 }
 
 /** Where and how to start a server. */
 export interface StartOptions {
+  /** What will be played: decides onair's HLS profile and whether nginx-rtmp writes HLS. */
+  readonly kind: BenchKind;
   readonly cpu: number;
   readonly resultsDir: string;
   /** The server's stdout and stderr go there. */
@@ -107,7 +131,48 @@ export function ensureNginxRtmp(): boolean {
   return existsSync(NGINX_RTMP_MODULE);
 }
 
-function nginxConfig(dir: string, rtmpPort: number): string {
+/**
+ * nginx-rtmp's configuration; with `hls` it also writes HLS into `hls.dir` (2 s fragments, 12 s
+ * playlist) that nginx serves on `hls.httpPort` from the page cache with sendfile (as
+ * /work/shared/bench/peers.sh does).
+ */
+export function nginxConfig(
+  dir: string,
+  rtmpPort: number,
+  hlsOptions: { readonly dir: string; readonly httpPort: number } | null,
+): string {
+  const hls = hlsOptions?.dir ?? '';
+  const httpPort = hlsOptions?.httpPort ?? 0;
+  const rtmpHls =
+    hlsOptions === null
+      ? ''
+      : `
+      hls on;
+      hls_path ${hls};
+      hls_fragment 2s;
+      hls_playlist_length 12s;
+      hls_cleanup on;`;
+  const http =
+    hlsOptions === null
+      ? ''
+      : `http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 1000000;
+  keepalive_timeout 65;
+  client_body_temp_path ${dir}/tmp/body;
+  proxy_temp_path ${dir}/tmp/proxy;
+  fastcgi_temp_path ${dir}/tmp/fastcgi;
+  uwsgi_temp_path ${dir}/tmp/uwsgi;
+  scgi_temp_path ${dir}/tmp/scgi;
+  types { application/vnd.apple.mpegurl m3u8; video/mp2t ts; }
+  server {
+    listen 127.0.0.1:${httpPort};
+    location /hls/ { alias ${hls}/; add_header Cache-Control no-cache; }
+  }
+}
+`;
   return `load_module ${NGINX_RTMP_MODULE};
 worker_processes 1;
 worker_rlimit_nofile 20000;
@@ -120,11 +185,11 @@ rtmp {
     chunk_size 4096;
     application live {
       live on;
-      record off;
+      record off;${rtmpHls}
     }
   }
 }
-`;
+${http}`;
 }
 
 async function stopChild(child: ChildProcess): Promise<void> {
@@ -149,6 +214,8 @@ export async function startServer(name: ServerName, options: StartOptions): Prom
   const root = resolve(import.meta.dirname, '..');
   let args: string[];
   let ports = [rtmpPort, httpPort];
+  /** nginx-rtmp's HLS files: outside the repository (`.ts` files there would meet tsc). */
+  let scratch: string | null = null;
   switch (name) {
     case 'onair':
       // node --import tsx rather than the tsx wrapper: one process, so its RSS is onair's alone.
@@ -170,6 +237,9 @@ export async function startServer(name: ServerName, options: StartOptions): Prom
         // every bench viewer comes from 127.0.0.1
         '--set',
         'rtmp.maxConnectionsPerIp=1000000',
+        '--set',
+        'hls.maxHeldRequestsPerIp=1000000',
+        ...(options.kind === 'hls-ts' ? ['--set', 'hls.profile=compatible'] : []),
       ];
       break;
     case 'nms':
@@ -189,8 +259,17 @@ export async function startServer(name: ServerName, options: StartOptions): Prom
     case 'nginx-rtmp': {
       if (!ensureNginxRtmp()) throw new Error('nginx-rtmp is not installed');
       const dir = join(options.resultsDir, 'nginx');
+      const hls = options.kind === 'hls';
       mkdirSync(dir, { recursive: true });
-      writeFileSync(join(dir, 'nginx.conf'), nginxConfig(dir, rtmpPort));
+      if (hls) {
+        // A fresh directory each run: old fragments would be served (and continued).
+        scratch = mkdtempSync(join(tmpdir(), 'onair-bench-nginx-'));
+        chmodSync(scratch, 0o755); // mkdtemp makes it 0700: nginx's worker could not enter
+        mkdirSync(join(scratch, 'hls'));
+        mkdirSync(join(dir, 'tmp'), { recursive: true });
+      }
+      const hlsOptions = scratch === null ? null : { dir: join(scratch, 'hls'), httpPort };
+      writeFileSync(join(dir, 'nginx.conf'), nginxConfig(dir, rtmpPort, hlsOptions));
       args = [
         'nginx',
         '-p',
@@ -202,7 +281,7 @@ export async function startServer(name: ServerName, options: StartOptions): Prom
         '-g',
         'daemon off;',
       ];
-      ports = [rtmpPort];
+      ports = hls ? [rtmpPort, httpPort] : [rtmpPort];
       break;
     }
   }
@@ -218,6 +297,7 @@ export async function startServer(name: ServerName, options: StartOptions): Prom
     for (const port of ports) await waitForPort(port, 20_000, child);
   } catch (error) {
     await stopChild(child);
+    if (scratch !== null) rmSync(scratch, { recursive: true, force: true });
     throw new Error(
       `${name}: ${error instanceof Error ? error.message : String(error)} (log ${options.logFile})`,
       { cause: error },
@@ -228,10 +308,22 @@ export async function startServer(name: ServerName, options: StartOptions): Prom
     pid,
     publishUrl: `rtmp://127.0.0.1:${rtmpPort}/live/${STREAM}`,
     settleMs: name === 'nginx-rtmp' ? 1000 : 10_000,
-    playUrl: (kind) =>
-      kind === 'rtmp'
-        ? `rtmp://127.0.0.1:${rtmpPort}/live/${STREAM}`
-        : `http://127.0.0.1:${httpPort}/live/${STREAM}.flv`,
-    stop: () => stopChild(child),
+    playUrl: (kind) => {
+      switch (kind) {
+        case 'rtmp':
+          return `rtmp://127.0.0.1:${rtmpPort}/live/${STREAM}`;
+        case 'httpflv':
+          return `http://127.0.0.1:${httpPort}/live/${STREAM}.flv`;
+        case 'hls':
+        case 'hls-ts':
+          return name === 'nginx-rtmp'
+            ? `http://127.0.0.1:${httpPort}/hls/${STREAM}.m3u8`
+            : `http://127.0.0.1:${httpPort}/live/${STREAM}.m3u8`;
+      }
+    },
+    stop: async () => {
+      await stopChild(child);
+      if (scratch !== null) rmSync(scratch, { recursive: true, force: true });
+    },
   };
 }

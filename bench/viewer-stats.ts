@@ -36,6 +36,22 @@ export class LoadContext {
   }
 }
 
+/** What the load generator reads of any viewer's accounting (FLV, RTMP or HLS). */
+export interface LoadViewerStats {
+  readonly index: number;
+  readonly slow: boolean;
+  /** When the viewer started connecting (startup is measured from here). */
+  readonly connectStartMs: number;
+  /** First keyframe received (RTMP, HTTP-FLV) or playback start (HLS); 0 before. */
+  readonly firstKeyframeAtMs: number;
+  /** When the server closed it or it failed; 0 while it plays. */
+  readonly closedAtMs: number;
+  /** The connection ended; `reason` is recorded unless the run is stopping. */
+  finish(reason: string | null): void;
+  /** The figures at the end of the run. */
+  result(): ViewerResult;
+}
+
 /** What one viewer measured. */
 export interface ViewerResult {
   readonly index: number;
@@ -60,7 +76,7 @@ export interface ViewerResult {
 }
 
 /** Accounting for one viewer; the transport calls onVideo/onAudio with payloads as they arrive. */
-export class ViewerStats {
+export class ViewerStats implements LoadViewerStats {
   readonly index: number;
   readonly slow: boolean;
   readonly #ctx: LoadContext;
