@@ -80,8 +80,11 @@ export function parseAvcDecoderConfig(record: Buffer): AvcDecoderConfig {
   return { profileIdc, profileCompat, levelIdc, lengthSize, sps, pps };
 }
 
-/** Copies `nal` without its emulation-prevention bytes (00 00 03 -> 00 00), H.264 7.4.1. */
-function toRbsp(nal: Buffer): Buffer {
+/**
+ * Copies `nal` without its emulation-prevention bytes (00 00 03 -> 00 00), H.264 7.4.1; HEVC
+ * (7.4.2) uses the same escaping.
+ */
+export function toRbsp(nal: Buffer): Buffer {
   const out = Buffer.allocUnsafe(nal.length);
   let written = 0;
   let zeros = 0;

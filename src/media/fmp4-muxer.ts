@@ -9,7 +9,7 @@ import {
   parseHevcDecoderConfig,
   parseOpusHead,
 } from '../codecs/codec-config.ts';
-import { parseAvcDecoderConfig } from '../codecs/h264.ts';
+import { parseAvcDecoderConfig, toRbsp } from '../codecs/h264.ts';
 import {
   box,
   encodeAudioSampleEntry,
@@ -450,7 +450,7 @@ export function hevcSpsSize(hvcC: Buffer): { widthPx: number; heightPx: number }
     }
   }
   if (sps === undefined) throw fail('no SPS in hvcC');
-  const r = new BitReader(withoutEmulationPrevention(sps.subarray(2)), 'ERR_HEVC_CONFIG');
+  const r = new BitReader(toRbsp(sps.subarray(2)), 'ERR_HEVC_CONFIG');
   r.bits(4); // sps_video_parameter_set_id
   const subLayers = r.bits(3); // sps_max_sub_layers_minus1
   r.bits(1); // sps_temporal_id_nesting_flag
@@ -477,22 +477,6 @@ export function hevcSpsSize(hvcC: Buffer): { widthPx: number; heightPx: number }
   if (widthPx <= 0 || heightPx <= 0 || widthPx > 0xffff || heightPx > 0xffff)
     throw fail(`picture size ${widthPx}x${heightPx}`);
   return { widthPx, heightPx };
-}
-
-/** Copies a NAL unit payload without its emulation prevention bytes (00 00 03 -> 00 00). */
-function withoutEmulationPrevention(nal: Buffer): Buffer {
-  const out = Buffer.allocUnsafe(nal.length);
-  let written = 0;
-  let zeros = 0;
-  for (const byte of nal) {
-    if (zeros >= 2 && byte === 0x03) {
-      zeros = 0;
-      continue;
-    }
-    zeros = byte === 0 ? zeros + 1 : 0;
-    out[written++] = byte;
-  }
-  return out.subarray(0, written);
 }
 
 /**
