@@ -335,7 +335,7 @@ test('encodeMediaPlaylist() with skip replaces old segments by EXT-X-SKIP and re
   );
   const playlist = llPlaylist(12, { segments, discontinuitySequence: 5 });
   const full = readMedia(encodeMediaPlaylist(playlist));
-  const deltaText = encodeMediaPlaylist(playlist, { skip: true });
+  const deltaText = encodeMediaPlaylist(playlist, { deltaUpdate: true });
   const delta = readMedia(deltaText);
   // Segment i ends (11 - i) x 2 s before the end; more than 12 s for i < 5.
   assert.equal(delta.skip, 5);
@@ -363,12 +363,15 @@ test('encodeMediaPlaylist() with skip replaces old segments by EXT-X-SKIP and re
 
 test('encodeMediaPlaylist() ignores skip without CAN-SKIP-UNTIL, after ENDLIST or with nothing old', () => {
   const noBoundary = llPlaylist(12, { serverControl: { canBlockReload: true } });
-  assert.equal(encodeMediaPlaylist(noBoundary, { skip: true }), encodeMediaPlaylist(noBoundary));
+  assert.equal(
+    encodeMediaPlaylist(noBoundary, { deltaUpdate: true }),
+    encodeMediaPlaylist(noBoundary),
+  );
   const ended = llPlaylist(12, { endList: true });
-  assert.equal(encodeMediaPlaylist(ended, { skip: true }), encodeMediaPlaylist(ended));
+  assert.equal(encodeMediaPlaylist(ended, { deltaUpdate: true }), encodeMediaPlaylist(ended));
   const short = llPlaylist(6);
-  assert.equal(encodeMediaPlaylist(short, { skip: true }), encodeMediaPlaylist(short));
-  assert.ok(!encodeMediaPlaylist(short, { skip: true }).includes('EXT-X-SKIP'));
+  assert.equal(encodeMediaPlaylist(short, { deltaUpdate: true }), encodeMediaPlaylist(short));
+  assert.ok(!encodeMediaPlaylist(short, { deltaUpdate: true }).includes('EXT-X-SKIP'));
 });
 
 test('encodeMediaPlaylist() percent-encodes quotes, line breaks and a leading # in URIs', () => {
@@ -622,7 +625,7 @@ test('encodeMediaPlaylist() property: a delta update keeps the live edge and cou
         endList: input.endList,
       };
       const fullText = encodeMediaPlaylist(playlist);
-      const deltaText = encodeMediaPlaylist(playlist, { skip: true });
+      const deltaText = encodeMediaPlaylist(playlist, { deltaUpdate: true });
       const full = readMedia(fullText, [PART_COUNT_HEURISTIC]);
       const delta = readMedia(deltaText, [PART_COUNT_HEURISTIC]);
 

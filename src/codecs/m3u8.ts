@@ -61,7 +61,7 @@ export interface MediaPlaylist {
 /** Options of `encodeMediaPlaylist()`. */
 export interface EncodeMediaPlaylistOptions {
   /** `_HLS_skip=YES` or `v2`: a Playlist Delta Update (6.2.5.1), if CAN-SKIP-UNTIL is advertised. */
-  readonly skip?: boolean;
+  readonly deltaUpdate?: boolean;
 }
 
 /** One variant stream of a multivariant playlist (4.4.6.2 EXT-X-STREAM-INF). */
@@ -214,7 +214,7 @@ export function encodeMediaPlaylist(
   const partTarget = lowLatency ? decimal(playlist.partTargetS ?? 0) : undefined;
   const canSkipUntilS = playlist.serverControl?.canSkipUntilS;
   const skipped =
-    options.skip === true && canSkipUntilS !== undefined && playlist.endList !== true
+    options.deltaUpdate === true && canSkipUntilS !== undefined && playlist.endList !== true
       ? countSkipped(segments, Math.max(canSkipUntilS, SKIP_BOUNDARY_TARGETS * targetS))
       : 0;
   const hint = lowLatency && playlist.endList !== true ? playlist.preloadHint : undefined;

@@ -77,7 +77,7 @@ export function renderPlaylist(segmenter: HlsSegmenter, request: PlaylistRequest
         }
       : {}),
   };
-  return encodeMediaPlaylist(playlist, { skip: request.skip });
+  return encodeMediaPlaylist(playlist, { deltaUpdate: request.skip });
 }
 
 function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
