@@ -1,8 +1,8 @@
 // H.264 codec configuration: AVCDecoderConfigurationRecord (ISO/IEC 14496-15 5.3.3.1) and the
 // sequence parameter set (ITU-T H.264 7.3.2.1.1) as far as profile, level and picture size.
 
+import { BitReader } from './bit-reader.ts';
 import { CodecError } from './codec-error.ts';
-import type { CodecErrorCode } from './codec-error.ts';
 
 /** What an AVCDecoderConfigurationRecord says. SPS/PPS are subarrays of the record. */
 export interface AvcDecoderConfig {
@@ -97,57 +97,6 @@ export function toRbsp(nal: Buffer): Buffer {
     out[written++] = byte;
   }
   return out.subarray(0, written);
-}
-
-/** MSB-first bit reader with Exp-Golomb codes (H.264 9.1); every read is bounds-checked. */
-class BitReader {
-  readonly #data: Buffer;
-  readonly #code: CodecErrorCode;
-  #bit = 0;
-
-  constructor(data: Buffer, code: CodecErrorCode) {
-    this.#data = data;
-    this.#code = code;
-  }
-
-  /** Reads one bit. */
-  bit(): number {
-    const byte = this.#data[this.#bit >>> 3];
-    if (byte === undefined) {
-      throw new CodecError(
-        this.#code,
-        `Cannot read bit ${this.#bit}: data has ${this.#data.length} bytes`,
-        this.#bit >>> 3,
-      );
-    }
-    const value = (byte >>> (7 - (this.#bit & 7))) & 1;
-    this.#bit += 1;
-    return value;
-  }
-
-  /** Reads `n` (<= 32) bits as an unsigned number. */
-  bits(n: number): number {
-    let value = 0;
-    for (let i = 0; i < n; i++) value = value * 2 + this.bit();
-    return value;
-  }
-
-  /** ue(v): unsigned Exp-Golomb, at most 31 leading zeros (values below 2^32 - 1). */
-  ue(): number {
-    let zeros = 0;
-    while (this.bit() === 0) {
-      zeros += 1;
-      if (zeros > 31)
-        throw new CodecError(this.#code, 'Exp-Golomb code longer than 32 bits', this.#bit >>> 3);
-    }
-    return 2 ** zeros - 1 + this.bits(zeros);
-  }
-
-  /** se(v): signed Exp-Golomb. */
-  se(): number {
-    const k = this.ue();
-    return k % 2 === 1 ? (k + 1) / 2 : -(k / 2);
-  }
 }
 
 /** Skips one scaling_list() (7.3.2.1.1.1); only the delta_scale syntax matters. */

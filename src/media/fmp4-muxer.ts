@@ -3,12 +3,12 @@
 
 import { parseAudioSpecificConfig } from '../codecs/aac.ts';
 import { CodecError } from '../codecs/codec-error.ts';
-import type { CodecErrorCode } from '../codecs/codec-error.ts';
 import {
   parseAv1CodecConfig,
   parseHevcDecoderConfig,
   parseOpusHead,
 } from '../codecs/codec-config.ts';
+import { BitReader } from '../codecs/bit-reader.ts';
 import { parseAvcDecoderConfig, toRbsp } from '../codecs/h264.ts';
 import {
   box,
@@ -337,46 +337,6 @@ function withoutTemporalDelimiters(data: Buffer): Buffer {
   if (runStart < data.length) kept.push(data.subarray(runStart));
   if (kept.length === 1 && kept[0] !== undefined) return kept[0];
   return Buffer.concat(kept);
-}
-
-/** MSB-first bit reader over bytes; every read is bounds-checked. */
-class BitReader {
-  readonly #data: Buffer;
-  readonly #code: CodecErrorCode;
-  #bit = 0;
-
-  constructor(data: Buffer, code: CodecErrorCode) {
-    this.#data = data;
-    this.#code = code;
-  }
-
-  /** Reads `n` bits as an unsigned number, f(n) / u(n); exact up to 53 bits. */
-  bits(n: number): number {
-    let value = 0;
-    for (let i = 0; i < n; i++, this.#bit++) {
-      const byte = this.#data[this.#bit >>> 3];
-      if (byte === undefined)
-        throw new CodecError(this.#code, `Cannot read bit ${this.#bit}: past the end`);
-      value = value * 2 + ((byte >>> (7 - (this.#bit & 7))) & 1);
-    }
-    return value;
-  }
-
-  /** Counts leading zero bits up to and including the first 1 bit (max 32). */
-  #leadingZeros(): number {
-    let zeros = 0;
-    while (this.bits(1) === 0) {
-      zeros += 1;
-      if (zeros >= 32) throw new CodecError(this.#code, 'Variable-length code longer than 32 bits');
-    }
-    return zeros;
-  }
-
-  /** ue(v) (H.265 9.2) and uvlc() (AV1 4.10.3) share one layout. */
-  ue(): number {
-    const zeros = this.#leadingZeros();
-    return 2 ** zeros - 1 + this.bits(zeros);
-  }
 }
 
 /**
