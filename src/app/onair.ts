@@ -40,7 +40,13 @@ export class Onair {
       : null;
     this.#hls =
       config.http.enabled && config.hls.enabled
-        ? new HlsHandler({ hub: this.hub, config: config.hls, cors: config.http.cors, logger })
+        ? new HlsHandler({
+            hub: this.hub,
+            config: config.hls,
+            streams: config.streams,
+            cors: config.http.cors,
+            logger,
+          })
         : null;
     this.#pages = new PagesHandler({ hub: this.hub, rtmpPort: config.rtmp.port });
     this.#http = config.http.enabled

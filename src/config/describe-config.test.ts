@@ -5,7 +5,12 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import { cliUsage } from './cli-flags.ts';
-import { describeConfig, describeSections, envNameOf } from './describe-config.ts';
+import {
+  describeConfig,
+  describeSections,
+  describeStreamKeys,
+  envNameOf,
+} from './describe-config.ts';
 import { loadConfig } from './load-config.ts';
 import { defaultConfig } from './schema.ts';
 
@@ -88,6 +93,24 @@ void test('docs/configuration.md has a row for every key with its default and en
     assert.ok(row.includes(`\`${leaf.env}\``), `${leaf.key} env`);
     assert.ok(row.includes(leaf.description), `${leaf.key} description`);
   }
+});
+
+void test('describeStreamKeys() lists the keys of a streams: entry; the docs and the example show each', () => {
+  const keys = describeStreamKeys();
+  assert.deepEqual(
+    keys.map((key) => [key.key, key.type]),
+    [['hls.profile', 'low-latency | balanced | compatible']],
+  );
+  const docs = readFileSync(docsPath, 'utf8');
+  const example = readFileSync(examplePath, 'utf8');
+  for (const key of keys) {
+    const row = docs
+      .split('\n')
+      .find((line) => line.startsWith(`| \`streams.<path>.${key.key}\` `));
+    assert.ok(row?.includes(key.description), `docs row for streams.<path>.${key.key}`);
+    assert.ok(example.includes(`# ${key.description}`), `example comment for ${key.key}`);
+  }
+  assert.ok(!describeConfig().some((leaf) => leaf.key.startsWith('streams')), 'no env var');
 });
 
 void test('docs/configuration.md documents every flag of cliUsage, the precedence and exit code 2', () => {

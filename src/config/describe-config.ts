@@ -1,7 +1,7 @@
 // Walks the config schema into a flat list of keys (type, default, description, env var): the
 // source for docs/configuration.md, onair.example.yaml and env / --set coercion.
 import { z } from 'zod';
-import { configSchema } from './schema.ts';
+import { configSchema, streamSettingsSchema } from './schema.ts';
 
 /** Prefix of every environment variable onair reads. */
 export const ENV_PREFIX = 'ONAIR_';
@@ -41,6 +41,34 @@ export function describeConfig(): ConfigKeyInfo[] {
   return keys;
 }
 
+/** One key of a `streams:` entry (`streams.<path>.hls.profile`): file only, no default. */
+export interface StreamKeyInfo {
+  /** Dotted path inside an entry, e.g. `hls.profile`. */
+  readonly key: string;
+  /** Readable type, e.g. `low-latency | balanced | compatible`. */
+  readonly type: string;
+  readonly description: string;
+}
+
+/** Every key a `streams:` entry may set, in schema order. */
+export function describeStreamKeys(): StreamKeyInfo[] {
+  const keys: StreamKeyInfo[] = [];
+  const visit = (schema: z.ZodType, path: readonly string[]): void => {
+    const inner = schema instanceof z.ZodOptional ? (schema.unwrap() as z.ZodType) : schema;
+    if (inner instanceof z.ZodObject) {
+      for (const [name, child] of Object.entries(inner.shape)) {
+        visit(child as z.ZodType, [...path, name]);
+      }
+      return;
+    }
+    const key = path.join('.');
+    if (!schema.description) throw new Error(`streams key ${key} has no description`);
+    keys.push({ key, type: leafType(inner, key).type, description: schema.description });
+  };
+  visit(streamSettingsSchema, []);
+  return keys;
+}
+
 /** Every section of the schema (objects, at any depth), in schema order. */
 export function describeSections(): ConfigSectionInfo[] {
   const sections: ConfigSectionInfo[] = [];
@@ -65,6 +93,8 @@ interface WalkOutput {
 }
 
 function walk(schema: z.ZodType, path: readonly string[], out: WalkOutput): void {
+  // `streams` is a map keyed by stream path, set in the file only: describeStreamKeys().
+  if (path.length === 1 && path[0] === 'streams') return;
   const description = schema.description ?? '';
   const inner = schema instanceof z.ZodPrefault ? (schema.unwrap() as z.ZodType) : schema;
   if (inner instanceof z.ZodObject) {

@@ -176,6 +176,38 @@ void test('loadConfig() reports a bad port, an unknown key, a bad env value and 
   );
 });
 
+void test('loadConfig() reads per-stream settings and reports a bad path, key or value in streams:', () => {
+  const { config } = loadConfig({
+    argv: ['--config', 'onair.yaml'],
+    env: {},
+    readFile: files({
+      'onair.yaml': 'streams:\n  live/a:\n    hls:\n      profile: compatible\n  live/b:\n',
+    }),
+  });
+  assert.deepEqual(config.streams, { 'live/a': { hls: { profile: 'compatible' } }, 'live/b': {} });
+  const error = loadError({
+    argv: ['--config', 'onair.yaml'],
+    readFile: files({
+      'onair.yaml':
+        'streams:\n  ../etc:\n    hls: {}\n  live/c:\n    hls:\n      profile: fast\n  live/d:\n    hsl: {}\n',
+    }),
+  });
+  assert.deepEqual(
+    triples(error).sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
+    [
+      ['streams.../etc', 'invalid_key', { hls: {} }],
+      ['streams.live/c.hls.profile', 'invalid_value', 'fast'],
+      ['streams.live/d.hsl', 'unrecognized_keys', {}],
+    ],
+  );
+  assert.match(error.message, /streams\.\.\.\/etc: must be a stream path such as live\/cam1/);
+  assert.match(
+    error.message,
+    /streams\.live\/c\.hls\.profile: must be one of: low-latency, balanced, compatible \(rule: invalid_value, value: "fast", from onair.yaml:6\)/,
+  );
+  assert.match(error.message, /streams\.live\/d\.hsl: unknown key \(did you mean hls\?\)/);
+});
+
 void test('loadConfig() lists an unknown ONAIR_ variable, suggesting the closest one', () => {
   const error = loadError({ env: { ONAIR_FOO: '1', ONAIR_RTMP_PROT: '1936' } });
   assert.deepEqual(triples(error), [

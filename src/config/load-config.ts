@@ -6,6 +6,7 @@ import { ConfigError, didYouMean, type ConfigIssue } from './config-error.ts';
 import {
   describeConfig,
   describeSections,
+  describeStreamKeys,
   ENV_PREFIX,
   type ConfigKeyInfo,
   type ConfigValueKind,
@@ -175,6 +176,14 @@ function fromZodIssue(
 
 /** Names the schema allows directly under `path` (keys and sections). */
 function childNames(path: readonly string[]): string[] {
+  if (path[0] === 'streams' && path.length >= 2) {
+    const inner = path.slice(2);
+    return describeStreamKeys()
+      .map((item) => item.key.split('.'))
+      .filter((keyPath) => keyPath.length > inner.length)
+      .filter((keyPath) => inner.every((part, index) => keyPath[index] === part))
+      .map((keyPath) => keyPath[inner.length] ?? '');
+  }
   return [...describeSections(), ...describeConfig()]
     .filter((item) => item.path.length === path.length + 1)
     .filter((item) => path.every((part, index) => item.path[index] === part))
@@ -205,11 +214,12 @@ function describeZodIssue(issue: z.core.$ZodIssue, kind: ConfigValueKind | undef
       return `must be a ${issue.expected}`;
     case 'invalid_value':
       return `must be one of: ${issue.values.map(String).join(', ')}`;
+    case 'invalid_key': // a `streams:` key that is not a stream path: the pattern's message
+      return issue.issues[0]?.message ?? issue.message;
     case 'invalid_format': // the schema's own message (e.g. the host pattern)
     case 'not_multiple_of':
     case 'unrecognized_keys':
     case 'invalid_union':
-    case 'invalid_key':
     case 'invalid_element':
     case 'custom':
       return issue.message;

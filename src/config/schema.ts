@@ -267,6 +267,39 @@ const hlsSchema = section(
   'HTTP Live Streaming (HLS and low-latency HLS).',
 );
 
+/**
+ * A stream path as a `streams:` key: the allow-list of src/hub/stream-path.ts (segments of
+ * letters, digits and `_ - .`, at least app/name, no `.` or `..` segment, 128 characters a
+ * segment and 255 in all). src/hub/stream-path.test.ts checks that both agree.
+ */
+export const STREAM_PATH_KEY =
+  /^(?!.{256})(?!(?:.*\/)?\.{1,2}(?:\/|$))[\w.-]{1,128}(?:\/[\w.-]{1,128})+$/;
+
+/** Settings of one stream; a key left out keeps the global value. */
+export const streamSettingsSchema = z.strictObject({
+  hls: z
+    .strictObject({
+      profile: z
+        .enum(HLS_PROFILES)
+        .optional()
+        .describe("This stream's HLS profile (hls.profile for the others)."),
+    })
+    .optional(),
+});
+
+/** Per-stream settings by stream path (`live/cam1`); an empty entry (`live/cam1:`) is allowed. */
+const streamsSchema = z
+  .record(
+    z.string().regex(STREAM_PATH_KEY, {
+      error: 'must be a stream path such as live/cam1 (letters, digits, _ - . segments)',
+    }),
+    z.preprocess((value) => value ?? {}, streamSettingsSchema),
+  )
+  .nullable()
+  .transform((value) => value ?? {})
+  .default({})
+  .describe('Settings of single streams, by stream path; they override the sections above.');
+
 const logSchema = section(
   {
     level: z
@@ -295,6 +328,7 @@ export const configSchema = z.strictObject({
   hub: hubSchema,
   hls: hlsSchema,
   log: logSchema,
+  streams: streamsSchema,
 });
 
 /** Makes every property of T, at any depth, readonly. */
@@ -312,6 +346,10 @@ export type HttpConfig = Config['http'];
 export type HubConfig = Config['hub'];
 /** The `hls` section, for the HLS handler. */
 export type HlsConfig = Config['hls'];
+/** Per-stream settings by stream path. */
+export type StreamsConfig = Config['streams'];
+/** One stream's settings. */
+export type StreamSettings = StreamsConfig[string];
 /** The `log` section, for createLogger(). */
 export type LogConfig = Config['log'];
 

@@ -1,6 +1,8 @@
 // Tests of checkStreamPath: the allow-list of HOSTILE-INPUTS.md section 5.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { STREAM_PATH_KEY } from '../config/schema.ts';
 import { MAX_PATH_LENGTH, MAX_SEGMENT_LENGTH, checkStreamPath } from './stream-path.ts';
 
 const accepted = [
@@ -53,4 +55,23 @@ for (const [what, path] of refused) {
 
 test('checkStreamPath() refuses a 256-char path for its length', () => {
   assert.match(checkStreamPath(`${'a'.repeat(127)}/${'b'.repeat(128)}`) ?? '', /longer than 255/);
+});
+
+test('the config pattern for `streams:` keys agrees with checkStreamPath()', () => {
+  for (const path of [...accepted, ...refused.map(([, p]) => p)]) {
+    assert.equal(STREAM_PATH_KEY.test(path), checkStreamPath(path) === null, JSON.stringify(path));
+  }
+  const piece = fc.constantFrom('a', 'Z', '9', '_', '-', '.', '..', '/', '//', ' ', '%', '\n');
+  const long = fc.constantFrom('a'.repeat(127), 'b'.repeat(128), 'c'.repeat(129));
+  fc.assert(
+    fc.property(fc.array(fc.oneof(piece, piece, piece, long), { maxLength: 12 }), (pieces) => {
+      const path = pieces.join('');
+      assert.equal(
+        STREAM_PATH_KEY.test(path),
+        checkStreamPath(path) === null,
+        JSON.stringify(path),
+      );
+    }),
+    { numRuns: 3000 },
+  );
 });

@@ -6,6 +6,7 @@ import { mock } from 'node:test';
 import HLS from 'hls-parser';
 import { startServer, type TestServer } from '../support/server.ts';
 import { probe, publishTestPattern, run, waitFor, type Publisher } from '../support/media-tools.ts';
+import { waitForPlaylist } from '../support/wait-for-playlist.ts';
 
 type ParsedMedia = Extract<ReturnType<typeof HLS.parse>, { isMasterPlaylist: false }>;
 
@@ -194,11 +195,22 @@ describe('LL-HLS (fMP4) of an ffmpeg publish', () => {
   });
 });
 
-describe('HLS compatible profile (MPEG-TS)', () => {
-  test('ffprobe reads H.264 + AAC from TS segments and ffmpeg decodes them', async () => {
-    const server = await startServer({ hls: { profile: 'compatible' } });
+describe('HLS compatible profile (MPEG-TS), set for one stream', () => {
+  test('ffprobe reads H.264 + AAC from TS segments and ffmpeg decodes them; other streams stay LL-HLS', async () => {
+    // The global profile stays low-latency; only live/ts is overridden in `streams:`.
+    const server = await startServer({
+      streams: { 'live/ts': { hls: { profile: 'compatible' } } },
+    });
     const publisher = publishTestPattern(server.rtmpUrl('live/ts'), { size: '320x240', gop: 25 });
+    const other = publishTestPattern(server.rtmpUrl('live/ll'), { size: '160x120', gop: 25 });
     try {
+      await waitFor(() => server.onair.hub.get('live/ll')?.tracks.length === 2, 15_000, 'll');
+      const llText = await waitForPlaylist(server.httpUrl('live/ll.m3u8'), {
+        timeoutMs: 15_000,
+        what: "the other stream's playlist",
+      });
+      assert.match(llText, /#EXT-X-PART:/, 'the other stream keeps the global low-latency profile');
+      assert.match(llText, /\.m4s/);
       await waitFor(() => server.onair.hub.get('live/ts')?.tracks.length === 2, 15_000, 'tracks');
       const streams = await probe(server.httpUrl('live/ts.m3u8'));
       assert.equal(streams.find((s) => s.codec_type === 'video')?.codec_name, 'h264');
@@ -225,7 +237,7 @@ describe('HLS compatible profile (MPEG-TS)', () => {
       assert.equal(result.code, 0, result.stderr);
       assert.equal(result.stderr.trim(), '');
     } finally {
-      await publisher.stop();
+      await Promise.all([publisher.stop(), other.stop()]);
       await server.stop();
     }
   });

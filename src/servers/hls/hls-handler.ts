@@ -2,7 +2,7 @@
 // segments and init segments of every stream, each muxed once in memory and shared by all.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
-import type { HlsConfig } from '../../config/schema.ts';
+import type { HlsConfig, StreamsConfig } from '../../config/schema.ts';
 import type { Logger } from '../../log/logger.ts';
 import type { StreamHub } from '../../hub/stream-hub.ts';
 import type { Stream } from '../../hub/stream.ts';
@@ -17,6 +17,8 @@ import { HlsWaiters } from './hls-waiters.ts';
 export interface HlsHandlerOptions {
   readonly hub: StreamHub;
   readonly config: HlsConfig;
+  /** Per-stream settings: `streams.<path>.hls.profile` overrides `hls.profile`. */
+  readonly streams?: StreamsConfig;
   readonly cors: boolean;
   readonly logger: Logger;
 }
@@ -25,6 +27,7 @@ export interface HlsHandlerOptions {
 interface HlsEntry {
   readonly stream: Stream;
   readonly segmenter: HlsSegmenter;
+  readonly profile: HlsProfile;
   /** Prefix of every media file name, unique per entry so cached URLs never collide. */
   readonly id: string;
   readonly playlists: Map<string, Buffer>;
@@ -54,9 +57,11 @@ export class HlsHandler {
   readonly #profile: HlsProfile;
   readonly #entries = new Map<string, HlsEntry>();
   readonly #waiters: HlsWaiters;
+  readonly #corsHeader: readonly string[];
 
   constructor(options: HlsHandlerOptions) {
     this.#options = options;
+    this.#corsHeader = options.cors ? ['Access-Control-Allow-Origin', '*'] : [];
     this.#logger = options.logger.child({ component: 'hls' });
     this.#profile = hlsProfile(options.config.profile);
     this.#waiters = new HlsWaiters({
@@ -67,7 +72,11 @@ export class HlsHandler {
 
   /** What the configured profile means for players, for the start-up log and the API. */
   get explanation(): string {
-    return explainProfile(this.#profile);
+    const overrides = Object.entries(this.#options.streams ?? {}).flatMap(([path, settings]) =>
+      settings.hls?.profile === undefined ? [] : [`${path} uses ${settings.hls.profile}`],
+    );
+    const general = explainProfile(this.#profile);
+    return overrides.length === 0 ? general : `${general} Per stream: ${overrides.join(', ')}.`;
   }
 
   /** Parses an HLS URL path, or returns null when it is not an HLS URL. */
@@ -110,7 +119,7 @@ export class HlsHandler {
     }
     const entry =
       target.kind === 'playlist' ? this.#entryFor(target.path) : this.#entries.get(target.path);
-    const wrongContainer = target.kind === 'media' && target.container !== this.#profile.container;
+    const wrongContainer = target.kind === 'media' && target.container !== entry?.profile.container;
     if (
       entry === undefined ||
       wrongContainer ||
@@ -162,7 +171,7 @@ export class HlsHandler {
       );
       return;
     }
-    const targetS = this.#profile.segmentTargetS;
+    const targetS = entry.profile.segmentTargetS;
     const hasContent = (): boolean => segmenter.ended || playlistReady(segmenter);
     const ready =
       query.msn === undefined
@@ -209,7 +218,7 @@ export class HlsHandler {
         this.#reply(res, 404, 'No such segment or part\n');
         return;
       }
-      const type = this.#profile.container === 'fmp4' ? 'video/mp4' : 'video/mp2t';
+      const type = entry.profile.container === 'fmp4' ? 'video/mp4' : 'video/mp2t';
       this.#send(req, res, bytes, type, 'public, max-age=31536000, immutable');
     };
     // The next part (the preload hint) or the segment in progress is held until it exists.
@@ -224,7 +233,7 @@ export class HlsHandler {
         res,
         () => find() !== null || segmenter.ended,
         respond,
-        this.#profile.maxSegmentS * 1000,
+        entry.profile.maxSegmentS * 1000,
       );
       return;
     }
@@ -263,14 +272,17 @@ export class HlsHandler {
     if (existing) this.#drop(existing);
     if (stream?.publisher == null) return undefined; // unknown: a fast 404, no state
     const id = randomBytes(4).toString('hex');
+    const profileName = this.#options.streams?.[path]?.hls?.profile;
+    const profile = profileName === undefined ? this.#profile : hlsProfile(profileName);
     const entry: HlsEntry = {
       stream,
+      profile,
       id,
       playlists: new Map(),
       lastRequestMs: Date.now(),
       idleTimer: null,
       segmenter: new HlsSegmenter({
-        profile: this.#profile,
+        profile,
         windowSegments: this.#options.config.windowSegments,
         maxWindowBytes: this.#options.config.maxWindowBytes,
         now: Date.now,
@@ -289,7 +301,7 @@ export class HlsHandler {
     // The cached GOP just arrived in one burst: date it from its newest frame, not its oldest.
     entry.segmenter.resyncClock();
     this.#scheduleIdle(entry, this.#options.config.idleTimeoutMs);
-    this.#logger.info({ stream: path, profile: this.#profile.name }, 'HLS segmenting started');
+    this.#logger.info({ stream: path, profile: profile.name }, 'HLS segmenting started');
     return entry;
   }
 
@@ -320,28 +332,31 @@ export class HlsHandler {
     cacheControl: string,
   ): void {
     if (res.destroyed) return;
-    res.writeHead(200, {
-      'Content-Type': contentType,
-      'Content-Length': body.length,
-      'Cache-Control': cacheControl,
-      ...this.#cors(),
-    });
+    // A flat header array: node:http writes it without building a header object per request.
+    const headers = [
+      'Content-Type',
+      contentType,
+      'Content-Length',
+      String(body.length),
+      'Cache-Control',
+      cacheControl,
+      ...this.#corsHeader,
+    ];
+    res.writeHead(200, headers);
     res.end(req?.method === 'HEAD' ? undefined : body);
   }
 
   #reply(res: ServerResponse, status: number, text: string): void {
     if (res.destroyed || res.headersSent) return;
     res
-      .writeHead(status, {
-        'Content-Type': 'text/plain',
-        'Cache-Control': 'no-cache',
-        ...this.#cors(),
-      })
+      .writeHead(status, [
+        'Content-Type',
+        'text/plain',
+        'Cache-Control',
+        'no-cache',
+        ...this.#corsHeader,
+      ])
       .end(text);
-  }
-
-  #cors(): Record<string, string> {
-    return this.#options.cors ? { 'Access-Control-Allow-Origin': '*' } : {};
   }
 }
 
