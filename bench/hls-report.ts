@@ -25,7 +25,7 @@ const SATURATED_SERVER_PCT = 95;
 function played(run: RunRecord, r: LoadResult): string {
   const mode = r.hls?.mode ?? '?';
   const container = run.kind === 'hls-ts' || run.server === 'nginx-rtmp' ? 'TS' : 'fMP4';
-  return `${mode} ${container}`;
+  return run.kind === 'hls-balanced' ? `${mode} ${container} balanced` : `${mode} ${container}`;
 }
 
 /** The HLS table: one row per HLS run. */

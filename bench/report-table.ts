@@ -43,7 +43,7 @@ export function otherLoadPct(r: LoadResult): number | null {
 
 /** True for the HLS kinds, which have their own table (hls-report.ts). */
 export function isHlsKind(kind: BenchKind): boolean {
-  return kind === 'hls' || kind === 'hls-ts';
+  return kind === 'hls' || kind === 'hls-ts' || kind === 'hls-balanced';
 }
 
 /** The reference row: same server and kind, same viewer count, else the closest count. */

@@ -31,9 +31,10 @@ import {
 
 const usage = `usage: npm run bench [-- options]
   --servers LIST     onair,nms,nginx-rtmp                                  [all]
-  --kinds LIST       rtmp,httpflv,hls,hls-ts                               [rtmp,httpflv]
+  --kinds LIST       rtmp,httpflv,hls,hls-ts,hls-balanced                  [rtmp,httpflv]
                      hls: onair LL-HLS and nginx-rtmp's HLS files served by nginx;
-                     hls-ts: onair's 'compatible' profile (MPEG-TS, no parts); NMS: no HLS
+                     hls-ts: onair's 'compatible' profile (MPEG-TS, no parts);
+                     hls-balanced: onair's 'balanced' profile (0.334 s parts); NMS: no HLS
   --viewers LIST     viewer counts of the matrix                           [500,1000]
   --big LIST         extra viewer counts for onair only                    [2000; none if the matrix is chosen]
   --hls LIST         HLS rows: onair LL-HLS and nginx-rtmp HLS at these counts [1000,3000; none if the matrix is chosen]
@@ -129,7 +130,7 @@ type Options = ReturnType<typeof parse>;
 function planRuns(o: Options): Plan[] {
   const plans: Plan[] = [];
   const plan = (server: ServerName, kind: BenchKind, viewers: number): void => {
-    const hls = kind === 'hls' || kind === 'hls-ts';
+    const hls = isHlsKind(kind);
     const durationS = hls ? o.hlsDurationS : o.durationS;
     plans.push({ server, kind, viewers, slow: 0, durationS, ramp: hls ? o.hlsRamp : o.ramp });
   };

@@ -11,7 +11,7 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -23,19 +23,32 @@ export type ServerName = (typeof SERVER_NAMES)[number];
 
 /**
  * What a run plays: RTMP, HTTP-FLV, or HLS: onair's default LL-HLS profile and nginx-rtmp's HLS
- * files (MPEG-TS) served by nginx; `hls-ts` is onair's 'compatible' profile (MPEG-TS, no parts).
+ * files (MPEG-TS) served by nginx; `hls-ts` is onair's 'compatible' profile (MPEG-TS, no parts),
+ * `hls-balanced` its 'balanced' profile (LL-HLS, 2 s segments, 0.334 s parts).
  */
-export type BenchKind = 'rtmp' | 'httpflv' | 'hls' | 'hls-ts';
-export const BENCH_KINDS: readonly BenchKind[] = ['rtmp', 'httpflv', 'hls', 'hls-ts'];
+export type BenchKind = 'rtmp' | 'httpflv' | 'hls' | 'hls-ts' | 'hls-balanced';
+export const BENCH_KINDS: readonly BenchKind[] = [
+  'rtmp',
+  'httpflv',
+  'hls',
+  'hls-ts',
+  'hls-balanced',
+];
+
+/** onair's HLS profile for an HLS bench kind (`hls` runs the default, low-latency). */
+const ONAIR_PROFILE: Partial<Record<BenchKind, string>> = {
+  'hls-ts': 'compatible',
+  'hls-balanced': 'balanced',
+};
 
 /** The load generator's viewer kind for a bench kind. */
 export function viewerKindOf(kind: BenchKind): ViewerKind {
-  return kind === 'hls-ts' ? 'hls' : kind;
+  return kind === 'hls-ts' || kind === 'hls-balanced' ? 'hls' : kind;
 }
 
 /** Kinds each server can serve. */
 export const SERVER_KINDS: Record<ServerName, readonly BenchKind[]> = {
-  onair: ['rtmp', 'httpflv', 'hls', 'hls-ts'],
+  onair: ['rtmp', 'httpflv', 'hls', 'hls-ts', 'hls-balanced'],
   nms: ['rtmp', 'httpflv'], // NMS 4 has no HLS without ffmpeg transcoding
   'nginx-rtmp': ['rtmp', 'hls'], // nginx-rtmp has no HTTP-FLV; its HLS is MPEG-TS
 };
@@ -69,18 +82,25 @@ export interface StartOptions {
 }
 
 /** A TCP port that was free a moment ago. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => {
-        resolvePort(port);
+/** `count` distinct free ports: every probe listener stays open until all are bound. */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers: Server[] = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      const server = createServer();
+      servers.push(server);
+      await new Promise<void>((bound, reject) => {
+        server.once('error', reject);
+        server.listen(0, '127.0.0.1', bound);
       });
+    }
+    return servers.map((server) => {
+      const address = server.address();
+      return typeof address === 'object' && address !== null ? address.port : 0;
     });
-  });
+  } finally {
+    await Promise.all(servers.map((server) => new Promise((closed) => server.close(closed))));
+  }
 }
 
 async function waitForPort(port: number, timeoutMs: number, child: ChildProcess): Promise<void> {
@@ -209,8 +229,7 @@ async function stopChild(child: ChildProcess): Promise<void> {
 
 /** Starts one server pinned to `options.cpu`; resolves once its ports accept connections. */
 export async function startServer(name: ServerName, options: StartOptions): Promise<RunningServer> {
-  const rtmpPort = await freePort();
-  const httpPort = await freePort();
+  const [rtmpPort = 0, httpPort = 0] = await freePorts(2);
   const root = resolve(import.meta.dirname, '..');
   let args: string[];
   let ports = [rtmpPort, httpPort];
@@ -239,7 +258,9 @@ export async function startServer(name: ServerName, options: StartOptions): Prom
         'rtmp.maxConnectionsPerIp=1000000',
         '--set',
         'hls.maxHeldRequestsPerIp=1000000',
-        ...(options.kind === 'hls-ts' ? ['--set', 'hls.profile=compatible'] : []),
+        ...(ONAIR_PROFILE[options.kind] === undefined
+          ? []
+          : ['--set', `hls.profile=${ONAIR_PROFILE[options.kind] ?? ''}`]),
       ];
       break;
     case 'nms':
@@ -316,6 +337,7 @@ export async function startServer(name: ServerName, options: StartOptions): Prom
           return `http://127.0.0.1:${httpPort}/live/${STREAM}.flv`;
         case 'hls':
         case 'hls-ts':
+        case 'hls-balanced':
           return name === 'nginx-rtmp'
             ? `http://127.0.0.1:${httpPort}/hls/${STREAM}.m3u8`
             : `http://127.0.0.1:${httpPort}/live/${STREAM}.m3u8`;
