@@ -35,6 +35,11 @@ const layerRules = [
     why: 'servers never import each other; share through media/ or protocols/.',
   },
   {
+    files: ['src/access/**/*.ts', 'src/api/**/*.ts'],
+    banned: ['protocols', 'servers', 'app'],
+    why: 'access/ and api/ decide and administer; servers call them, never the reverse.',
+  },
+  {
     files: ['src/config/**/*.ts', 'src/log/**/*.ts'],
     banned: ['codecs', 'media', 'hub', 'protocols', 'servers', 'app'],
     why: 'config/ and log/ are leaves.',

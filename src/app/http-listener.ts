@@ -8,6 +8,10 @@ import { HttpFlvHandler } from '../servers/http-flv/http-flv-handler.ts';
 import type { PagesHandler } from '../servers/pages/pages-handler.ts';
 import { HlsHandler } from '../servers/hls/hls-handler.ts';
 import { listenServer, serverClosed } from '../protocols/listen-server.ts';
+import type { AccessControl, AccessResult } from '../access/access-control.ts';
+
+/** Serves `/api/...` requests (the admin API's fastify router). */
+export type ApiRouter = (req: IncomingMessage, res: ServerResponse) => void;
 
 /** Owns the HTTP server and the handlers mounted on it. */
 export class HttpListener {
@@ -18,15 +22,21 @@ export class HttpListener {
   readonly #hls: HlsHandler | undefined;
   /** Stream list, watch page and their assets: tried last, before the 404. */
   readonly #pages: PagesHandler | undefined;
+  readonly #access: AccessControl;
+  readonly #api: ApiRouter | undefined;
 
   constructor(options: {
     config: HttpConfig;
     logger: Logger;
     flv: HttpFlvHandler;
+    access: AccessControl;
     hls?: HlsHandler;
     pages?: PagesHandler;
+    api?: ApiRouter;
   }) {
     this.#config = options.config;
+    this.#access = options.access;
+    this.#api = options.api;
     this.#logger = options.logger.child({ component: 'http' });
     this.#flv = options.flv;
     this.#hls = options.hls;
@@ -65,6 +75,12 @@ export class HttpListener {
         reply(res, 400, 'Bad request target\n');
         return;
       }
+      if (path === '/api' || path.startsWith('/api/')) {
+        // The API answers its own preflights (never with CORS) and its own 404s.
+        if (this.#api) this.#api(req, res);
+        else reply(res, 404, 'Not found\n');
+        return;
+      }
       const flvPath = HttpFlvHandler.streamPathOf(path);
       if (req.method === 'OPTIONS' && this.#config.cors) {
         res
@@ -91,7 +107,10 @@ export class HttpListener {
           res.writeHead(405, { Allow: 'GET, HEAD, OPTIONS' }).end();
           return;
         }
-        this.#flv.handleRequest(req, res, flvPath);
+        this.#authorizeFlv(req, flvPath, 'http-flv', (result) => {
+          if (result.ok) this.#flv.handleRequest(req, res, flvPath);
+          else reply(res, result.status, `${result.message}\n`);
+        });
         return;
       }
       if (this.#pages?.handle(req, res, path) === true) return;
@@ -103,6 +122,30 @@ export class HttpListener {
     }
   }
 
+  /** Runs the play decision of an FLV viewer, then `then` (errors become a 503). */
+  #authorizeFlv(
+    req: IncomingMessage,
+    path: string,
+    protocol: string,
+    then: (result: AccessResult) => void,
+  ): void {
+    const authorization = req.headers.authorization;
+    this.#access
+      .authorizePlay({
+        path,
+        ip: req.socket.remoteAddress ?? 'unknown',
+        protocol,
+        query: (req.url ?? '').split('?')[1] ?? '',
+        ...(authorization?.startsWith('Bearer ') ? { bearer: authorization.slice(7) } : {}),
+        sessionId: protocol,
+        counted: true,
+      })
+      .then(then, (error: unknown) => {
+        this.#logger.error({ err: error }, 'play authorization failed');
+        then({ ok: false, status: 503, code: 'auth-error', message: 'authorization failed' });
+      });
+  }
+
   #onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     try {
       const path = decodeTarget(req.url);
@@ -111,13 +154,26 @@ export class HttpListener {
         socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
         return;
       }
-      this.#flv.handleUpgrade(req, socket, head, flvPath);
+      this.#authorizeFlv(req, flvPath, 'ws-flv', (result) => {
+        if (result.ok) this.#flv.handleUpgrade(req, socket, head, flvPath);
+        else {
+          const line = `${result.status} ${STATUS_TEXT[result.status]}`;
+          socket.end(`HTTP/1.1 ${line}\r\nConnection: close\r\n\r\n`);
+        }
+      });
     } catch (error) {
       this.#logger.error({ err: error }, 'WebSocket upgrade failed');
       socket.destroy();
     }
   }
 }
+
+const STATUS_TEXT: Record<401 | 403 | 429 | 503, string> = {
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  429: 'Too Many Requests',
+  503: 'Service Unavailable',
+};
 
 /**
  * The request path, percent-decoded exactly once, or null when the target is malformed

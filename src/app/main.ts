@@ -5,9 +5,18 @@ import { mkdirSync } from 'node:fs';
 import { ConfigError, cliUsage, loadConfig } from '../config/load-config.ts';
 import { createLogger } from '../log/logger.ts';
 import { Onair } from './onair.ts';
+import { runTokenCommand } from './token-command.ts';
 
 /** Runs the server until a signal; returns the process exit code. */
 export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
+  if (argv[0] === 'token') {
+    return runTokenCommand(
+      argv.slice(1),
+      env,
+      (text) => process.stdout.write(text),
+      (text) => process.stderr.write(text),
+    );
+  }
   let loaded;
   try {
     loaded = loadConfig({ argv, env, readFile: (path) => readFileSync(path, 'utf8') });
@@ -35,6 +44,12 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
   const host = 'localhost';
   logger.info({ rtmpPort, httpPort, dataDir: config.dataDir }, 'onair is running');
   if (onair.hlsExplanation !== null) logger.info({ hls: onair.hlsExplanation }, 'HLS profile');
+  if (onair.apiToken.created && config.api.enabled) {
+    // Printed once, on the start that generated it; it stays in the data directory.
+    process.stdout.write(
+      `\n  Admin API token (generated now, kept in ${config.dataDir}/api-token):\n  ${onair.apiToken.value}\n`,
+    );
+  }
   if (rtmpPort !== null) {
     process.stdout.write(
       [

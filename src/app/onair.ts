@@ -6,7 +6,21 @@ import { RtmpServer } from '../servers/rtmp/rtmp-server.ts';
 import { HttpFlvHandler } from '../servers/http-flv/http-flv-handler.ts';
 import { HlsHandler } from '../servers/hls/hls-handler.ts';
 import { PagesHandler } from '../servers/pages/pages-handler.ts';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
 import { HttpListener } from './http-listener.ts';
+import { SessionRegistry } from '../hub/session-registry.ts';
+import { checkStreamPath } from '../hub/stream-path.ts';
+import { AccessControl } from '../access/access-control.ts';
+import { AccessStore } from '../access/access-store.ts';
+import { AddressList, isValidCidr } from '../access/cidr.ts';
+import { parseDuration } from '../access/duration.ts';
+import { createJwtVerifier } from '../access/jwt.ts';
+import { signToken } from '../access/tokens.ts';
+import { WebhookClient } from '../access/webhooks.ts';
+import { loadOrCreateSecret } from '../api/secret-file.ts';
+import { createApiApp } from '../api/api-app.ts';
 
 /** Where a started server listens (ports resolved, useful when 0 was asked for). */
 export interface ListeningAddresses {
@@ -18,6 +32,15 @@ export interface ListeningAddresses {
 export class Onair {
   readonly config: Config;
   readonly hub: StreamHub;
+  readonly sessions = new SessionRegistry();
+  readonly access: AccessControl;
+  /** The HMAC secret of tokens (auth.secret, or the one kept in the data directory). */
+  readonly secret: string;
+  /** The admin API's bearer token, and whether it was just generated (print it once). */
+  readonly apiToken: { readonly value: string; readonly created: boolean };
+  readonly #store: AccessStore;
+  readonly #hooks: WebhookClient;
+  #api: FastifyInstance | null = null;
   readonly #logger: Logger;
   readonly #rtmp: RtmpServer | null;
   readonly #http: HttpListener | null;
@@ -35,8 +58,61 @@ export class Onair {
         logger.error({ stream: stream.path, err: error }, 'a subscriber failed and was removed');
       },
     });
+    mkdirSync(config.dataDir, { recursive: true });
+    this.secret =
+      config.auth.secret || loadOrCreateSecret(join(config.dataDir, 'auth-secret')).value;
+    this.apiToken = config.api.token
+      ? { value: config.api.token, created: false }
+      : loadOrCreateSecret(join(config.dataDir, 'api-token'));
+    this.#store = AccessStore.open(join(config.dataDir, 'access.json'));
+    const hookLogger = logger.child({ component: 'hooks' });
+    this.#hooks = new WebhookClient({
+      urls: {
+        on_publish: config.hooks.onPublish,
+        on_unpublish: config.hooks.onUnpublish,
+        on_play: config.hooks.onPlay,
+        on_stop: config.hooks.onStop,
+      },
+      secret: config.hooks.secret || this.secret,
+      timeoutMs: config.hooks.timeoutMs,
+      failOpen: config.hooks.failOpen,
+      retries: config.hooks.retries,
+      onResult: (action, result) => {
+        const fields = {
+          hook: action,
+          ok: result.ok,
+          ms: result.durationMs,
+          reason: result.reason,
+        };
+        if (result.ok) hookLogger.debug(fields, 'hook answered');
+        else hookLogger.warn(fields, 'hook failed or refused');
+      },
+    });
+    this.access = new AccessControl({
+      config,
+      secret: this.secret,
+      store: this.#store,
+      sessions: this.sessions,
+      hooks: this.#hooks,
+      jwt: createJwtVerifier({
+        ...(config.auth.jwtSecret ? { secret: config.auth.jwtSecret } : {}),
+        ...(config.auth.jwksUrl ? { jwksUrl: config.auth.jwksUrl } : {}),
+        algorithms: config.auth.jwtAlgorithms.split(','),
+        ...(config.auth.jwtIssuer ? { issuer: config.auth.jwtIssuer } : {}),
+        ...(config.auth.jwtAudience ? { audience: config.auth.jwtAudience } : {}),
+      }),
+      logger,
+    });
+    const shared = { access: this.access, sessions: this.sessions };
     this.#rtmp = config.rtmp.enabled
-      ? new RtmpServer({ config: config.rtmp, hubConfig: config.hub, hub: this.hub, logger })
+      ? new RtmpServer({
+          config: config.rtmp,
+          hubConfig: config.hub,
+          hub: this.hub,
+          logger,
+          maxPublishKbps: config.limits.maxPublishKbps,
+          ...shared,
+        })
       : null;
     this.#hls =
       config.http.enabled && config.hls.enabled
@@ -46,6 +122,7 @@ export class Onair {
             streams: config.streams,
             cors: config.http.cors,
             logger,
+            access: this.access,
           })
         : null;
     this.#pages = new PagesHandler({ hub: this.hub, rtmpPort: config.rtmp.port });
@@ -53,11 +130,21 @@ export class Onair {
       ? new HttpListener({
           config: config.http,
           logger,
+          access: this.access,
+          ...(config.api.enabled
+            ? {
+                api: (req, res) => {
+                  if (this.#api) this.#api.routing(req, res);
+                  else res.writeHead(503).end();
+                },
+              }
+            : {}),
           flv: new HttpFlvHandler({
             hub: this.hub,
             http: config.http,
             hubConfig: config.hub,
             logger,
+            ...shared,
           }),
           ...(this.#hls ? { hls: this.#hls } : {}),
           pages: this.#pages,
@@ -72,6 +159,21 @@ export class Onair {
 
   /** Starts every listener; resolves with the ports bound. */
   async start(): Promise<ListeningAddresses> {
+    if (this.config.api.enabled) {
+      const allowFrom = AddressList.parse(this.config.api.allowFrom);
+      this.#api = await createApiApp({
+        token: this.apiToken.value,
+        isAllowedAddress: (ip) => allowFrom.matches(ip),
+        sessions: this.sessions,
+        store: this.#store,
+        isPrivate: (path) => this.access.isPrivate(path),
+        checkStreamPath,
+        parseDuration,
+        signToken: (options) => signToken(this.secret, options),
+        isValidCidr,
+        logger: this.#logger.child({ component: 'api' }),
+      });
+    }
     const rtmpPort = this.#rtmp ? await this.#rtmp.listen() : null;
     if (rtmpPort !== null) this.#pages.setRtmpPort(rtmpPort);
     const httpPort = this.#http ? await this.#http.listen() : null;
@@ -83,5 +185,7 @@ export class Onair {
     this.#logger.info('stopping');
     this.hub.close();
     await Promise.all([this.#rtmp?.close(), this.#http?.close()]);
+    this.#hooks.close();
+    await this.#api?.close();
   }
 }

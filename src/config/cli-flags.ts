@@ -23,6 +23,7 @@ export interface CliFlags {
 
 /** Text printed for --help. */
 export const cliUsage = `Usage: onair [options]
+       onair token sign <app/name> ...   mint a signed token (onair token -h)
 
 Options:
   --config FILE           YAML configuration file (also env ONAIR_CONFIG)

@@ -54,7 +54,19 @@ void test('describeSections() lists every section with a description', () => {
   const sections = describeSections();
   assert.deepEqual(
     sections.map((section) => section.key),
-    ['rtmp', 'http', 'hub', 'hub.gopCache', 'hub.viewer', 'hls', 'log'],
+    [
+      'rtmp',
+      'http',
+      'hub',
+      'hub.gopCache',
+      'hub.viewer',
+      'hls',
+      'log',
+      'auth',
+      'hooks',
+      'limits',
+      'api',
+    ],
   );
   for (const section of sections) assert.ok(section.description.length > 5, section.key);
 });
@@ -99,7 +111,11 @@ void test('describeStreamKeys() lists the keys of a streams: entry; the docs and
   const keys = describeStreamKeys();
   assert.deepEqual(
     keys.map((key) => [key.key, key.type]),
-    [['hls.profile', 'low-latency | balanced | compatible']],
+    [
+      ['publishKey', 'string'],
+      ['private', 'boolean'],
+      ['hls.profile', 'low-latency | balanced | compatible'],
+    ],
   );
   const docs = readFileSync(docsPath, 'utf8');
   const example = readFileSync(examplePath, 'utf8');

@@ -293,12 +293,15 @@ void test('loadConfig() masks the values of secret-looking names in issues and i
   const error = loadError({
     argv: ['--config', 'c.yaml', '--api-token', 'flag-secret'],
     env: { ONAIR_STREAM_KEY: 'env-secret' },
-    readFile: files({ 'c.yaml': 'auth:\n  token: file-secret\n  user: bob\n' }),
+    readFile: files({
+      'c.yaml': 'admin:\n  token: file-secret\n  user: bob\napi:\n  token: short\n',
+    }),
   });
   assert.deepEqual(triples(error), [
     ['ONAIR_STREAM_KEY', 'unknown_env', '***'],
     ['--api-token', 'unknown_flag', '***'],
-    ['auth', 'unrecognized_keys', { token: '***', user: 'bob' }],
+    ['api.token', 'custom', '***'],
+    ['admin', 'unrecognized_keys', { token: '***', user: 'bob' }],
   ]);
   assert.doesNotMatch(error.message, /secret/);
 });

@@ -37,7 +37,7 @@ export interface LoadedConfig {
 }
 
 /** ONAIR_* variables that are not config keys and must not be reported as unknown. */
-export const RESERVED_ENV: ReadonlySet<string> = new Set(['ONAIR_CONFIG', 'ONAIR_API_TOKEN']);
+export const RESERVED_ENV: ReadonlySet<string> = new Set(['ONAIR_CONFIG']);
 
 type Draft = Record<string, unknown>;
 

@@ -1,5 +1,6 @@
 // The one configuration schema (zod 4): every key with its type, bounds, default and description.
 // Sections match folders; docs/configuration.md and onair.example.yaml are checked against it.
+import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
 import { LOG_FORMATS, LOG_LEVELS } from '../log/logger.ts';
 
@@ -267,6 +268,194 @@ const hlsSchema = section(
   'HTTP Live Streaming (HLS and low-latency HLS).',
 );
 
+/** A string leaf with a default and a description. */
+function str(defaultValue: string, description: string, options: { maxLength?: number } = {}) {
+  return z
+    .string()
+    .max(options.maxLength ?? 4096)
+    .default(defaultValue)
+    .describe(description);
+}
+
+/**
+ * Bad entries of a comma-separated CIDR list (`10.0.0.0/8, ::1/128, 192.0.2.7`). Strict like
+ * src/access/cidr.ts (its tests check both agree): dotted-quad IPv4 only, decimal prefixes.
+ */
+export function badCidrs(text: string): string[] {
+  return text
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '')
+    .filter((entry) => !isAddressOrRange(entry));
+}
+
+function isAddressOrRange(entry: string): boolean {
+  const [address = '', bits, ...rest] = entry.split('/');
+  if (rest.length > 0) return false;
+  if (bits !== undefined && !/^(?:0|[1-9][0-9]{0,2})$/.test(bits)) return false;
+  const valid = address.includes(':')
+    ? ipaddr.IPv6.isValid(address)
+    : ipaddr.IPv4.isValidFourPartDecimal(address);
+  if (!valid || bits === undefined) return valid;
+  try {
+    ipaddr.parseCIDR(entry);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A comma-separated list of addresses and CIDR ranges; empty means none. */
+function cidrList(defaultValue: string, description: string) {
+  return z
+    .string()
+    .max(16_384)
+    .refine((text) => badCidrs(text).length === 0, {
+      error: (issue) => `not an address or CIDR range: ${badCidrs(String(issue.input)).join(', ')}`,
+    })
+    .default(defaultValue)
+    .describe(description);
+}
+
+/** An http(s) URL, or empty for "off". */
+function hookUrl(description: string) {
+  return z
+    .string()
+    .max(2048)
+    .refine((text) => text === '' || (/^https?:\/\/[^\s]+$/.test(text) && URL.canParse(text)), {
+      error: 'must be an http:// or https:// URL, or empty',
+    })
+    .default('')
+    .describe(description);
+}
+
+/** A secret: empty (then generated or derived, see the description) or at least 16 characters. */
+function secret(description: string) {
+  return z
+    .string()
+    .max(1024)
+    .refine((text) => text === '' || text.length >= 16, {
+      error: 'must be at least 16 characters (or empty)',
+    })
+    .default('')
+    .describe(description);
+}
+
+const authSchema = section(
+  {
+    secret: secret(
+      'Key that signs playback and publish tokens and HLS media URLs (HMAC-SHA256); empty: generated on first start and kept in <dataDir>/auth-secret.',
+    ),
+    loopbackPublish: bool(
+      true,
+      'Publishing from this machine (127.0.0.1, ::1) needs no key, except on streams that have one.',
+    ),
+    jwtSecret: secret('Accept JWT playback tokens signed with this HMAC secret (HS256/384/512).'),
+    jwksUrl: hookUrl('Accept JWT playback tokens signed by a key of this JWKS URL.'),
+    jwtAlgorithms: z
+      .string()
+      .regex(
+        /^(?:(?:HS|RS|PS|ES)(?:256|384|512)|EdDSA)(?:,(?:(?:HS|RS|PS|ES)(?:256|384|512)|EdDSA))*$/,
+        {
+          error: 'must be a comma-separated list such as HS256,RS256,ES256 (never none)',
+        },
+      )
+      .default('HS256,RS256,ES256')
+      .describe('JWT algorithms accepted (comma-separated); alg none is never accepted.'),
+    jwtIssuer: str('', 'Required JWT iss claim; empty: not checked.'),
+    jwtAudience: str('', 'Required JWT aud claim; empty: not checked.'),
+    maxFailuresPerIp: int({
+      min: 1,
+      max: 1_000_000,
+      default: 10,
+      description:
+        'Wrong keys or tokens from one address within a minute before it is refused for a minute.',
+    }),
+  },
+  'Publish keys, signed playback tokens and the secret behind them.',
+);
+
+const hooksSchema = section(
+  {
+    onPublish: hookUrl('POSTed before a publish; its answer decides (2xx, or {"code":0}).'),
+    onUnpublish: hookUrl('POSTed when a publisher leaves (notification).'),
+    onPlay: hookUrl('POSTed before a viewer starts; its answer decides (2xx, or {"code":0}).'),
+    onStop: hookUrl('POSTed when a viewer leaves (notification).'),
+    secret: secret('Signs every hook request (X-Onair-Signature); empty: auth.secret is used.'),
+    timeoutMs: int({
+      min: 100,
+      max: MINUTE_MS,
+      default: 3 * SECOND_MS,
+      description: 'A hook that has not answered after this long counts as failed.',
+    }),
+    failOpen: bool(
+      false,
+      'When on_publish / on_play fails (timeout, connection error, a body over 64 KiB): true allows, false refuses.',
+    ),
+    retries: int({
+      min: 0,
+      max: 10,
+      default: 3,
+      description: 'Retries of a failed notification (on_unpublish, on_stop), with backoff.',
+    }),
+  },
+  'HTTP callbacks (webhooks) for publish and play: JSON POSTs, signed.',
+);
+
+const limitsSchema = section(
+  {
+    maxPublishers: int({
+      min: 1,
+      max: 100_000,
+      default: 1000,
+      description: 'Most publishers at once; more are refused.',
+    }),
+    maxViewers: int({
+      min: 1,
+      max: 10_000_000,
+      default: 100_000,
+      description: 'Most RTMP, HTTP-FLV and WS-FLV viewers at once, in total.',
+    }),
+    maxViewersPerStream: int({
+      min: 1,
+      max: 10_000_000,
+      default: 50_000,
+      description: 'Most RTMP, HTTP-FLV and WS-FLV viewers of one stream.',
+    }),
+    maxViewersPerIp: int({
+      min: 1,
+      max: 1_000_000,
+      default: 200,
+      description: 'Most HTTP-FLV and WS-FLV viewers from one address.',
+    }),
+    maxPublishKbps: int({
+      min: 0,
+      max: 10_000_000,
+      default: 0,
+      description: 'A publisher above this ingest bitrate (over 10 s) is disconnected; 0: no cap.',
+    }),
+    publishAllow: cidrList('', 'Only these addresses may publish (CIDR list); empty: any.'),
+    publishDeny: cidrList('', 'These addresses may never publish (CIDR list).'),
+    playAllow: cidrList('', 'Only these addresses may play (CIDR list); empty: any.'),
+    playDeny: cidrList('', 'These addresses may never play (CIDR list).'),
+  },
+  'Limits and address rules; over a limit a client gets a clear refusal.',
+);
+
+const apiSchema = section(
+  {
+    enabled: bool(true, 'Serve the admin API at /api/v1 on the HTTP port.'),
+    token: secret(
+      'Bearer token of the admin API; empty: generated on first start, kept in <dataDir>/api-token and printed once.',
+    ),
+    allowFrom: cidrList(
+      '127.0.0.1/8,::1/128',
+      'Addresses the admin API answers (CIDR list); others get 403.',
+    ),
+  },
+  'The admin API (/api/v1): bearer token, loopback only by default.',
+);
+
 /**
  * A stream path as a `streams:` key: the allow-list of src/hub/stream-path.ts (segments of
  * letters, digits and `_ - .`, at least app/name, no `.` or `..` segment, 128 characters a
@@ -277,6 +466,14 @@ export const STREAM_PATH_KEY =
 
 /** Settings of one stream; a key left out keeps the global value. */
 export const streamSettingsSchema = z.strictObject({
+  publishKey: z
+    .string()
+    .min(8)
+    .max(256)
+    .regex(/^[\x21-\x7e]+$/, { error: 'must be printable ASCII without spaces' })
+    .optional()
+    .describe('Publishing this stream needs this key (?key=), from loopback too.'),
+  private: z.boolean().optional().describe('Playing this stream needs a signed playback token.'),
   hls: z
     .strictObject({
       profile: z
@@ -328,6 +525,10 @@ export const configSchema = z.strictObject({
   hub: hubSchema,
   hls: hlsSchema,
   log: logSchema,
+  auth: authSchema,
+  hooks: hooksSchema,
+  limits: limitsSchema,
+  api: apiSchema,
   streams: streamsSchema,
 });
 
@@ -346,6 +547,14 @@ export type HttpConfig = Config['http'];
 export type HubConfig = Config['hub'];
 /** The `hls` section, for the HLS handler. */
 export type HlsConfig = Config['hls'];
+/** The `auth` section. */
+export type AuthConfig = Config['auth'];
+/** The `hooks` section. */
+export type HooksConfig = Config['hooks'];
+/** The `limits` section. */
+export type LimitsConfig = Config['limits'];
+/** The `api` section. */
+export type ApiConfig = Config['api'];
 /** Per-stream settings by stream path. */
 export type StreamsConfig = Config['streams'];
 /** One stream's settings. */

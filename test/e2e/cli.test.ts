@@ -2,15 +2,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run, waitFor } from '../support/media-tools.ts';
 
 const BIN = new URL('../../bin/onair.js', import.meta.url).pathname;
 
-test('onair with --rtmp-port/--http-port prints where to publish and watch, and exits 0 on SIGTERM', async () => {
-  const dataDir = join(mkdtempSync(join(tmpdir(), 'onair-cli-')), 'data');
+/** Starts onair on free ports with `dataDir`; resolves with its stdout once the banner is out. */
+async function startAndStop(dataDir: string): Promise<string> {
   const child = spawn(
     process.execPath,
     [
@@ -37,13 +37,33 @@ test('onair with --rtmp-port/--http-port prints where to publish and watch, and 
   });
   try {
     await waitFor(() => stdout.includes('ws://'), 20_000, 'the start-up banner');
-    assert.match(stdout, /Publish: rtmp:\/\/localhost:\d+\/live/);
-    assert.match(stdout, /http:\/\/localhost:\d+\/live\/NAME\.flv/);
     child.kill('SIGTERM');
     assert.equal(await exited, 0);
+    return stdout;
   } finally {
     child.kill('SIGKILL');
   }
+}
+
+test('onair with --rtmp-port/--http-port prints where to publish and watch, and exits 0 on SIGTERM', async () => {
+  const dataDir = join(mkdtempSync(join(tmpdir(), 'onair-cli-')), 'data');
+  const stdout = await startAndStop(dataDir);
+  assert.match(stdout, /Publish: rtmp:\/\/localhost:\d+\/live/);
+  assert.match(stdout, /http:\/\/localhost:\d+\/live\/NAME\.flv/);
+});
+
+test('the first start generates the API token and the signing secret (0600) and prints the token once', async () => {
+  const dataDir = join(mkdtempSync(join(tmpdir(), 'onair-cli-')), 'data');
+  const first = await startAndStop(dataDir);
+  const token = readFileSync(join(dataDir, 'api-token'), 'utf8').trim();
+  assert.match(token, /^[A-Za-z0-9_-]{40,}$/);
+  assert.ok(first.includes(token), 'printed on the first start');
+  for (const file of ['api-token', 'auth-secret']) {
+    assert.equal(statSync(join(dataDir, file)).mode & 0o777, 0o600, file);
+  }
+  const second = await startAndStop(dataDir);
+  assert.ok(!second.includes(token), 'never printed again');
+  assert.equal(readFileSync(join(dataDir, 'api-token'), 'utf8').trim(), token, 'kept');
 });
 
 test('onair with a bad configuration lists every problem with its key and exits 2', async () => {

@@ -11,6 +11,7 @@ import {
   waitForPage,
   withChromiumPage,
 } from '../support/chromium.ts';
+import { signToken } from '../../src/access/tokens.ts';
 
 /** Bounded waits: generous for a loaded 2-core machine, still finite. */
 const PLAY_TIMEOUT_MS = 30_000;
@@ -137,5 +138,44 @@ describe('the watch page and the stream list in Chromium', () => {
       assert.deepEqual(problems.exceptions, [], 'uncaught exceptions in the page');
       await saveScreenshot(page, 'player-hls.png');
     });
+  });
+});
+
+describe('a private stream in Chromium', () => {
+  test('the watch page plays LL-HLS and HTTP-FLV with ?token=; without one it shows an error', async () => {
+    const secret = 'player-secret-0123456789abcdef-01';
+    const server = await startServer({
+      auth: { secret },
+      streams: { 'live/private': { private: true } },
+    });
+    const publisher = publishTestPattern(server.rtmpUrl('live/private'), {
+      size: '320x240',
+      gop: 25,
+    });
+    try {
+      await waitFor(() => server.onair.hub.get('live/private')?.tracks.length === 2, 15_000);
+      const token = encodeURIComponent(
+        signToken(secret, {
+          purpose: 'play',
+          path: 'live/private',
+          expiresAtS: Math.floor(Date.now() / 1000) + 600,
+        }),
+      );
+      await waitForPlaylist(server.httpUrl(`live/private.m3u8?token=${token}`));
+      await withChromiumPage(async (page, problems) => {
+        for (const mode of ['hls', 'flv']) {
+          await page.goto(server.httpUrl(`watch/live/private?mode=${mode}&token=${token}`));
+          await expectVideoAdvances(page, { advanceS: 1, timeoutMs: PLAY_TIMEOUT_MS });
+          assert.deepEqual((await playerState(page)).errors, [], mode);
+        }
+        await saveScreenshot(page, 'player-private.png');
+        await page.goto(server.httpUrl('watch/live/private?mode=hls'));
+        await waitForPage(page, 'window.onairPlayer.errors.length > 0', PLAY_TIMEOUT_MS);
+        assert.deepEqual(problems.exceptions, [], 'uncaught exceptions in the page');
+      });
+    } finally {
+      await publisher.stop();
+      await server.stop();
+    }
   });
 });

@@ -1,4 +1,7 @@
 // Test harness: an onair instance in this process on ephemeral ports, with a silent logger.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { configSchema, deepFreeze, type Config } from '../../src/config/schema.ts';
 import { createLogger } from '../../src/log/logger.ts';
@@ -21,9 +24,11 @@ export type ConfigOverrides = Record<string, unknown>;
 
 /** Starts onair on 127.0.0.1 with ports 0; `overrides` are merged into the config sections. */
 export async function startServer(overrides: ConfigOverrides = {}): Promise<TestServer> {
+  // A data directory of its own: secrets, tokens and keys never leak between tests.
+  const dataDir = mkdtempSync(join(tmpdir(), 'onair-test-'));
   const input = merge(
     {
-      dataDir: '/tmp/onair-test-data',
+      dataDir,
       rtmp: { host: '127.0.0.1', port: 0 },
       http: { host: '127.0.0.1', port: 0 },
       log: { level: 'debug' },
@@ -51,7 +56,10 @@ export async function startServer(overrides: ConfigOverrides = {}): Promise<Test
     logs,
     rtmpUrl: (path) => `rtmp://127.0.0.1:${rtmpPort}/${path}`,
     httpUrl: (path) => `http://127.0.0.1:${httpPort}/${path}`,
-    stop: () => onair.stop(),
+    stop: async () => {
+      await onair.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
   };
 }
 

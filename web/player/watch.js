@@ -20,8 +20,16 @@
   const errorBox = document.getElementById('error');
   const stat = (name) => document.getElementById(`stat-${name}`);
 
-  const requested = new URLSearchParams(location.search).get('mode') === 'flv' ? 'flv' : 'hls';
-  const urls = { hls: body.dataset.hlsUrl, flv: body.dataset.flvUrl };
+  const pageQuery = new URLSearchParams(location.search);
+  const requested = pageQuery.get('mode') === 'flv' ? 'flv' : 'hls';
+  // A private stream's playback token (`/watch/live/NAME?token=...`) goes to the media URLs;
+  // onair signs the HLS parts and segments itself, so nothing else needs it.
+  const token = pageQuery.get('token');
+  const withToken = (url) =>
+    token === null
+      ? url
+      : `${url}${url.includes('?') ? '&' : '?'}token=${encodeURIComponent(token)}`;
+  const urls = { hls: withToken(body.dataset.hlsUrl), flv: withToken(body.dataset.flvUrl) };
 
   /** What the page is doing, read by people (the stats line) and tests (window.onairPlayer). */
   const state = {

@@ -12,6 +12,7 @@ import { HlsSegmenter } from './hls-segmenter.ts';
 import { explainProfile, hlsProfile, type HlsProfile } from './hls-profile.ts';
 import { renderPlaylist, type PlaylistRequest } from './hls-playlist.ts';
 import { HlsWaiters } from './hls-waiters.ts';
+import type { AccessControl } from '../../access/access-control.ts';
 
 /** What the handler is built from. */
 export interface HlsHandlerOptions {
@@ -21,6 +22,8 @@ export interface HlsHandlerOptions {
   readonly streams?: StreamsConfig;
   readonly cors: boolean;
   readonly logger: Logger;
+  /** Play decisions for playlists; signatures on the media URIs of private streams. */
+  readonly access: AccessControl;
 }
 
 /** One stream's HLS state. */
@@ -129,17 +132,40 @@ export class HlsHandler {
       return;
     }
     entry.lastRequestMs = Date.now();
-    switch (target.kind) {
-      case 'playlist':
-        this.#playlist(req, res, entry, target.prefix, search);
+    const { access } = this.#options;
+    if (target.kind !== 'playlist') {
+      if (!access.checkHlsMedia(target.path, search.toString())) {
+        this.#reply(res, 403, 'This media URL is not signed for this stream (or expired)\n');
         return;
-      case 'init':
-        this.#init(res, entry, target.version);
-        return;
-      case 'media':
-        this.#media(req, res, entry, target.msn, target.part);
-        return;
+      }
+      if (target.kind === 'init') this.#init(res, entry, target.version);
+      else this.#media(req, res, entry, target.msn, target.part);
+      return;
     }
+    const authorization = req.headers.authorization;
+    access
+      .authorizePlay({
+        path: target.path,
+        ip: req.socket.remoteAddress ?? 'unknown',
+        protocol: 'hls',
+        query: search.toString(),
+        ...(authorization?.startsWith('Bearer ') ? { bearer: authorization.slice(7) } : {}),
+        sessionId: 'hls',
+        counted: false,
+      })
+      .then(
+        (result) => {
+          if (!result.ok) {
+            this.#reply(res, result.status, `${result.message}\n`);
+            return;
+          }
+          this.#playlist(req, res, entry, target.prefix, search);
+        },
+        (error: unknown) => {
+          this.#logger.error({ err: error }, 'HLS play authorization failed');
+          this.#reply(res, 503, 'Authorization failed\n');
+        },
+      );
   }
 
   /** Stops every segmenter and answers held requests (shutdown). */
@@ -161,7 +187,13 @@ export class HlsHandler {
       return;
     }
     const { segmenter } = entry;
-    const request: PlaylistRequest = { prefix, id: entry.id, skip: query.skip !== null };
+    const mediaQuery = this.#options.access.hlsMediaQuery(entry.stream.path);
+    const request: PlaylistRequest = {
+      prefix,
+      id: entry.id,
+      skip: query.skip !== null,
+      mediaQuery,
+    };
     const lastMsn = segmenter.current?.msn ?? segmenter.segments.at(-1)?.msn ?? -1;
     if (query.msn !== undefined && query.msn > lastMsn + 2 && lastMsn >= 0) {
       this.#reply(
@@ -182,7 +214,7 @@ export class HlsHandler {
         this.#reply(res, 404, 'The stream has no segment yet\n');
         return;
       }
-      const key = `${prefix}|${request.skip ? 'skip' : ''}`;
+      const key = `${prefix}|${request.skip ? 'skip' : ''}|${mediaQuery}`;
       let body = entry.playlists.get(key);
       if (body === undefined) {
         body = Buffer.from(renderPlaylist(segmenter, request), 'utf8');

@@ -16,12 +16,15 @@ export interface PlaylistRequest {
   readonly id: string;
   /** `_HLS_skip=YES`: a delta update. */
   readonly skip: boolean;
+  /** Appended to every media URI (`hs=...` for a private stream), or ''. */
+  readonly mediaQuery?: string;
 }
 
 /** The playlist text for the segmenter's current window. */
 export function renderPlaylist(segmenter: HlsSegmenter, request: PlaylistRequest): string {
   const { profile } = segmenter;
   const { prefix, id } = request;
+  const q = request.mediaQuery ? `?${request.mediaQuery}` : '';
   const ext = profile.container === 'fmp4' ? 'm4s' : 'ts';
   const partTargetS =
     profile.partTargetS === null ? null : Math.max(profile.partTargetS, segmenter.longestPartS);
@@ -30,15 +33,15 @@ export function renderPlaylist(segmenter: HlsSegmenter, request: PlaylistRequest
   const longest = Math.max(profile.segmentTargetS, ...complete.map((s) => s.durationS));
   const targetDurationS = Math.ceil(longest);
   const mapUri = (segment: HlsSegmentEntry): string | undefined =>
-    profile.container === 'fmp4' ? `${prefix}${id}-init${segment.initVersion}.mp4` : undefined;
+    profile.container === 'fmp4' ? `${prefix}${id}-init${segment.initVersion}.mp4${q}` : undefined;
   const parts = (segment: HlsSegmentEntry): HlsPart[] =>
     segment.parts.map((part) => ({
-      uri: `${prefix}${id}-${segment.msn}.${part.index}.${ext}`,
+      uri: `${prefix}${id}-${segment.msn}.${part.index}.${ext}${q}`,
       durationS: part.durationS,
       independent: part.independent,
     }));
   const segments: HlsSegment[] = complete.map((segment) => ({
-    uri: `${prefix}${id}-${segment.msn}.${ext}`,
+    uri: `${prefix}${id}-${segment.msn}.${ext}${q}`,
     durationS: segment.durationS,
     programDateTimeMs: segment.programDateTimeMs,
     discontinuity: segment.discontinuity,
@@ -70,7 +73,7 @@ export function renderPlaylist(segmenter: HlsSegmenter, request: PlaylistRequest
                   parts: parts(current),
                 },
                 preloadHint: {
-                  uri: `${prefix}${id}-${current.msn}.${current.parts.length}.${ext}`,
+                  uri: `${prefix}${id}-${current.msn}.${current.parts.length}.${ext}${q}`,
                 },
               }
             : {}),

@@ -9,6 +9,8 @@ import type { StreamHub } from '../../hub/stream-hub.ts';
 import { HubError } from '../../hub/hub-errors.ts';
 import type { Track } from '../../media/track.ts';
 import { ViewerQueue } from '../../hub/viewer-queue.ts';
+import type { SessionRegistry } from '../../hub/session-registry.ts';
+import type { AccessControl } from '../../access/access-control.ts';
 import type { CloseReason } from '../../hub/subscriber.ts';
 import {
   LAST_CHUNK,
@@ -23,6 +25,8 @@ export interface HttpFlvHandlerOptions {
   readonly http: HttpConfig;
   readonly hubConfig: HubConfig;
   readonly logger: Logger;
+  readonly sessions: SessionRegistry;
+  readonly access: AccessControl;
 }
 
 /** WebSocket bytes buffered beyond which a WS-FLV viewer counts as blocked. */
@@ -70,9 +74,13 @@ export class HttpFlvHandler {
       chunked ? encodeChunkedFlvFrame : encodeFlvFrame,
     );
     let started = false;
+    let bytesOut = 0;
     const queue = new ViewerQueue(
       {
-        write: (bytes) => socket.write(bytes),
+        write: (bytes) => {
+          bytesOut += bytes.length;
+          return socket.write(bytes);
+        },
         close: (reason) => {
           finish(reason);
         },
@@ -82,8 +90,20 @@ export class HttpFlvHandler {
     const onDrain = (): void => {
       queue.drain();
     };
+    const session = this.#options.sessions.add({
+      role: 'viewer',
+      protocol: 'http-flv',
+      path,
+      ip: socket.remoteAddress ?? 'unknown',
+      close: () => {
+        queue.close('kicked');
+      },
+      bytes: () => bytesOut,
+    });
     const finish = (reason: CloseReason | 'client-left'): void => {
       if (!this.#viewers.delete(queue)) return;
+      this.#options.sessions.remove(session);
+      this.#options.access.notifyEnd('on_stop', session, { bytes: bytesOut, reason });
       socket.off('drain', onDrain);
       output.removeViewer(queue);
       queue.close('kicked');
@@ -139,9 +159,11 @@ export class HttpFlvHandler {
     this.#wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
       const output = stream.output('flv', encodeFlvFrame);
       let blocked = false;
+      let bytesOut = 0;
       const queue: ViewerQueue = new ViewerQueue(
         {
           write: (bytes) => {
+            bytesOut += bytes.length;
             ws.send(bytes, { binary: true }, () => {
               if (blocked && ws.bufferedAmount < WS_HIGH_WATER_BYTES / 2) {
                 blocked = false;
@@ -157,8 +179,20 @@ export class HttpFlvHandler {
         },
         this.#options.hubConfig.viewer,
       );
+      const session = this.#options.sessions.add({
+        role: 'viewer',
+        protocol: 'ws-flv',
+        path,
+        ip: req.socket.remoteAddress ?? 'unknown',
+        close: () => {
+          queue.close('kicked');
+        },
+        bytes: () => bytesOut,
+      });
       const finish = (reason: CloseReason | 'client-left'): void => {
         if (!this.#viewers.delete(queue)) return;
+        this.#options.sessions.remove(session);
+        this.#options.access.notifyEnd('on_stop', session, { bytes: bytesOut, reason });
         output.removeViewer(queue);
         queue.close('kicked');
         if (reason !== 'client-left') ws.close(reason === 'not-found' ? 4404 : 1000, reason);

@@ -1,5 +1,6 @@
 // One RTMP client of the server: the NetConnection/NetStream command state machine
 // (connect, createStream, publish, play, deleteStream...) between a socket and the hub.
+import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { Amf0Object, Amf0Value } from '../../codecs/amf0.ts';
 import { MessageType, UserControlEvent, type RtmpMessage } from '../../codecs/rtmp-message.ts';
@@ -15,6 +16,13 @@ import type { SharedOutput } from '../../hub/shared-output.ts';
 import type { CloseReason } from '../../hub/subscriber.ts';
 import { ViewerQueue } from '../../hub/viewer-queue.ts';
 import { Csid, RtmpConnection, type RtmpCloseInfo } from '../../protocols/rtmp/rtmp-connection.ts';
+import type { AccessControl, PublishAttempt } from '../../access/access-control.ts';
+import {
+  parseAdobeQuery,
+  verifyAdobeResponse,
+  type AdobeChallenges,
+} from '../../access/adobe-auth.ts';
+import type { Session, SessionRegistry } from '../../hub/session-registry.ts';
 import { frameFromMessage } from './rtmp-ingest.ts';
 import { appFromConnect, resolveStreamName } from './rtmp-stream-name.ts';
 
@@ -24,13 +32,23 @@ export interface RtmpSessionContext {
   readonly rtmp: RtmpConfig;
   readonly hubConfig: HubConfig;
   readonly logger: Logger;
+  readonly access: AccessControl;
+  readonly sessions: SessionRegistry;
+  /** Salts and challenges of the Adobe authentication (OBS "Use authentication"). */
+  readonly adobeChallenges: AdobeChallenges;
+  /** limits.maxPublishKbps: a publisher above it over a 10 s window is closed; 0: no cap. */
+  readonly maxPublishKbps: number;
   readonly onClose: (session: RtmpServerSession, info: RtmpCloseInfo) => void;
 }
 
 interface Playback {
   readonly output: SharedOutput;
   readonly queue: ViewerQueue;
+  readonly session: Session;
 }
+
+/** The window over which limits.maxPublishKbps is measured. */
+const BITRATE_WINDOW_MS = 10_000;
 
 /** The message types of the three frame kinds, and their chunk streams. */
 const TYPE_OF = { video: MessageType.Video, audio: MessageType.Audio, data: MessageType.DataAmf0 };
@@ -56,14 +74,26 @@ export function rtmpFrameEncoder(streamId: number, chunkSize: number): (frame: F
 
 /** One connection's commands, its publication (if publishing) and its playbacks. */
 export class RtmpServerSession {
+  /** Names this connection in hooks and logs. */
+  readonly id = randomBytes(6).toString('hex');
   readonly connection: RtmpConnection;
   readonly remoteAddress: string;
   readonly #context: RtmpSessionContext;
   readonly #logger: Logger;
   #app: string | null = null;
+  /** Adobe credentials from the connect, checked against the stream's key at publish. */
+  #adobe: PublishAttempt['adobe'] | undefined;
   #nextStreamId = 1;
   readonly #streamIds = new Set<number>();
-  #publishing: { streamId: number; publication: Publication } | null = null;
+  #publishing: { streamId: number; publication: Publication; session: Session } | null = null;
+  /** A publish waiting for its decision (keys, on_publish): media is dropped until then. */
+  #publishPending = false;
+  /** Message streams with a play waiting for its decision. */
+  readonly #playPending = new Set<number>();
+  /** Bytes received (for the session record and the hooks). */
+  #bytesIn = 0;
+  /** The bitrate cap's current window: its start (ms) and the bytes at its start. */
+  #rateWindow = { startMs: 0, bytes: 0 };
   readonly #playing = new Map<number, Playback>();
   readonly #ingestState = { mp3Announced: false };
   /** Messages the publisher sent that did not become frames, by reason. */
@@ -158,6 +188,7 @@ export class RtmpServerSession {
       this.connection.end({ code: 'connect-rejected', message: 'connect without a string app' });
       return;
     }
+    if (!this.#adobeAuth(txn, tcUrl, app)) return;
     this.#app = appFromConnect(tcUrl, app);
     const window = this.#context.rtmp.ackWindowBytes;
     this.connection.sendControl(MessageType.WindowAckSize, encodeUint32Payload(window));
@@ -171,6 +202,53 @@ export class RtmpServerSession {
         objectEncoding: 0,
       },
     ]);
+  }
+
+  /**
+   * Adobe challenge authentication, when the connect asks for it (`?authmod=adobe&user=U`):
+   * the first connect gets a challenge and is rejected, the second carries the response, which
+   * is kept and checked against the stream's publish key at publish. False when rejected.
+   */
+  #adobeAuth(txn: number, tcUrl: string, app: string): boolean {
+    const query = tcUrl.split('?')[1] ?? app.split('?')[1] ?? '';
+    const adobe = parseAdobeQuery(query);
+    if (adobe === null) return true;
+    const reject = (description: string, reason: string): false => {
+      this.connection.sendCommand(0, [
+        '_error',
+        txn,
+        null,
+        status('error', 'NetConnection.Connect.Rejected', description),
+      ]);
+      this.connection.end({ code: reason, message: 'Adobe authentication step' });
+      return false;
+    };
+    const { adobeChallenges } = this.#context;
+    if (adobe.response === undefined || adobe.opaque === undefined) {
+      return reject(adobeChallenges.issue(adobe.user).description, 'adobe-challenge');
+    }
+    const issued = adobeChallenges.take(adobe.opaque);
+    if (issued?.user !== adobe.user || adobe.challenge === undefined) {
+      return reject(
+        '[ AccessManager.Reject ] : [ authmod=adobe ] : ?reason=authfailed&opaque=',
+        'adobe-failed',
+      );
+    }
+    const { user, challenge: clientChallenge = '', response = '', opaque = '' } = adobe;
+    this.#adobe = {
+      user,
+      check: (password) =>
+        verifyAdobeResponse({
+          user,
+          password,
+          salt: issued.salt,
+          challenge: issued.challenge,
+          opaque,
+          clientChallenge,
+          response,
+        }),
+    };
+    return true;
   }
 
   #createStream(txn: number): void {
@@ -188,14 +266,53 @@ export class RtmpServerSession {
     if (!this.#requireConnect() || this.#app === null) return;
     const resolved =
       typeof rawName === 'string' ? resolveStreamName(this.#app, rawName) : 'not a string';
-    if (typeof resolved === 'string' || this.#publishing) {
+    if (typeof resolved === 'string' || this.#publishing || this.#publishPending) {
       const reason = typeof resolved === 'string' ? resolved : 'already publishing';
       this.#refuse(streamId, 'NetStream.Publish.BadName', `bad-name`, reason);
       return;
     }
+    this.#publishPending = true;
+    const { access } = this.#context;
+    access
+      .authorizePublish({
+        path: resolved.path,
+        ip: this.remoteAddress,
+        protocol: 'rtmp',
+        query: resolved.query,
+        sessionId: this.id,
+        ...(this.#adobe ? { adobe: this.#adobe } : {}),
+      })
+      .then(
+        (result) => {
+          this.#publishPending = false;
+          if (this.connection.closed) return;
+          if (!result.ok) {
+            const code =
+              result.status === 401
+                ? 'NetStream.Publish.Unauthorized'
+                : 'NetStream.Publish.Rejected';
+            this.#refuse(streamId, code, result.code, result.message);
+            return;
+          }
+          this.#startPublish(streamId, resolved.path);
+        },
+        (error: unknown) => {
+          this.#publishPending = false;
+          this.#logger.error({ err: error }, 'publish authorization failed');
+          this.#refuse(
+            streamId,
+            'NetStream.Publish.Rejected',
+            'auth-error',
+            'authorization failed',
+          );
+        },
+      );
+  }
+
+  #startPublish(streamId: number, path: string): void {
     let publication: Publication;
     try {
-      publication = this.#context.hub.publish(resolved.path, {
+      publication = this.#context.hub.publish(path, {
         protocol: 'rtmp',
         remoteAddress: this.remoteAddress,
       });
@@ -208,34 +325,95 @@ export class RtmpServerSession {
     this.connection.socket.setTimeout(this.#context.rtmp.idleTimeoutMs, () => {
       this.close('idle-timeout', 'the publisher sent nothing for too long');
     });
-    this.#publishing = { streamId, publication };
-    this.#logger.info({ stream: resolved.path }, 'publish started');
+    const session = this.#context.sessions.add({
+      role: 'publisher',
+      protocol: 'rtmp',
+      path,
+      ip: this.remoteAddress,
+      close: (reason) => {
+        this.close('kicked', reason);
+      },
+      bytes: () => this.#bytesIn,
+    });
+    this.#publishing = { streamId, publication, session };
+    this.#logger.info({ stream: path }, 'publish started');
     this.connection.sendUserControl(UserControlEvent.StreamBegin, streamId);
     this.connection.sendCommand(streamId, [
       'onStatus',
       0,
       null,
-      status('status', 'NetStream.Publish.Start', `${resolved.path} is now published.`),
+      status('status', 'NetStream.Publish.Start', `${path} is now published.`),
     ]);
+  }
+
+  /** Ends the publication: the hub, the registry and the on_unpublish hook hear of it. */
+  #stopPublishing(reason: string): void {
+    const publishing = this.#publishing;
+    if (!publishing) return;
+    this.#publishing = null;
+    this.#logger.info({ stream: publishing.publication.stream.path }, 'publish ended');
+    publishing.publication.close();
+    this.#context.sessions.remove(publishing.session);
+    this.#context.access.notifyEnd('on_unpublish', publishing.session, {
+      bytes: this.#bytesIn,
+      reason,
+    });
   }
 
   #play(streamId: number, rawName: Amf0Value): void {
     if (!this.#requireConnect() || this.#app === null) return;
     const resolved =
       typeof rawName === 'string' ? resolveStreamName(this.#app, rawName) : 'not a string';
-    if (typeof resolved === 'string' || this.#playing.has(streamId)) {
+    if (
+      typeof resolved === 'string' ||
+      this.#playing.has(streamId) ||
+      this.#playPending.has(streamId)
+    ) {
       const reason = typeof resolved === 'string' ? resolved : 'already playing';
       this.#refuse(streamId, 'NetStream.Play.StreamNotFound', 'bad-name', reason);
       return;
     }
     this.connection.clearDeadline();
-    const stream = this.#context.hub.open(resolved.path);
+    this.#playPending.add(streamId);
+    this.#context.access
+      .authorizePlay({
+        path: resolved.path,
+        ip: this.remoteAddress,
+        protocol: 'rtmp',
+        query: resolved.query,
+        sessionId: this.id,
+        counted: true,
+      })
+      .then(
+        (result) => {
+          this.#playPending.delete(streamId);
+          if (this.connection.closed) return;
+          if (!result.ok) {
+            this.#refuse(streamId, 'NetStream.Play.Failed', result.code, result.message);
+            return;
+          }
+          this.#startPlay(streamId, resolved.path);
+        },
+        (error: unknown) => {
+          this.#playPending.delete(streamId);
+          this.#logger.error({ err: error }, 'play authorization failed');
+          this.#refuse(streamId, 'NetStream.Play.Failed', 'auth-error', 'authorization failed');
+        },
+      );
+  }
+
+  #startPlay(streamId: number, path: string): void {
+    const stream = this.#context.hub.open(path);
     const { rtmp, hubConfig } = this.#context;
     const output = stream.output(`rtmp:${streamId}`, rtmpFrameEncoder(streamId, rtmp.outChunkSize));
     const socket = this.connection.socket;
+    let bytesOut = 0;
     const queue = new ViewerQueue(
       {
-        write: (bytes) => socket.write(bytes),
+        write: (bytes) => {
+          bytesOut += bytes.length;
+          return socket.write(bytes);
+        },
         close: (reason) => {
           this.#endPlayback(streamId, reason);
         },
@@ -245,8 +423,18 @@ export class RtmpServerSession {
     socket.on('drain', () => {
       queue.drain();
     });
-    this.#playing.set(streamId, { output, queue });
-    this.#logger.info({ stream: resolved.path }, 'play requested');
+    const session = this.#context.sessions.add({
+      role: 'viewer',
+      protocol: 'rtmp',
+      path,
+      ip: this.remoteAddress,
+      close: (reason) => {
+        this.close('kicked', reason);
+      },
+      bytes: () => bytesOut,
+    });
+    this.#playing.set(streamId, { output, queue, session });
+    this.#logger.info({ stream: path }, 'play requested');
     output.addViewer(queue, {
       waitMs: hubConfig.waitForPublisherMs,
       start: () => {
@@ -255,13 +443,13 @@ export class RtmpServerSession {
           'onStatus',
           0,
           null,
-          status('status', 'NetStream.Play.Reset', `Playing and resetting ${resolved.path}.`),
+          status('status', 'NetStream.Play.Reset', `Playing and resetting ${path}.`),
         ]);
         this.connection.sendCommand(streamId, [
           'onStatus',
           0,
           null,
-          status('status', 'NetStream.Play.Start', `Started playing ${resolved.path}.`),
+          status('status', 'NetStream.Play.Start', `Started playing ${path}.`),
         ]);
         this.connection.send({
           csid: Csid.Data,
@@ -274,12 +462,20 @@ export class RtmpServerSession {
     });
   }
 
+  /** Forgets a playback: the registry and the on_stop hook hear of it. */
+  #forgetPlayback(playback: Playback, reason: string): void {
+    this.#context.sessions.remove(playback.session);
+    const bytes = playback.session.bytes?.() ?? 0;
+    this.#context.access.notifyEnd('on_stop', playback.session, { bytes, reason });
+  }
+
   /** A playback ended from the hub side: tell the player, then end the connection. */
   #endPlayback(streamId: number, reason: CloseReason): void {
     const playback = this.#playing.get(streamId);
     if (!playback) return;
     this.#playing.delete(streamId);
     playback.output.removeViewer(playback.queue);
+    this.#forgetPlayback(playback, reason);
     if (this.connection.closed) return;
     if (reason === 'not-found') {
       this.#refuse(streamId, 'NetStream.Play.StreamNotFound', 'not-found', 'no publisher came');
@@ -297,8 +493,7 @@ export class RtmpServerSession {
 
   #closeStream(streamId: number): void {
     if (this.#publishing?.streamId === streamId) {
-      this.#publishing.publication.close();
-      this.#publishing = null;
+      this.#stopPublishing('deleteStream');
       this.connection.socket.setTimeout(0);
     }
     const playback = this.#playing.get(streamId);
@@ -306,11 +501,16 @@ export class RtmpServerSession {
       this.#playing.delete(streamId);
       playback.queue.close('kicked');
       playback.output.removeViewer(playback.queue);
+      this.#forgetPlayback(playback, 'deleteStream');
     }
   }
 
   #onMedia(message: RtmpMessage): void {
     const publishing = this.#publishing;
+    if (this.#publishPending) {
+      this.#count('before-publish-decision'); // nothing flows before the answer
+      return;
+    }
     if (!publishing || message.streamId !== publishing.streamId) {
       if (message.typeId === MessageType.DataAmf0 && this.#publishing) return;
       this.close('media-before-publish', 'media on a stream that is not publishing');
@@ -325,7 +525,29 @@ export class RtmpServerSession {
       this.#count(frame);
       return;
     }
+    this.#bytesIn += message.payload.length;
+    if (this.#context.maxPublishKbps > 0) this.#checkBitrate();
     publishing.publication.write(frame);
+  }
+
+  /** Closes a publisher whose ingest over the last 10 s is above limits.maxPublishKbps. */
+  #checkBitrate(): void {
+    const now = Date.now();
+    const window = this.#rateWindow;
+    if (window.startMs === 0) {
+      this.#rateWindow = { startMs: now, bytes: this.#bytesIn };
+      return;
+    }
+    const elapsedMs = now - window.startMs;
+    if (elapsedMs < BITRATE_WINDOW_MS) return;
+    const kbps = ((this.#bytesIn - window.bytes) * 8) / elapsedMs;
+    this.#rateWindow = { startMs: now, bytes: this.#bytesIn };
+    if (kbps > this.#context.maxPublishKbps) {
+      this.close(
+        'bitrate-cap',
+        `ingest at ${Math.round(kbps)} kbps is above limits.maxPublishKbps (${this.#context.maxPublishKbps})`,
+      );
+    }
   }
 
   #count(reason: string): void {
@@ -350,14 +572,11 @@ export class RtmpServerSession {
   }
 
   #onClose(info: RtmpCloseInfo): void {
-    if (this.#publishing) {
-      this.#logger.info({ stream: this.#publishing.publication.stream.path }, 'publish ended');
-      this.#publishing.publication.close();
-      this.#publishing = null;
-    }
+    this.#stopPublishing(info.code);
     for (const [, playback] of this.#playing) {
       playback.queue.close('kicked');
       playback.output.removeViewer(playback.queue);
+      this.#forgetPlayback(playback, info.code);
     }
     this.#playing.clear();
     this.#context.onClose(this, info);

@@ -3,6 +3,9 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { HubConfig, RtmpConfig } from '../../config/schema.ts';
 import type { Logger } from '../../log/logger.ts';
 import type { StreamHub } from '../../hub/stream-hub.ts';
+import type { AccessControl } from '../../access/access-control.ts';
+import type { SessionRegistry } from '../../hub/session-registry.ts';
+import { AdobeChallenges } from '../../access/adobe-auth.ts';
 import { RtmpServerSession } from './rtmp-server-session.ts';
 import { listenServer, serverClosed } from '../../protocols/listen-server.ts';
 
@@ -14,6 +17,7 @@ const ORDINARY_ENDS: ReadonlySet<string> = new Set([
   'stream-ended',
   'not-found',
   'kicked',
+  'adobe-challenge', // the first half of Adobe authentication
 ]);
 
 /** What the RTMP server is built from. */
@@ -22,6 +26,10 @@ export interface RtmpServerOptions {
   readonly hubConfig: HubConfig;
   readonly hub: StreamHub;
   readonly logger: Logger;
+  readonly access: AccessControl;
+  readonly sessions: SessionRegistry;
+  /** limits.maxPublishKbps (0 or absent: no cap). */
+  readonly maxPublishKbps?: number;
   /** Counts refused or failed connections by reason (metrics plug in here). */
   readonly onReject?: (reason: string) => void;
 }
@@ -33,6 +41,7 @@ export class RtmpServer {
   readonly #server: Server;
   readonly #sessions = new Set<RtmpServerSession>();
   readonly #perIp = new Map<string, number>();
+  readonly #adobeChallenges = new AdobeChallenges();
 
   constructor(options: RtmpServerOptions) {
     this.#options = options;
@@ -78,6 +87,10 @@ export class RtmpServer {
       rtmp: this.#options.config,
       hubConfig: this.#options.hubConfig,
       logger: this.#logger,
+      access: this.#options.access,
+      sessions: this.#options.sessions,
+      adobeChallenges: this.#adobeChallenges,
+      maxPublishKbps: this.#options.maxPublishKbps ?? 0,
       onClose: (closed, info) => {
         this.#sessions.delete(closed);
         const left = (this.#perIp.get(ip) ?? 1) - 1;

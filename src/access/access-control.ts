@@ -1,0 +1,366 @@
+// AccessControl: every publish and play decision in one place. Address rules, limits, publish
+// keys, signed playback tokens (HMAC or JWT), the on_publish / on_play webhooks and the HLS
+// media signatures that carry a playlist's token to its parts and segments.
+import { timingSafeEqual, createHash } from 'node:crypto';
+import type { Config } from '../config/schema.ts';
+import type { Logger } from '../log/logger.ts';
+import type { SessionRegistry } from '../hub/session-registry.ts';
+import type { AccessStore } from './access-store.ts';
+import { AddressList, isLoopback } from './cidr.ts';
+import type { JwtVerifier } from './jwt.ts';
+import { looksLikeJwt } from './jwt.ts';
+import { hlsAccessExpiry, signHlsAccess, verifyHlsAccess, verifyToken } from './tokens.ts';
+import type { HookAction, WebhookClient } from './webhooks.ts';
+
+/** Why something was refused: an HTTP status for HTTP clients and a stable code for logs. */
+export interface Refusal {
+  readonly ok: false;
+  readonly status: 401 | 403 | 429 | 503;
+  /** Stable reason code: `bad-key`, `token-expired`, `ip-denied`, `max-viewers`... */
+  readonly code: string;
+  readonly message: string;
+}
+
+/** The answer to a publish or play attempt. */
+export type AccessResult = { readonly ok: true } | Refusal;
+
+/** A publisher asking to publish. */
+export interface PublishAttempt {
+  readonly path: string;
+  readonly ip: string;
+  readonly protocol: string;
+  /** The query that came with the stream name (`key=...`, `token=...`), without `?`. */
+  readonly query: string;
+  readonly sessionId: string;
+  /** Adobe challenge credentials from the connect, checked against the stream's key. */
+  readonly adobe?: { readonly user: string; readonly check: (password: string) => boolean };
+}
+
+/** A viewer asking to play. */
+export interface PlayAttempt {
+  readonly path: string;
+  readonly ip: string;
+  readonly protocol: string;
+  /** The query of the request (`token=...`), without `?`. */
+  readonly query: string;
+  /** A token from `Authorization: Bearer`, preferred over the query. */
+  readonly bearer?: string;
+  readonly sessionId: string;
+  /** Viewer limits apply (connection-like protocols); HLS requests are not connections. */
+  readonly counted: boolean;
+}
+
+/** What AccessControl is built from. */
+export interface AccessControlOptions {
+  readonly config: Config;
+  /** The HMAC secret of tokens and HLS signatures (auth.secret, or the generated one). */
+  readonly secret: string;
+  readonly store: AccessStore;
+  readonly sessions: SessionRegistry;
+  readonly hooks: WebhookClient;
+  readonly jwt: JwtVerifier | null;
+  readonly logger: Logger;
+  readonly nowMs?: () => number;
+}
+
+const FAILURE_WINDOW_MS = 60_000;
+const MAX_TRACKED_IPS = 10_000;
+const HLS_DECISION_TTL_MS = 60_000;
+const MAX_HLS_DECISIONS = 10_000;
+
+interface FailureRecord {
+  count: number;
+  windowStart: number;
+  lockedUntil: number;
+}
+
+/** Decides publishes and plays; counts refusals by code. */
+export class AccessControl {
+  readonly #options: AccessControlOptions;
+  readonly #logger: Logger;
+  readonly #now: () => number;
+  readonly #publishAllow: AddressList;
+  readonly #publishDeny: AddressList;
+  readonly #playAllow: AddressList;
+  readonly #playDeny: AddressList;
+  readonly #failures = new Map<string, FailureRecord>();
+  /** HLS play decisions (token + on_play) by ip|path|token, so a player's reloads are cheap. */
+  readonly #hlsDecisions = new Map<string, { result: AccessResult; until: number }>();
+  /** Refusals by code (metrics read it). */
+  readonly refusals = new Map<string, number>();
+
+  constructor(options: AccessControlOptions) {
+    this.#options = options;
+    this.#logger = options.logger.child({ component: 'access' });
+    this.#now = options.nowMs ?? Date.now;
+    const { limits } = options.config;
+    this.#publishAllow = AddressList.parse(limits.publishAllow);
+    this.#publishDeny = AddressList.parse(limits.publishDeny);
+    this.#playAllow = AddressList.parse(limits.playAllow);
+    this.#playDeny = AddressList.parse(limits.playDeny);
+  }
+
+  /** Whether playing `path` needs a token: the API's flag, else the config's. */
+  isPrivate(path: string): boolean {
+    return (
+      this.#options.store.privateFlag(path) ?? this.#options.config.streams[path]?.private ?? false
+    );
+  }
+
+  /** Whether `path` has a publish key (config or API). */
+  hasPublishKey(path: string): boolean {
+    return (
+      this.#options.config.streams[path]?.publishKey !== undefined ||
+      this.#options.store.hasKeys(path)
+    );
+  }
+
+  /** Decides a publish; the on_publish hook is awaited, so no media flows before the answer. */
+  async authorizePublish(attempt: PublishAttempt): Promise<AccessResult> {
+    const { config, sessions } = this.#options;
+    const early =
+      this.#lockedOut(attempt.ip) ??
+      this.#addressRule(attempt.ip, this.#publishAllow, this.#publishDeny, 'publish') ??
+      (sessions.publishers >= config.limits.maxPublishers
+        ? refuse(503, 'max-publishers', `at most ${config.limits.maxPublishers} publishers`)
+        : null);
+    if (early) return this.#refused(early, attempt, 'publish');
+    const params = new URLSearchParams(attempt.query);
+    const key = params.get('key');
+    const token = params.get('token');
+    const configKey = config.streams[attempt.path]?.publishKey;
+    const keyed = this.hasPublishKey(attempt.path);
+    const nowS = Math.floor(this.#now() / 1000);
+    const tokenOk =
+      token !== null &&
+      verifyToken(this.#options.secret, token, {
+        purpose: 'publish',
+        path: attempt.path,
+        ip: attempt.ip,
+        nowS,
+      }).ok;
+    const keyOk =
+      key !== null &&
+      ((configKey !== undefined && sameSecret(key, configKey)) ||
+        this.#options.store.matchKey(attempt.path, key));
+    const adobeOk = configKey !== undefined && attempt.adobe?.check(configKey) === true;
+    const credentialOk = tokenOk || keyOk || adobeOk;
+    const hookOn = config.hooks.onPublish !== '';
+    if (!credentialOk) {
+      const presented = key !== null || token !== null || attempt.adobe !== undefined;
+      if (keyed || presented) {
+        this.#recordFailure(attempt.ip);
+        return this.#refused(
+          refuse(401, presented ? 'bad-key' : 'key-required', 'wrong or missing publish key'),
+          attempt,
+          'publish',
+        );
+      }
+      const loopbackOk = config.auth.loopbackPublish && isLoopback(attempt.ip);
+      if (!loopbackOk && !hookOn) {
+        return this.#refused(
+          refuse(401, 'key-required', 'publishing from another machine needs a key'),
+          attempt,
+          'publish',
+        );
+      }
+    }
+    if (hookOn) {
+      const decision = await this.#options.hooks.decide({
+        action: 'on_publish',
+        id: attempt.sessionId,
+        stream: attempt.path,
+        protocol: attempt.protocol,
+        ip: attempt.ip,
+        query: attempt.query,
+      });
+      if (!decision.allowed) {
+        return this.#refused(refuse(403, 'hook-denied', decision.reason), attempt, 'publish');
+      }
+    }
+    return { ok: true };
+  }
+
+  /** Decides a play: address rules, limits, the token of a private stream, on_play. */
+  async authorizePlay(attempt: PlayAttempt): Promise<AccessResult> {
+    const { config, sessions } = this.#options;
+    const { limits } = config;
+    const early =
+      this.#lockedOut(attempt.ip) ??
+      this.#addressRule(attempt.ip, this.#playAllow, this.#playDeny, 'play') ??
+      (!attempt.counted
+        ? null
+        : sessions.viewers >= limits.maxViewers
+          ? refuse(503, 'max-viewers', `at most ${limits.maxViewers} viewers`)
+          : sessions.viewersOf(attempt.path) >= limits.maxViewersPerStream
+            ? refuse(503, 'max-viewers-per-stream', 'this stream has all the viewers it may have')
+            : attempt.protocol !== 'rtmp' &&
+                sessions.viewersFrom(attempt.ip) >= limits.maxViewersPerIp
+              ? refuse(429, 'max-viewers-per-ip', 'too many viewers from this address')
+              : null);
+    if (early) return this.#refused(early, attempt, 'play');
+    const token = attempt.bearer ?? new URLSearchParams(attempt.query).get('token') ?? undefined;
+    const cacheKey = attempt.counted ? null : `${attempt.ip}|${attempt.path}|${token ?? ''}`;
+    if (cacheKey !== null) {
+      const cached = this.#hlsDecisions.get(cacheKey);
+      if (cached && cached.until > this.#now()) return cached.result;
+    }
+    const result = await this.#decidePlay(attempt, token);
+    if (cacheKey !== null) {
+      if (this.#hlsDecisions.size >= MAX_HLS_DECISIONS) {
+        const oldest = this.#hlsDecisions.keys().next().value;
+        if (oldest !== undefined) this.#hlsDecisions.delete(oldest);
+      }
+      this.#hlsDecisions.set(cacheKey, { result, until: this.#now() + HLS_DECISION_TTL_MS });
+    }
+    return result;
+  }
+
+  /**
+   * The query every HLS media URI of `path` carries (`hs=<expiry>.<signature>`), or '' for a
+   * public stream. It changes once a minute, so one rendered playlist serves every viewer.
+   */
+  hlsMediaQuery(path: string): string {
+    if (!this.isPrivate(path)) return '';
+    const nowS = Math.floor(this.#now() / 1000);
+    return `hs=${signHlsAccess(this.#options.secret, path, hlsAccessExpiry(nowS))}`;
+  }
+
+  /** Whether an HLS media request of `path` may be served (always, for a public stream). */
+  checkHlsMedia(path: string, query: string): boolean {
+    if (!this.isPrivate(path)) return true;
+    const value = new URLSearchParams(query).get('hs');
+    if (value === null) return false;
+    return verifyHlsAccess(this.#options.secret, value, path, Math.floor(this.#now() / 1000));
+  }
+
+  /** Tells the on_unpublish / on_stop hook that a session ended (fire and forget). */
+  notifyEnd(
+    action: Extract<HookAction, 'on_unpublish' | 'on_stop'>,
+    session: { id: string; path: string; protocol: string; ip: string; since: number },
+    details: { bytes: number; reason: string },
+  ): void {
+    this.#options.hooks.notify({
+      action,
+      id: session.id,
+      stream: session.path,
+      protocol: session.protocol,
+      ip: session.ip,
+      durationS: Math.max(0, Math.round((this.#now() - session.since) / 1000)),
+      bytes: details.bytes,
+      reason: details.reason,
+    });
+  }
+
+  async #decidePlay(attempt: PlayAttempt, token: string | undefined): Promise<AccessResult> {
+    if (this.isPrivate(attempt.path)) {
+      const refusal = await this.#checkPlayToken(attempt, token);
+      if (refusal) {
+        this.#recordFailure(attempt.ip);
+        return this.#refused(refusal, attempt, 'play');
+      }
+    }
+    if (this.#options.config.hooks.onPlay !== '') {
+      const decision = await this.#options.hooks.decide({
+        action: 'on_play',
+        id: attempt.sessionId,
+        stream: attempt.path,
+        protocol: attempt.protocol,
+        ip: attempt.ip,
+        query: attempt.query,
+      });
+      if (!decision.allowed) {
+        return this.#refused(refuse(403, 'hook-denied', decision.reason), attempt, 'play');
+      }
+    }
+    return { ok: true };
+  }
+
+  async #checkPlayToken(attempt: PlayAttempt, token: string | undefined): Promise<Refusal | null> {
+    if (token === undefined || token === '') {
+      return refuse(401, 'token-required', 'this stream is private: a playback token is needed');
+    }
+    const jwt = this.#options.jwt;
+    if (jwt !== null && looksLikeJwt(token)) {
+      const checked = await jwt.verify(token, attempt.path);
+      if (checked.ok) return null;
+      return refuse(
+        checked.reason === 'stream' ? 403 : 401,
+        `token-${checked.reason}`,
+        `playback token refused (${checked.reason})`,
+      );
+    }
+    const checked = verifyToken(this.#options.secret, token, {
+      purpose: 'play',
+      path: attempt.path,
+      ip: attempt.ip,
+      nowS: Math.floor(this.#now() / 1000),
+    });
+    if (checked.ok) return null;
+    return refuse(
+      checked.reason === 'ip' ? 403 : 401,
+      `token-${checked.reason}`,
+      `playback token refused (${checked.reason})`,
+    );
+  }
+
+  #addressRule(
+    ip: string,
+    allow: AddressList,
+    deny: AddressList,
+    what: 'publish' | 'play',
+  ): Refusal | null {
+    if (deny.matches(ip)) return refuse(403, 'ip-denied', `this address may not ${what}`);
+    if (!allow.empty && !allow.matches(ip)) {
+      return refuse(403, 'ip-not-allowed', `this address may not ${what}`);
+    }
+    return null;
+  }
+
+  #lockedOut(ip: string): Refusal | null {
+    const record = this.#failures.get(ip);
+    if (record === undefined || record.lockedUntil <= this.#now()) return null;
+    return refuse(429, 'too-many-failures', 'too many wrong keys or tokens; try again later');
+  }
+
+  #recordFailure(ip: string): void {
+    const now = this.#now();
+    let record = this.#failures.get(ip);
+    if (record === undefined || now - record.windowStart > FAILURE_WINDOW_MS) {
+      if (record === undefined && this.#failures.size >= MAX_TRACKED_IPS) {
+        const oldest = this.#failures.keys().next().value;
+        if (oldest !== undefined) this.#failures.delete(oldest);
+      }
+      record = { count: 0, windowStart: now, lockedUntil: 0 };
+      this.#failures.set(ip, record);
+    }
+    record.count++;
+    if (record.count >= this.#options.config.auth.maxFailuresPerIp) {
+      record.lockedUntil = now + FAILURE_WINDOW_MS;
+    }
+  }
+
+  #refused(
+    refusal: Refusal,
+    attempt: { path: string; ip: string; protocol: string },
+    what: 'publish' | 'play',
+  ): Refusal {
+    this.refusals.set(refusal.code, (this.refusals.get(refusal.code) ?? 0) + 1);
+    // One line per refusal, in a fixed shape a fail2ban filter can match.
+    this.#logger.warn(
+      { reason: refusal.code, peer: attempt.ip, stream: attempt.path, protocol: attempt.protocol },
+      `${what} refused`,
+    );
+    return refusal;
+  }
+}
+
+function refuse(status: Refusal['status'], code: string, message: string): Refusal {
+  return { ok: false, status, code, message };
+}
+
+/** Constant-time equality of two secrets of any lengths (compares their SHA-256 digests). */
+export function sameSecret(a: string, b: string): boolean {
+  const digest = (text: string): Buffer => createHash('sha256').update(text, 'utf8').digest();
+  return timingSafeEqual(digest(a), digest(b));
+}

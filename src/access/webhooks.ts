@@ -1,0 +1,559 @@
+// The webhook client: signed JSON POSTs for on_publish / on_play (decisions) and on_unpublish /
+// on_stop (fire-and-forget notifications with retries), plus the signature helpers receivers use.
+//
+// Decision semantics (on_publish, on_play), chosen to accept the answers of SRS, OvenMediaEngine
+// and nginx-rtmp hook receivers:
+// - 2xx with an empty body, `0`, `{"code":0}` (SRS) or `{"allowed":true}` (OvenMediaEngine): allowed.
+// - 2xx with JSON `{"code":<anything but 0>}` or `{"allowed":<anything but true>}`: denied, the
+//   reason taken from the body's `reason` (at most 200 characters, control characters stripped).
+//   When a body carries both fields, either one denying is enough.
+// - 2xx with any other body (text, HTML, other JSON): allowed, as nginx-rtmp does (any 2xx
+//   allows). A body over 64 KiB is not "other": the hook failed (see below).
+// - 3xx: denied ('redirect not followed'); redirects are never followed.
+// - Any other status: denied ('hook answered <status>').
+// - Timeout, connection error, a body over 64 KiB or cut short: the hook failed; `failOpen`
+//   decides, with the reason 'hook failed: <what>'.
+// - After close(): denied ('hook client closed'), whatever failOpen says.
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { Agent as HttpAgent, request as httpRequest } from 'node:http';
+import type { ClientRequest, IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+
+/** The hook events. */
+export type HookAction = 'on_publish' | 'on_unpublish' | 'on_play' | 'on_stop';
+
+/** Every hook event, in a stable order. */
+export const HOOK_ACTIONS: readonly HookAction[] = [
+  'on_publish',
+  'on_unpublish',
+  'on_play',
+  'on_stop',
+];
+
+/** What the caller knows about a session; the client derives app, name, param and time. */
+export interface HookEvent {
+  action: HookAction;
+  /** Session id. */
+  id: string;
+  /** Stream path, `app/name` (the app may itself contain '/'). */
+  stream: string;
+  /** 'rtmp', 'http-flv', 'hls', ... */
+  protocol: string;
+  /** Client address. */
+  ip: string;
+  /** The request's query (`?key=...`), unmasked: the client masks it. */
+  query?: string;
+  /** on_unpublish / on_stop: how long the session lasted, in seconds. */
+  durationS?: number;
+  /** on_unpublish / on_stop: bytes received (publish) or sent (play). */
+  bytes?: number;
+  /** on_unpublish / on_stop: why the session ended. */
+  reason?: string;
+}
+
+/** The answer of decide(). `status` is there when the hook sent an HTTP answer. */
+export interface HookDecision {
+  allowed: boolean;
+  reason: string;
+  status?: number;
+  durationMs: number;
+}
+
+/** The result of one attempt, given to `onResult` (for metrics and logs). */
+export interface HookAttemptResult {
+  /** True when the hook answered and allowed (decide) or answered 2xx (notify). */
+  ok: boolean;
+  durationMs: number;
+  reason: string;
+}
+
+/** Options of a WebhookClient. */
+export interface WebhookClientOptions {
+  /** One http(s) URL per event; missing or empty: that hook is off. */
+  urls: Partial<Record<HookAction, string>>;
+  /** Key of the X-Onair-Signature HMAC (required when any URL is set). */
+  secret: string;
+  /** Deadline of one attempt (connect, answer and body), in ms. */
+  timeoutMs: number;
+  /** Whether a failed decision hook (timeout, error, oversized body) allows. */
+  failOpen: boolean;
+  /** Retries of a failed notification. */
+  retries: number;
+  /** Notifications in flight or waiting to retry before new ones are dropped (default 1000). */
+  maxPending?: number;
+  /** First retry delay (default 500 ms), doubled each retry, capped at 10 s. */
+  retryBaseMs?: number;
+  /** Called after every attempt. Must not throw (what it throws is ignored). */
+  onResult?: (action: HookAction, result: HookAttemptResult) => void;
+}
+
+/** Largest hook answer body read; a larger one makes the attempt fail. */
+export const MAX_HOOK_BODY_BYTES = 64 * 1024;
+/** Longest reason taken from a hook's body. */
+export const MAX_HOOK_REASON_LENGTH = 200;
+/** Header carrying `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`. */
+export const SIGNATURE_HEADER = 'X-Onair-Signature';
+
+const DEFAULT_MAX_PENDING = 1000;
+const DEFAULT_RETRY_BASE_MS = 500;
+const MAX_RETRY_DELAY_MS = 10_000;
+const MASKED_PARAMS = new Set(['key', 'token', 'response', 'challenge']);
+const MAX_SIGNATURE_HEADER_LENGTH = 4096;
+const MAX_SIGNATURES = 8;
+const CLOSED_REASON = 'hook client closed';
+const TIMEOUT_REASON = 'hook failed: timeout';
+const OVERSIZE_REASON = `hook failed: response body over ${MAX_HOOK_BODY_BYTES / 1024} KiB`;
+const INTERRUPTED_REASON = 'hook failed: response cut short';
+const ERROR_REASONS: Readonly<Record<string, string>> = {
+  ECONNREFUSED: 'hook failed: connection refused',
+  ECONNRESET: 'hook failed: connection reset',
+  EPIPE: 'hook failed: connection reset',
+  ENOTFOUND: 'hook failed: host not found',
+  EAI_AGAIN: 'hook failed: host not found',
+  ETIMEDOUT: 'hook failed: connect timeout',
+  EHOSTUNREACH: 'hook failed: host unreachable',
+  ENETUNREACH: 'hook failed: network unreachable',
+};
+
+/**
+ * Replaces the values of the `key`, `token`, `response` and `challenge` parameters of a query
+ * with `***` (names compared percent-decoded, trimmed and case-insensitively; `&` and `;` both
+ * separate parameters). Everything else, including a leading `?`, is kept as it was.
+ */
+export function maskQuery(query: string): string {
+  if (query === '') return '';
+  const prefix = query.startsWith('?') ? '?' : '';
+  const parts = query.slice(prefix.length).split(/([&;])/);
+  for (let i = 0; i < parts.length; i += 2) {
+    const part = parts[i] ?? '';
+    const eq = part.indexOf('=');
+    if (eq !== -1 && MASKED_PARAMS.has(decodeParamName(part.slice(0, eq)))) {
+      parts[i] = `${part.slice(0, eq)}=***`;
+    }
+  }
+  return prefix + parts.join('');
+}
+
+/** A parameter name as a query parser would see it, lower-cased and trimmed. */
+function decodeParamName(raw: string): string {
+  const spaced = raw.replaceAll('+', ' ');
+  let name = spaced;
+  try {
+    name = decodeURIComponent(spaced);
+  } catch {
+    // Malformed escapes: compare the raw name.
+  }
+  return name.trim().toLowerCase();
+}
+
+/** Hex HMAC-SHA256 of `${t}.${body}`. */
+function hmacHex(secret: string, t: string, body: string): string {
+  return createHmac('sha256', secret).update(`${t}.${body}`).digest('hex');
+}
+
+/**
+ * Returns the X-Onair-Signature value for `body` sent at `timestampS` (unix seconds, floored):
+ * `t=<seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
+ */
+export function signWebhook(secret: string, timestampS: number, body: string): string {
+  if (!Number.isFinite(timestampS) || timestampS < 0) {
+    throw new RangeError('signWebhook: the timestamp must be a non-negative number of seconds');
+  }
+  const t = String(Math.floor(timestampS));
+  return `t=${t},v1=${hmacHex(secret, t, body)}`;
+}
+
+/**
+ * Checks an X-Onair-Signature header against the raw request body: a `v1` must be the HMAC of
+ * `<t>.<body>` (compared in constant time) and `t` within `toleranceS` of `nowS`. An empty
+ * secret, a malformed header or a stale timestamp gives false.
+ */
+export function verifyWebhookSignature(
+  secret: string,
+  header: string,
+  body: string,
+  nowS: number,
+  toleranceS = 300,
+): boolean {
+  if (secret === '' || header.length > MAX_SIGNATURE_HEADER_LENGTH) return false;
+  let t: string | undefined;
+  const signatures: string[] = [];
+  for (const item of header.split(',')) {
+    const eq = item.indexOf('=');
+    if (eq === -1) continue;
+    const name = item.slice(0, eq).trim();
+    const value = item.slice(eq + 1).trim();
+    if (name === 't') {
+      if (t !== undefined || !/^\d{1,12}$/.test(value)) return false;
+      t = value;
+    } else if (name === 'v1' && signatures.length < MAX_SIGNATURES) {
+      signatures.push(value.toLowerCase());
+    }
+  }
+  if (t === undefined || signatures.length === 0) return false;
+  if (!Number.isFinite(nowS) || !(toleranceS >= 0)) return false;
+  if (Math.abs(nowS - Number(t)) > toleranceS) return false;
+  const expected = Buffer.from(hmacHex(secret, t, body), 'utf8');
+  let valid = false;
+  for (const signature of signatures) {
+    const given = Buffer.from(signature, 'utf8');
+    if (given.length === expected.length && timingSafeEqual(given, expected)) valid = true;
+  }
+  return valid;
+}
+
+/** The JSON body of a hook request. */
+function hookBody(event: HookEvent, time: Date): string {
+  const slash = event.stream.lastIndexOf('/');
+  const masked = maskQuery(event.query ?? '');
+  const body: Record<string, string | number> = {
+    action: event.action,
+    id: event.id,
+    stream: event.stream,
+    app: slash === -1 ? '' : event.stream.slice(0, slash),
+    name: event.stream.slice(slash + 1),
+    protocol: event.protocol,
+    ip: event.ip,
+    param: masked === '' || masked.startsWith('?') ? masked : `?${masked}`,
+    time: time.toISOString(),
+  };
+  if (event.action === 'on_unpublish' || event.action === 'on_stop') {
+    body.durationS = event.durationS ?? 0;
+    body.bytes = event.bytes ?? 0;
+    body.reason = event.reason ?? '';
+  }
+  return JSON.stringify(body);
+}
+
+/** A reason from a hook's body: control and format characters stripped, at most 200 characters. */
+function cleanReason(value: unknown): string {
+  if (typeof value !== 'string') return '';
+  const stripped = value.replace(/[\p{Cc}\p{Cf}\u2028\u2029]/gu, '').trim();
+  return Array.from(stripped).slice(0, MAX_HOOK_REASON_LENGTH).join('');
+}
+
+/** Reads a 2xx body: null when it allows, else the reason it denies. */
+function deniedByBody(text: string): string | null {
+  const body = text.trim();
+  if (body === '' || body === '0' || !body.startsWith('{')) return null;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    return null; // not JSON: any 2xx allows
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return null;
+  const answer = parsed as Record<string, unknown>;
+  const reason = cleanReason(answer.reason);
+  if ('code' in answer && answer.code !== 0 && answer.code !== '0') {
+    if (reason !== '') return reason;
+    const code = typeof answer.code === 'number' ? String(answer.code) : 'not 0';
+    return `hook answered code ${code}`;
+  }
+  if ('allowed' in answer && answer.allowed !== true) {
+    return reason === '' ? 'denied by hook' : reason;
+  }
+  return null;
+}
+
+/** The failure reason for a request error; never includes the URL. */
+function errorReason(error: unknown): string {
+  const code =
+    typeof error === 'object' && error !== null && 'code' in error ? error.code : undefined;
+  if (typeof code !== 'string') return 'hook failed: connection error';
+  return ERROR_REASONS[code] ?? `hook failed: ${code}`;
+}
+
+/** What one attempt produced: an HTTP answer (body read only when asked and 2xx) or a failure. */
+type Attempt =
+  | { kind: 'answered'; status: number; body: string | null; durationMs: number }
+  | { kind: 'failed'; reason: string; durationMs: number };
+
+/**
+ * Sends hook requests. decide() runs on_publish / on_play and resolves with the hook's verdict;
+ * notify() queues on_unpublish / on_stop with bounded retries. Requests never wait for each
+ * other (no shared queue, unlimited sockets per host), and every attempt has a deadline.
+ */
+export class WebhookClient {
+  readonly #urls = new Map<HookAction, URL>();
+  readonly #secret: string;
+  readonly #timeoutMs: number;
+  readonly #failOpen: boolean;
+  readonly #retries: number;
+  readonly #maxPending: number;
+  readonly #retryBaseMs: number;
+  readonly #onResult: WebhookClientOptions['onResult'];
+  readonly #httpAgent = new HttpAgent({ keepAlive: true, scheduling: 'lifo', timeout: 4000 });
+  readonly #httpsAgent = new HttpsAgent({ keepAlive: true, scheduling: 'lifo', timeout: 4000 });
+  /** Cancels an in-flight attempt or a retry wait; all of them run on close(). */
+  readonly #cancels = new Set<() => void>();
+  #pending = 0;
+  #dropped = 0;
+  #closed = false;
+
+  /** Checks the options; throws (without echoing URLs or the secret) when one is invalid. */
+  constructor(options: WebhookClientOptions) {
+    for (const action of HOOK_ACTIONS) {
+      const text = options.urls[action] ?? '';
+      if (text === '') continue;
+      let url: URL;
+      try {
+        url = new URL(text);
+      } catch {
+        throw new Error(`webhooks: the ${action} URL is not a valid URL`);
+      }
+      if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+        throw new Error(`webhooks: the ${action} URL must be http:// or https://`);
+      }
+      this.#urls.set(action, url);
+    }
+    if (this.#urls.size > 0 && options.secret === '') {
+      throw new Error('webhooks: a signing secret is required when a hook URL is set');
+    }
+    const maxPending = options.maxPending ?? DEFAULT_MAX_PENDING;
+    const retryBaseMs = options.retryBaseMs ?? DEFAULT_RETRY_BASE_MS;
+    if (!Number.isFinite(options.timeoutMs) || options.timeoutMs <= 0) {
+      throw new RangeError('webhooks: timeoutMs must be a positive number');
+    }
+    if (!Number.isSafeInteger(options.retries) || options.retries < 0) {
+      throw new RangeError('webhooks: retries must be a whole number >= 0');
+    }
+    if (!Number.isSafeInteger(maxPending) || maxPending < 1) {
+      throw new RangeError('webhooks: maxPending must be a whole number >= 1');
+    }
+    if (!Number.isFinite(retryBaseMs) || retryBaseMs < 0) {
+      throw new RangeError('webhooks: retryBaseMs must be a number >= 0');
+    }
+    this.#secret = options.secret;
+    this.#timeoutMs = options.timeoutMs;
+    this.#failOpen = options.failOpen;
+    this.#retries = options.retries;
+    this.#maxPending = maxPending;
+    this.#retryBaseMs = retryBaseMs;
+    this.#onResult = options.onResult;
+  }
+
+  /** Notifications dropped because maxPending were already pending (or after close()). */
+  get dropped(): number {
+    return this.#dropped;
+  }
+
+  /** Notifications in flight or waiting for a retry. */
+  get pending(): number {
+    return this.#pending;
+  }
+
+  /**
+   * Asks the event's hook (meant for on_publish / on_play) whether to go on; see the file
+   * comment for how answers are read. Never rejects. No URL: `{ allowed: true, reason: 'no hook' }`.
+   */
+  async decide(event: HookEvent): Promise<HookDecision> {
+    const url = this.#urls.get(event.action);
+    if (url === undefined) return { allowed: true, reason: 'no hook', durationMs: 0 };
+    if (this.#closed) return { allowed: false, reason: CLOSED_REASON, durationMs: 0 };
+    const attempt = await this.#send(url, event.action, hookBody(event, new Date()), true);
+    const decision = this.#decision(attempt);
+    this.#report(event.action, {
+      ok: attempt.kind === 'answered' && decision.allowed,
+      durationMs: decision.durationMs,
+      reason: decision.reason,
+    });
+    return decision;
+  }
+
+  /**
+   * Sends the event's notification (meant for on_unpublish / on_stop) in the background: never
+   * throws or waits. A non-2xx answer, timeout or error is retried up to `retries` times with
+   * exponential backoff. Over maxPending pending notifications, the new one is dropped.
+   */
+  notify(event: HookEvent): void {
+    const url = this.#urls.get(event.action);
+    if (url === undefined) return;
+    if (this.#closed || this.#pending >= this.#maxPending) {
+      this.#dropped += 1;
+      return;
+    }
+    this.#pending += 1;
+    let body: string;
+    try {
+      body = hookBody(event, new Date());
+    } catch {
+      this.#pending -= 1;
+      this.#dropped += 1;
+      return;
+    }
+    this.#deliver(url, event.action, body)
+      .catch(() => undefined)
+      .finally(() => {
+        this.#pending -= 1;
+      });
+  }
+
+  /** Stops retries and aborts in-flight requests (pending decide() calls resolve denied). */
+  close(): void {
+    this.#closed = true;
+    for (const cancel of [...this.#cancels]) cancel();
+    this.#cancels.clear();
+    this.#httpAgent.destroy();
+    this.#httpsAgent.destroy();
+  }
+
+  /** Turns an attempt into a decision. */
+  #decision(attempt: Attempt): HookDecision {
+    const durationMs = attempt.durationMs;
+    if (attempt.kind === 'failed') {
+      const allowed = attempt.reason !== CLOSED_REASON && this.#failOpen;
+      return { allowed, reason: attempt.reason, durationMs };
+    }
+    const status = attempt.status;
+    if (status >= 300 && status < 400) {
+      return { allowed: false, reason: 'redirect not followed', status, durationMs };
+    }
+    if (status < 200 || status >= 300) {
+      return { allowed: false, reason: `hook answered ${status}`, status, durationMs };
+    }
+    const denied = deniedByBody(attempt.body ?? '');
+    if (denied !== null) return { allowed: false, reason: denied, status, durationMs };
+    return { allowed: true, reason: 'allowed by hook', status, durationMs };
+  }
+
+  /** Sends a notification until a 2xx, the retries run out or the client closes. */
+  async #deliver(url: URL, action: HookAction, body: string): Promise<void> {
+    for (let retry = 0; ; retry += 1) {
+      const attempt = await this.#send(url, action, body, false);
+      const ok = attempt.kind === 'answered' && attempt.status >= 200 && attempt.status < 300;
+      const reason =
+        attempt.kind === 'failed'
+          ? attempt.reason
+          : ok
+            ? 'delivered'
+            : `hook answered ${attempt.status}`;
+      this.#report(action, { ok, durationMs: attempt.durationMs, reason });
+      if (ok || this.#closed || retry >= this.#retries) return;
+      const delay = Math.min(this.#retryBaseMs * 2 ** retry, MAX_RETRY_DELAY_MS);
+      if (!(await this.#sleep(delay))) return;
+    }
+  }
+
+  /** Waits `ms`; resolves false at once if the client closes meanwhile. */
+  #sleep(ms: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      if (this.#closed) {
+        resolve(false);
+        return;
+      }
+      const cancel = (): void => {
+        clearTimeout(timer);
+        this.#cancels.delete(cancel);
+        resolve(false);
+      };
+      const timer = setTimeout(() => {
+        this.#cancels.delete(cancel);
+        resolve(true);
+      }, ms);
+      this.#cancels.add(cancel);
+    });
+  }
+
+  /** Calls onResult, ignoring what it throws. */
+  #report(action: HookAction, result: HookAttemptResult): void {
+    try {
+      this.#onResult?.(action, result);
+    } catch {
+      // A broken metrics callback must not break hooks.
+    }
+  }
+
+  /**
+   * POSTs `body` once, within timeoutMs. The body of a 2xx answer is read (up to 64 KiB) when
+   * `wantBody`; other answers are cut off after the status line and headers. A request that
+   * fails with a reset on a reused keep-alive socket, before any answer, is sent again once.
+   */
+  #send(url: URL, action: HookAction, body: string, wantBody: boolean): Promise<Attempt> {
+    const started = performance.now();
+    const elapsed = (): number => performance.now() - started;
+    return new Promise<Attempt>((resolve) => {
+      let settled = false;
+      let current: ClientRequest | undefined;
+      const finish = (attempt: Attempt, destroy: boolean): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(deadline);
+        this.#cancels.delete(cancel);
+        if (destroy) current?.destroy();
+        resolve(attempt);
+      };
+      const fail = (reason: string): void => {
+        finish({ kind: 'failed', reason, durationMs: elapsed() }, true);
+      };
+      const cancel = (): void => {
+        fail(CLOSED_REASON);
+      };
+      const deadline = setTimeout(() => {
+        fail(TIMEOUT_REASON);
+      }, this.#timeoutMs);
+      this.#cancels.add(cancel);
+
+      const onResponse = (res: IncomingMessage): void => {
+        res.on('error', () => {
+          fail(INTERRUPTED_REASON);
+        });
+        const status = res.statusCode ?? 0;
+        if (!wantBody || status < 200 || status >= 300) {
+          finish({ kind: 'answered', status, body: null, durationMs: elapsed() }, true);
+          return;
+        }
+        if (Number(res.headers['content-length']) > MAX_HOOK_BODY_BYTES) {
+          fail(OVERSIZE_REASON);
+          return;
+        }
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (chunk: Buffer) => {
+          size += chunk.length;
+          if (size > MAX_HOOK_BODY_BYTES) fail(OVERSIZE_REASON);
+          else chunks.push(chunk);
+        });
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          finish({ kind: 'answered', status, body: text, durationMs: elapsed() }, false);
+        });
+        res.on('close', () => {
+          if (!res.complete) fail(INTERRUPTED_REASON);
+        });
+      };
+
+      const start = (mayResend: boolean): void => {
+        const headers: Record<string, string | number> = {
+          'Content-Type': 'application/json',
+          'Content-Length': Buffer.byteLength(body),
+          'User-Agent': 'onair-webhooks',
+          'X-Onair-Event': action,
+          [SIGNATURE_HEADER]: signWebhook(this.#secret, Date.now() / 1000, body),
+        };
+        const https = url.protocol === 'https:';
+        const send = https ? httpsRequest : httpRequest;
+        const agent = https ? this.#httpsAgent : this.#httpAgent;
+        let req: ClientRequest;
+        try {
+          req = send(url, { method: 'POST', headers, agent });
+        } catch (error) {
+          fail(errorReason(error));
+          return;
+        }
+        current = req;
+        req.on('response', onResponse);
+        req.on('error', (error) => {
+          if (settled || req !== current) return;
+          if (mayResend && req.reusedSocket && errorReason(error) === ERROR_REASONS.ECONNRESET) {
+            start(false);
+            return;
+          }
+          fail(errorReason(error));
+        });
+        req.end(body);
+      };
+      start(true);
+    });
+  }
+}

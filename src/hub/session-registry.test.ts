@@ -1,0 +1,54 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { SessionRegistry, type SessionSpec } from './session-registry.ts';
+
+function spec(role: SessionSpec['role'], path: string, ip: string, closed: string[]): SessionSpec {
+  return {
+    role,
+    protocol: 'rtmp',
+    path,
+    ip,
+    close: (reason) => {
+      closed.push(`${path}:${reason}`);
+    },
+  };
+}
+
+test('SessionRegistry counts viewers per stream and per address, and publishers', () => {
+  const registry = new SessionRegistry();
+  const closed: string[] = [];
+  const a = registry.add(spec('viewer', 'live/a', '10.0.0.1', closed));
+  const b = registry.add(spec('viewer', 'live/a', '10.0.0.2', closed));
+  const c = registry.add(spec('viewer', 'live/b', '10.0.0.1', closed));
+  const p = registry.add(spec('publisher', 'live/a', '10.0.0.9', closed));
+  assert.equal(registry.viewers, 3);
+  assert.equal(registry.publishers, 1);
+  assert.equal(registry.viewersOf('live/a'), 2);
+  assert.equal(registry.viewersFrom('10.0.0.1'), 2);
+  assert.notEqual(a.id, b.id);
+  assert.match(a.id, /^[0-9a-f]{12}$/);
+  registry.remove(a);
+  registry.remove(a); // idempotent
+  registry.remove(p);
+  assert.equal(registry.viewers, 2);
+  assert.equal(registry.publishers, 0);
+  assert.equal(registry.viewersOf('live/a'), 1);
+  assert.equal(registry.viewersFrom('10.0.0.1'), 1);
+  assert.deepEqual(
+    registry.list().map((s) => s.id),
+    [b.id, c.id],
+  );
+});
+
+test('SessionRegistry.kick() and closePublishers() call the sessions close callbacks', () => {
+  const registry = new SessionRegistry();
+  const closed: string[] = [];
+  const viewer = registry.add(spec('viewer', 'live/a', '10.0.0.1', closed));
+  registry.add(spec('publisher', 'live/a', '10.0.0.9', closed));
+  registry.add(spec('publisher', 'live/b', '10.0.0.9', closed));
+  assert.equal(registry.kick(viewer.id, 'bye'), true);
+  assert.equal(registry.kick('nope'), false);
+  assert.equal(registry.closePublishers('live/a', 'revoked'), 1);
+  assert.deepEqual(closed, ['live/a:bye', 'live/a:revoked']);
+  assert.equal(registry.get(viewer.id), viewer, "closing is the owner's job; it removes later");
+});

@@ -1,0 +1,110 @@
+// SessionRegistry: every publisher and viewer connection, by id, so limits can count them and
+// the admin API can list and kick them. Servers register their sessions; the registry never
+// learns a protocol beyond its name.
+import { randomBytes } from 'node:crypto';
+
+/** Whether a session sends media in or takes it out. */
+export type SessionRole = 'publisher' | 'viewer';
+
+/** What a server tells the registry about one session. */
+export interface SessionSpec {
+  readonly role: SessionRole;
+  /** `rtmp`, `http-flv`, `ws-flv`... */
+  readonly protocol: string;
+  /** Stream path (`live/cam1`). */
+  readonly path: string;
+  /** Remote address. */
+  readonly ip: string;
+  /** Closes the connection (kick, key revoked); must be safe to call more than once. */
+  readonly close: (reason: string) => void;
+  /** Bytes moved so far (received for a publisher, sent for a viewer). */
+  readonly bytes?: () => number;
+}
+
+/** A registered session. */
+export interface Session extends SessionSpec {
+  readonly id: string;
+  /** Wall clock of registration, ms since the epoch. */
+  readonly since: number;
+}
+
+/** Counts kept up to date on add/remove, so limits cost O(1) per connection. */
+export class SessionRegistry {
+  readonly #sessions = new Map<string, Session>();
+  readonly #viewersByPath = new Map<string, number>();
+  readonly #viewersByIp = new Map<string, number>();
+  #viewers = 0;
+  #publishers = 0;
+
+  /** Registers a session; returns it (with its id). Call remove() when it ends. */
+  add(spec: SessionSpec): Session {
+    const session: Session = { ...spec, id: randomBytes(6).toString('hex'), since: Date.now() };
+    this.#sessions.set(session.id, session);
+    if (spec.role === 'viewer') {
+      this.#viewers++;
+      bump(this.#viewersByPath, spec.path, 1);
+      bump(this.#viewersByIp, spec.ip, 1);
+    } else {
+      this.#publishers++;
+    }
+    return session;
+  }
+
+  /** Forgets a session (idempotent). */
+  remove(session: Session): void {
+    if (!this.#sessions.delete(session.id)) return;
+    if (session.role === 'viewer') {
+      this.#viewers--;
+      bump(this.#viewersByPath, session.path, -1);
+      bump(this.#viewersByIp, session.ip, -1);
+    } else {
+      this.#publishers--;
+    }
+  }
+
+  get(id: string): Session | undefined {
+    return this.#sessions.get(id);
+  }
+
+  /** Every session, oldest first. */
+  list(): Session[] {
+    return [...this.#sessions.values()];
+  }
+
+  /** Closes a session by id; false when there is none. */
+  kick(id: string, reason = 'kicked'): boolean {
+    const session = this.#sessions.get(id);
+    if (session === undefined) return false;
+    session.close(reason);
+    return true;
+  }
+
+  /** Closes every publisher of `path` (its key was revoked); returns how many. */
+  closePublishers(path: string, reason: string): number {
+    const publishers = this.list().filter((s) => s.role === 'publisher' && s.path === path);
+    for (const session of publishers) session.close(reason);
+    return publishers.length;
+  }
+
+  get publishers(): number {
+    return this.#publishers;
+  }
+
+  get viewers(): number {
+    return this.#viewers;
+  }
+
+  viewersOf(path: string): number {
+    return this.#viewersByPath.get(path) ?? 0;
+  }
+
+  viewersFrom(ip: string): number {
+    return this.#viewersByIp.get(ip) ?? 0;
+  }
+}
+
+function bump(counts: Map<string, number>, key: string, by: number): void {
+  const next = (counts.get(key) ?? 0) + by;
+  if (next <= 0) counts.delete(key);
+  else counts.set(key, next);
+}
