@@ -4,7 +4,7 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../log/logger.ts';
-import type { SessionRegistry } from '../hub/session-registry.ts';
+import { SessionRegistry } from '../hub/session-registry.ts';
 import type { AccessStore } from './access-store.ts';
 import { AddressList, isLoopback } from './cidr.ts';
 import type { JwtVerifier } from './jwt.ts';
@@ -45,7 +45,8 @@ export interface PlayAttempt {
   readonly query: string;
   /** A token from `Authorization: Bearer`, preferred over the query. */
   readonly bearer?: string;
-  readonly sessionId: string;
+  /** The id its on_play carries (and its on_stop later); made here when absent (HLS). */
+  readonly sessionId?: string;
   /** Viewer limits apply (connection-like protocols); HLS requests are not connections. */
   readonly counted: boolean;
 }
@@ -147,19 +148,18 @@ export class AccessControl {
     const credentialOk = tokenOk || keyOk || adobeOk;
     const hookOn = config.hooks.onPublish !== '';
     if (!credentialOk) {
+      // A stream with a key needs it. On a stream without one, a key or token that does not
+      // check out is ignored: this machine may publish, and the hook may allow anyone.
       const presented = key !== null || token !== null || attempt.adobe !== undefined;
-      if (keyed || presented) {
-        this.#recordFailure(attempt.ip);
+      const loopbackOk = !keyed && config.auth.loopbackPublish && isLoopback(attempt.ip);
+      if (keyed || (!loopbackOk && !hookOn)) {
+        if (presented) this.#recordFailure(attempt.ip);
         return this.#refused(
-          refuse(401, presented ? 'bad-key' : 'key-required', 'wrong or missing publish key'),
-          attempt,
-          'publish',
-        );
-      }
-      const loopbackOk = config.auth.loopbackPublish && isLoopback(attempt.ip);
-      if (!loopbackOk && !hookOn) {
-        return this.#refused(
-          refuse(401, 'key-required', 'publishing from another machine needs a key'),
+          refuse(
+            401,
+            presented ? 'bad-key' : 'key-required',
+            keyed ? 'wrong or missing publish key' : 'publishing from another machine needs a key',
+          ),
           attempt,
           'publish',
         );
@@ -263,7 +263,7 @@ export class AccessControl {
     if (this.#options.config.hooks.onPlay !== '') {
       const decision = await this.#options.hooks.decide({
         action: 'on_play',
-        id: attempt.sessionId,
+        id: attempt.sessionId ?? SessionRegistry.newId(),
         stream: attempt.path,
         protocol: attempt.protocol,
         ip: attempt.ip,

@@ -9,6 +9,7 @@ import type { PagesHandler } from '../servers/pages/pages-handler.ts';
 import { HlsHandler } from '../servers/hls/hls-handler.ts';
 import { listenServer, serverClosed } from '../protocols/listen-server.ts';
 import type { AccessControl, AccessResult } from '../access/access-control.ts';
+import { SessionRegistry } from '../hub/session-registry.ts';
 
 /** Serves `/api/...` requests (the admin API's fastify router). */
 export type ApiRouter = (req: IncomingMessage, res: ServerResponse) => void;
@@ -107,8 +108,8 @@ export class HttpListener {
           res.writeHead(405, { Allow: 'GET, HEAD, OPTIONS' }).end();
           return;
         }
-        this.#authorizeFlv(req, flvPath, 'http-flv', (result) => {
-          if (result.ok) this.#flv.handleRequest(req, res, flvPath);
+        this.#authorizeFlv(req, flvPath, 'http-flv', (result, sessionId) => {
+          if (result.ok) this.#flv.handleRequest(req, res, flvPath, sessionId);
           else reply(res, result.status, `${result.message}\n`);
         });
         return;
@@ -127,9 +128,10 @@ export class HttpListener {
     req: IncomingMessage,
     path: string,
     protocol: string,
-    then: (result: AccessResult) => void,
+    then: (result: AccessResult, sessionId: string) => void,
   ): void {
     const authorization = req.headers.authorization;
+    const sessionId = SessionRegistry.newId();
     this.#access
       .authorizePlay({
         path,
@@ -137,13 +139,19 @@ export class HttpListener {
         protocol,
         query: (req.url ?? '').split('?')[1] ?? '',
         ...(authorization?.startsWith('Bearer ') ? { bearer: authorization.slice(7) } : {}),
-        sessionId: protocol,
+        sessionId,
         counted: true,
       })
-      .then(then, (error: unknown) => {
-        this.#logger.error({ err: error }, 'play authorization failed');
-        then({ ok: false, status: 503, code: 'auth-error', message: 'authorization failed' });
-      });
+      .then(
+        (result) => {
+          then(result, sessionId);
+        },
+        (error: unknown) => {
+          this.#logger.error({ err: error }, 'play authorization failed');
+          const failed = { ok: false, status: 503, code: 'auth-error', message: 'failed' } as const;
+          then(failed, sessionId);
+        },
+      );
   }
 
   #onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -154,8 +162,8 @@ export class HttpListener {
         socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
         return;
       }
-      this.#authorizeFlv(req, flvPath, 'ws-flv', (result) => {
-        if (result.ok) this.#flv.handleUpgrade(req, socket, head, flvPath);
+      this.#authorizeFlv(req, flvPath, 'ws-flv', (result, sessionId) => {
+        if (result.ok) this.#flv.handleUpgrade(req, socket, head, flvPath, sessionId);
         else {
           const line = `${result.status} ${STATUS_TEXT[result.status]}`;
           socket.end(`HTTP/1.1 ${line}\r\nConnection: close\r\n\r\n`);

@@ -8,6 +8,8 @@ export type SessionRole = 'publisher' | 'viewer';
 
 /** What a server tells the registry about one session. */
 export interface SessionSpec {
+  /** The id its hooks already used (SessionRegistry.newId()); a new one when absent. */
+  readonly id?: string;
   readonly role: SessionRole;
   /** `rtmp`, `http-flv`, `ws-flv`... */
   readonly protocol: string;
@@ -36,9 +38,15 @@ export class SessionRegistry {
   #viewers = 0;
   #publishers = 0;
 
+  /** A fresh session id: made before the play/publish decision, so every hook of a session
+   * (on_play, then on_stop) carries the same id. */
+  static newId(): string {
+    return randomBytes(6).toString('hex');
+  }
+
   /** Registers a session; returns it (with its id). Call remove() when it ends. */
   add(spec: SessionSpec): Session {
-    const session: Session = { ...spec, id: randomBytes(6).toString('hex'), since: Date.now() };
+    const session: Session = { ...spec, id: spec.id ?? SessionRegistry.newId(), since: Date.now() };
     this.#sessions.set(session.id, session);
     if (spec.role === 'viewer') {
       this.#viewers++;

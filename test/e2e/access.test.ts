@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { startServer, type TestServer } from '../support/server.ts';
+import { publishOnce, refusals } from '../support/access-helpers.ts';
 import { probe, publishTestPattern, run, waitFor, type Publisher } from '../support/media-tools.ts';
 import { waitForPlaylist } from '../support/wait-for-playlist.ts';
 import { createHash } from 'node:crypto';
@@ -28,22 +29,6 @@ function playToken(path: string, options: { expiresInS?: number; cidr?: string }
     expiresAtS: nowS() + (options.expiresInS ?? 3600),
     ...(options.cidr === undefined ? {} : { cidr: options.cidr }),
   });
-}
-
-/** Runs ffmpeg publishing to `url` for up to 10 s; resolves with its exit code and stderr. */
-async function publishOnce(url: string): Promise<{ code: number | null; stderr: string }> {
-  const publisher = publishTestPattern(url, { seconds: 10 });
-  const code = await new Promise<number | null>((resolve) => {
-    publisher.process.once('exit', (exitCode) => {
-      resolve(exitCode);
-    });
-  });
-  return { code, stderr: publisher.stderr() };
-}
-
-function refusals(server: TestServer, reason: string): number {
-  return server.logs.filter((entry) => entry.reason === reason && /refused/.test(String(entry.msg)))
-    .length;
 }
 
 describe('publish keys', () => {

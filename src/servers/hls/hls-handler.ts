@@ -150,7 +150,8 @@ export class HlsHandler {
         protocol: 'hls',
         query: search.toString(),
         ...(authorization?.startsWith('Bearer ') ? { bearer: authorization.slice(7) } : {}),
-        sessionId: 'hls',
+        // No sessionId: HLS has no connection to follow; each new decision (per address,
+        // stream and token, cached a minute) gets its own id, and no on_stop follows.
         counted: false,
       })
       .then(

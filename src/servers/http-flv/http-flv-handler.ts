@@ -57,7 +57,7 @@ export class HttpFlvHandler {
   }
 
   /** Handles GET/HEAD for an HTTP-FLV URL whose stream path is `path` (already decoded once). */
-  handleRequest(req: IncomingMessage, res: ServerResponse, path: string): void {
+  handleRequest(req: IncomingMessage, res: ServerResponse, path: string, sessionId: string): void {
     const cors = this.#corsHeaders();
     let stream;
     try {
@@ -91,6 +91,7 @@ export class HttpFlvHandler {
       queue.drain();
     };
     const session = this.#options.sessions.add({
+      id: sessionId,
       role: 'viewer',
       protocol: 'http-flv',
       path,
@@ -147,7 +148,13 @@ export class HttpFlvHandler {
   }
 
   /** Handles an upgrade to WebSocket on a `.flv` URL (WS-FLV). */
-  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, path: string): void {
+  handleUpgrade(
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    path: string,
+    sessionId: string,
+  ): void {
     let stream;
     try {
       stream = this.#options.hub.open(path);
@@ -180,6 +187,7 @@ export class HttpFlvHandler {
         this.#options.hubConfig.viewer,
       );
       const session = this.#options.sessions.add({
+        id: sessionId,
         role: 'viewer',
         protocol: 'ws-flv',
         path,

@@ -1,6 +1,5 @@
 // One RTMP client of the server: the NetConnection/NetStream command state machine
 // (connect, createStream, publish, play, deleteStream...) between a socket and the hub.
-import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { Amf0Object, Amf0Value } from '../../codecs/amf0.ts';
 import { MessageType, UserControlEvent, type RtmpMessage } from '../../codecs/rtmp-message.ts';
@@ -22,7 +21,7 @@ import {
   verifyAdobeResponse,
   type AdobeChallenges,
 } from '../../access/adobe-auth.ts';
-import type { Session, SessionRegistry } from '../../hub/session-registry.ts';
+import { SessionRegistry, type Session } from '../../hub/session-registry.ts';
 import { frameFromMessage } from './rtmp-ingest.ts';
 import { appFromConnect, resolveStreamName } from './rtmp-stream-name.ts';
 
@@ -74,8 +73,6 @@ export function rtmpFrameEncoder(streamId: number, chunkSize: number): (frame: F
 
 /** One connection's commands, its publication (if publishing) and its playbacks. */
 export class RtmpServerSession {
-  /** Names this connection in hooks and logs. */
-  readonly id = randomBytes(6).toString('hex');
   readonly connection: RtmpConnection;
   readonly remoteAddress: string;
   readonly #context: RtmpSessionContext;
@@ -272,6 +269,7 @@ export class RtmpServerSession {
       return;
     }
     this.#publishPending = true;
+    const sessionId = SessionRegistry.newId();
     const { access } = this.#context;
     access
       .authorizePublish({
@@ -279,7 +277,7 @@ export class RtmpServerSession {
         ip: this.remoteAddress,
         protocol: 'rtmp',
         query: resolved.query,
-        sessionId: this.id,
+        sessionId,
         ...(this.#adobe ? { adobe: this.#adobe } : {}),
       })
       .then(
@@ -294,7 +292,7 @@ export class RtmpServerSession {
             this.#refuse(streamId, code, result.code, result.message);
             return;
           }
-          this.#startPublish(streamId, resolved.path);
+          this.#startPublish(streamId, resolved.path, sessionId);
         },
         (error: unknown) => {
           this.#publishPending = false;
@@ -309,7 +307,7 @@ export class RtmpServerSession {
       );
   }
 
-  #startPublish(streamId: number, path: string): void {
+  #startPublish(streamId: number, path: string, sessionId: string): void {
     let publication: Publication;
     try {
       publication = this.#context.hub.publish(path, {
@@ -326,6 +324,7 @@ export class RtmpServerSession {
       this.close('idle-timeout', 'the publisher sent nothing for too long');
     });
     const session = this.#context.sessions.add({
+      id: sessionId,
       role: 'publisher',
       protocol: 'rtmp',
       path,
@@ -375,13 +374,14 @@ export class RtmpServerSession {
     }
     this.connection.clearDeadline();
     this.#playPending.add(streamId);
+    const sessionId = SessionRegistry.newId();
     this.#context.access
       .authorizePlay({
         path: resolved.path,
         ip: this.remoteAddress,
         protocol: 'rtmp',
         query: resolved.query,
-        sessionId: this.id,
+        sessionId,
         counted: true,
       })
       .then(
@@ -392,7 +392,7 @@ export class RtmpServerSession {
             this.#refuse(streamId, 'NetStream.Play.Failed', result.code, result.message);
             return;
           }
-          this.#startPlay(streamId, resolved.path);
+          this.#startPlay(streamId, resolved.path, sessionId);
         },
         (error: unknown) => {
           this.#playPending.delete(streamId);
@@ -402,7 +402,7 @@ export class RtmpServerSession {
       );
   }
 
-  #startPlay(streamId: number, path: string): void {
+  #startPlay(streamId: number, path: string, sessionId: string): void {
     const stream = this.#context.hub.open(path);
     const { rtmp, hubConfig } = this.#context;
     const output = stream.output(`rtmp:${streamId}`, rtmpFrameEncoder(streamId, rtmp.outChunkSize));
@@ -424,6 +424,7 @@ export class RtmpServerSession {
       queue.drain();
     });
     const session = this.#context.sessions.add({
+      id: sessionId,
       role: 'viewer',
       protocol: 'rtmp',
       path,
@@ -573,12 +574,15 @@ export class RtmpServerSession {
 
   #onClose(info: RtmpCloseInfo): void {
     this.#stopPublishing(info.code);
-    for (const [, playback] of this.#playing) {
+    // Cleared first: closing a queue calls #endPlayback, which then finds nothing to forget
+    // twice, and the one on_stop carries the real reason.
+    const playbacks = [...this.#playing.values()];
+    this.#playing.clear();
+    for (const playback of playbacks) {
       playback.queue.close('kicked');
       playback.output.removeViewer(playback.queue);
       this.#forgetPlayback(playback, info.code);
     }
-    this.#playing.clear();
     this.#context.onClose(this, info);
   }
 }
