@@ -258,6 +258,8 @@ export async function startServer(name: ServerName, options: StartOptions): Prom
         'rtmp.maxConnectionsPerIp=1000000',
         '--set',
         'hls.maxHeldRequestsPerIp=1000000',
+        '--set',
+        'limits.maxViewersPerIp=1000000',
         ...(ONAIR_PROFILE[options.kind] === undefined
           ? []
           : ['--set', `hls.profile=${ONAIR_PROFILE[options.kind] ?? ''}`]),
