@@ -35,9 +35,14 @@ const layerRules = [
     why: 'servers never import each other; share through media/ or protocols/.',
   },
   {
-    files: ['src/access/**/*.ts', 'src/api/**/*.ts'],
+    files: [
+      'src/access/**/*.ts',
+      'src/api/**/*.ts',
+      'src/analytics/**/*.ts',
+      'src/metrics/**/*.ts',
+    ],
     banned: ['protocols', 'servers', 'app'],
-    why: 'access/ and api/ decide and administer; servers call them, never the reverse.',
+    why: 'access/, api/, analytics/ and metrics/ decide, administer and observe; servers call them, never the reverse.',
   },
   {
     files: ['src/config/**/*.ts', 'src/log/**/*.ts'],
@@ -47,7 +52,15 @@ const layerRules = [
 ];
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'data/**', 'test-artifacts/**', 'bench/results/**'] },
+  {
+    ignores: [
+      'node_modules/**',
+      'data/**',
+      'test-artifacts/**',
+      'bench/results/**',
+      'web/dashboard/dist/**',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {

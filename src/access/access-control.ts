@@ -4,13 +4,13 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../log/logger.ts';
-import { SessionRegistry } from '../hub/session-registry.ts';
+import { SessionRegistry, type Session, type SessionEnd } from '../hub/session-registry.ts';
 import type { AccessStore } from './access-store.ts';
 import { AddressList, isLoopback } from './cidr.ts';
 import type { JwtVerifier } from './jwt.ts';
 import { looksLikeJwt } from './jwt.ts';
 import { hlsAccessExpiry, signHlsAccess, verifyHlsAccess, verifyToken } from './tokens.ts';
-import type { HookAction, WebhookClient } from './webhooks.ts';
+import type { WebhookClient } from './webhooks.ts';
 
 /** Why something was refused: an HTTP status for HTTP clients and a stable code for logs. */
 export interface Refusal {
@@ -99,6 +99,11 @@ export class AccessControl {
     this.#publishDeny = AddressList.parse(limits.publishDeny);
     this.#playAllow = AddressList.parse(limits.playAllow);
     this.#playDeny = AddressList.parse(limits.playDeny);
+    options.sessions.subscribe({
+      removed: (session, end) => {
+        this.#notifyEnd(session, end);
+      },
+    });
   }
 
   /** Whether playing `path` needs a token: the API's flag, else the config's. */
@@ -235,13 +240,9 @@ export class AccessControl {
   }
 
   /** Tells the on_unpublish / on_stop hook that a session ended (fire and forget). */
-  notifyEnd(
-    action: Extract<HookAction, 'on_unpublish' | 'on_stop'>,
-    session: { id: string; path: string; protocol: string; ip: string; since: number },
-    details: { bytes: number; reason: string },
-  ): void {
+  #notifyEnd(session: Session, details: SessionEnd): void {
     this.#options.hooks.notify({
-      action,
+      action: session.role === 'publisher' ? 'on_unpublish' : 'on_stop',
       id: session.id,
       stream: session.path,
       protocol: session.protocol,

@@ -309,6 +309,8 @@ void test('GET /api/v1/sessions lists sessions by page', async (t) => {
         ip: '192.0.2.10',
         since: new Date(publisher.since).toISOString(),
         bytes: 1234,
+        droppedFrames: null,
+        queueDepth: null,
       },
       {
         id: viewer1.id,
@@ -318,6 +320,8 @@ void test('GET /api/v1/sessions lists sessions by page', async (t) => {
         ip: '192.0.2.10',
         since: new Date(viewer1.since).toISOString(),
         bytes: null,
+        droppedFrames: null,
+        queueDepth: null,
       },
       {
         id: viewer2.id,
@@ -327,6 +331,8 @@ void test('GET /api/v1/sessions lists sessions by page', async (t) => {
         ip: '192.0.2.10',
         since: new Date(viewer2.since).toISOString(),
         bytes: 99,
+        droppedFrames: null,
+        queueDepth: null,
       },
     ],
     page: 0,

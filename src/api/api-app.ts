@@ -9,6 +9,12 @@ import {
   type FastifyRequest,
 } from 'fastify';
 import { z } from 'zod';
+import { ApiError, badRequest, parse, queryInt, secureHeaders, sendError } from './api-common.ts';
+import {
+  PUBLIC_ROUTES,
+  registerMonitoringRoutes,
+  type MonitoringDeps,
+} from './monitoring-routes.ts';
 import {
   AccessStoreLimitError,
   MAX_LABEL_LENGTH,
@@ -49,43 +55,13 @@ export interface ApiDeps {
   /** Whether `text` is an address or a CIDR range. */
   readonly isValidCidr: (text: string) => boolean;
   readonly logger: Logger;
-}
-
-/** An error the API answers with: a status, a stable code and a message for people. */
-class ApiError extends Error {
-  constructor(
-    readonly statusCode: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-/** A 400 naming the field at fault. */
-function badRequest(field: string, problem: string): ApiError {
-  return new ApiError(400, 'bad-request', `${field}: ${problem}`);
+  /** Streams, server figures, analytics, QoE, metrics; absent: those routes 404. */
+  readonly monitoring?: MonitoringDeps;
 }
 
 /** The SHA-256 digest of a string, so secrets of any length compare in constant time. */
 function sha256(text: string): Buffer {
   return createHash('sha256').update(text, 'utf8').digest();
-}
-
-/** A decimal integer in a query string, bounded. */
-function queryInt(min: number, max: number, fallback: number) {
-  return z
-    .string()
-    .regex(/^\d{1,7}$/, { error: `must be an integer from ${min} to ${max}` })
-    .transform(Number)
-    .pipe(
-      z
-        .number()
-        .min(min, { error: `must be at least ${min}` })
-        .max(max, { error: `must be at most ${max}` }),
-    )
-    .optional()
-    .transform((value) => value ?? fallback);
 }
 
 const sessionsQuerySchema = z.object({
@@ -118,17 +94,6 @@ const privateBodySchema = z.strictObject({
   private: z.boolean({ error: 'must be true or false' }),
 });
 
-/** Parses `input` with `schema`, or throws a 400 naming the first field at fault. */
-function parse<T extends z.ZodType>(schema: T, input: unknown, what: string): z.output<T> {
-  const result = schema.safeParse(input);
-  if (result.success) return result.data;
-  const issue = result.error.issues[0];
-  if (issue === undefined) throw badRequest(what, 'invalid');
-  if (issue.code === 'unrecognized_keys') throw badRequest(issue.keys.join(', '), 'unknown field');
-  const field = issue.path.length > 0 ? issue.path.map(String).join('.') : what;
-  throw badRequest(field, issue.message);
-}
-
 interface StreamParams {
   app: string;
   name: string;
@@ -143,6 +108,14 @@ export async function createApiApp(deps: ApiDeps): Promise<FastifyInstance> {
   if (deps.token === '') throw new Error('the admin API needs a non-empty token');
   const logger = deps.logger.child({ component: 'api' });
   const tokenDigest = sha256(deps.token);
+
+  /** Whether the request carries the API token. */
+  function hasToken(request: FastifyRequest): boolean {
+    const header = request.headers.authorization;
+    const match = header === undefined ? null : /^Bearer +([^\s]+) *$/i.exec(header);
+    const given = match?.[1];
+    return given !== undefined && timingSafeEqual(sha256(given), tokenDigest);
+  }
 
   /** Answers 403 / 401 and returns false unless the request may use the API. */
   function admit(request: FastifyRequest, reply: FastifyReply): boolean {
@@ -198,6 +171,16 @@ export async function createApiApp(deps: ApiDeps): Promise<FastifyInstance> {
   app.removeContentTypeParser('text/plain');
 
   app.addHook('onRequest', async (request, reply) => {
+    const path = request.url.split('?', 1)[0] ?? '';
+    if (PUBLIC_ROUTES.has(path)) return undefined;
+    // Prometheus scrapers on api.allowFrom need no token; others need it (and any address).
+    if (path === '/metrics') {
+      const ip = request.raw.socket.remoteAddress ?? '';
+      if (deps.isAllowedAddress(ip) || hasToken(request)) return undefined;
+      reply.header('www-authenticate', 'Bearer realm="onair"');
+      sendError(reply, new ApiError(401, 'unauthorized', 'send the API token'));
+      return reply;
+    }
     if (!admit(request, reply)) return reply;
     return undefined;
   });
@@ -261,6 +244,8 @@ export async function createApiApp(deps: ApiDeps): Promise<FastifyInstance> {
       ip: session.ip,
       since: new Date(session.since).toISOString(),
       bytes: session.bytes === undefined ? null : session.bytes(),
+      droppedFrames: session.droppedFrames === undefined ? null : session.droppedFrames(),
+      queueDepth: session.queueDepth === undefined ? null : session.queueDepth(),
     }));
     return reply.send({ items, page, itemsPerPage, total: all.length });
   });
@@ -349,6 +334,16 @@ export async function createApiApp(deps: ApiDeps): Promise<FastifyInstance> {
     return reply.send({ stream: path, private: deps.isPrivate(path), keys });
   });
 
+  if (deps.monitoring) {
+    const monitoring = registerMonitoringRoutes(app, deps.monitoring, {
+      logger,
+      checkStreamPath: deps.checkStreamPath,
+    });
+    app.addHook('onClose', () => {
+      monitoring.close();
+    });
+  }
+
   await app.ready();
   return app;
 }
@@ -366,22 +361,4 @@ function lifetimeOf(
   if (typeof expiresIn === 'number' && !Number.isInteger(expiresIn))
     throw badRequest('expiresIn', problem);
   return whole;
-}
-
-/** Sends `{ error, message }` with the error's status and the API's fixed headers. */
-function sendError(reply: FastifyReply, error: ApiError): void {
-  secureHeaders(reply);
-  void reply.code(error.statusCode).send({ error: error.code, message: error.message });
-}
-
-/** no-store, nosniff, and never a CORS header (also not one set before the app was reached). */
-function secureHeaders(reply: FastifyReply): void {
-  reply.header('cache-control', 'no-store');
-  reply.header('x-content-type-options', 'nosniff');
-  for (const name of Object.keys(reply.getHeaders())) {
-    if (name.toLowerCase().startsWith('access-control-')) reply.removeHeader(name);
-  }
-  for (const name of reply.raw.getHeaderNames()) {
-    if (name.startsWith('access-control-')) reply.raw.removeHeader(name);
-  }
 }

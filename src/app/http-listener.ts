@@ -6,10 +6,14 @@ import type { HttpConfig } from '../config/schema.ts';
 import type { Logger } from '../log/logger.ts';
 import { HttpFlvHandler } from '../servers/http-flv/http-flv-handler.ts';
 import type { PagesHandler } from '../servers/pages/pages-handler.ts';
+import type { DashboardHandler } from '../servers/pages/dashboard-handler.ts';
 import { HlsHandler } from '../servers/hls/hls-handler.ts';
 import { listenServer, serverClosed } from '../protocols/listen-server.ts';
 import type { AccessControl, AccessResult } from '../access/access-control.ts';
 import { SessionRegistry } from '../hub/session-registry.ts';
+
+/** Paths outside /api that the admin API app answers: probes and Prometheus. */
+const ADMIN_PATHS: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/metrics']);
 
 /** Serves `/api/...` requests (the admin API's fastify router). */
 export type ApiRouter = (req: IncomingMessage, res: ServerResponse) => void;
@@ -25,6 +29,7 @@ export class HttpListener {
   readonly #pages: PagesHandler | undefined;
   readonly #access: AccessControl;
   readonly #api: ApiRouter | undefined;
+  readonly #dashboard: DashboardHandler | undefined;
 
   constructor(options: {
     config: HttpConfig;
@@ -34,7 +39,9 @@ export class HttpListener {
     hls?: HlsHandler;
     pages?: PagesHandler;
     api?: ApiRouter;
+    dashboard?: DashboardHandler;
   }) {
+    this.#dashboard = options.dashboard;
     this.#config = options.config;
     this.#access = options.access;
     this.#api = options.api;
@@ -76,7 +83,7 @@ export class HttpListener {
         reply(res, 400, 'Bad request target\n');
         return;
       }
-      if (path === '/api' || path.startsWith('/api/')) {
+      if (path === '/api' || path.startsWith('/api/') || ADMIN_PATHS.has(path)) {
         // The API answers its own preflights (never with CORS) and its own 404s.
         if (this.#api) this.#api(req, res);
         else reply(res, 404, 'Not found\n');
@@ -114,6 +121,7 @@ export class HttpListener {
         });
         return;
       }
+      if (this.#dashboard?.handle(req, res, path) === true) return;
       if (this.#pages?.handle(req, res, path) === true) return;
       reply(res, 404, 'Not found\n');
     } catch (error) {

@@ -10,6 +10,8 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { HttpListener } from './http-listener.ts';
+import { Monitoring } from './monitoring-setup.ts';
+import { DashboardHandler } from '../servers/pages/dashboard-handler.ts';
 import { SessionRegistry } from '../hub/session-registry.ts';
 import { checkStreamPath } from '../hub/stream-path.ts';
 import { AccessControl } from '../access/access-control.ts';
@@ -46,6 +48,9 @@ export class Onair {
   readonly #http: HttpListener | null;
   readonly #hls: HlsHandler | null;
   readonly #pages: PagesHandler;
+  readonly #monitoring: Monitoring;
+  #ports: { rtmp: number | null; http: number | null } = { rtmp: null, http: null };
+  #health: 'ok' | 'starting' | 'stopping' = 'starting';
 
   constructor(config: Config, logger: Logger) {
     this.config = config;
@@ -78,6 +83,7 @@ export class Onair {
       failOpen: config.hooks.failOpen,
       retries: config.hooks.retries,
       onResult: (action, result) => {
+        this.#monitoring.metrics?.observeHook(action, result.durationMs, result.ok);
         const fields = {
           hook: action,
           ok: result.ok,
@@ -111,6 +117,9 @@ export class Onair {
           hub: this.hub,
           logger,
           maxPublishKbps: config.limits.maxPublishKbps,
+          onReject: (reason) => {
+            this.#monitoring.countRejection(reason);
+          },
           ...shared,
         })
       : null;
@@ -148,8 +157,20 @@ export class Onair {
           }),
           ...(this.#hls ? { hls: this.#hls } : {}),
           pages: this.#pages,
+          dashboard: new DashboardHandler(),
         })
       : null;
+    this.#monitoring = new Monitoring({
+      config,
+      hub: this.hub,
+      sessions: this.sessions,
+      access: this.access,
+      hls: this.#hls,
+      secret: this.secret,
+      logger,
+      listeners: () => this.#ports,
+      health: () => this.#health,
+    });
   }
 
   /** What the HLS profile implies for players, or null when HLS is off. */
@@ -172,20 +193,26 @@ export class Onair {
         signToken: (options) => signToken(this.secret, options),
         isValidCidr,
         logger: this.#logger.child({ component: 'api' }),
+        monitoring: this.#monitoring.deps,
       });
     }
+    this.#monitoring.start();
     const rtmpPort = this.#rtmp ? await this.#rtmp.listen() : null;
     if (rtmpPort !== null) this.#pages.setRtmpPort(rtmpPort);
     const httpPort = this.#http ? await this.#http.listen() : null;
+    this.#ports = { rtmp: rtmpPort, http: httpPort };
+    this.#health = 'ok';
     return { rtmpPort, httpPort };
   }
 
   /** Stops accepting, ends every stream and session cleanly. */
   async stop(): Promise<void> {
     this.#logger.info('stopping');
+    this.#health = 'stopping';
     this.hub.close();
     await Promise.all([this.#rtmp?.close(), this.#http?.close()]);
     this.#hooks.close();
     await this.#api?.close();
+    this.#monitoring.stop();
   }
 }

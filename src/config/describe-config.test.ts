@@ -66,6 +66,8 @@ void test('describeSections() lists every section with a description', () => {
       'hooks',
       'limits',
       'api',
+      'analytics',
+      'metrics',
     ],
   );
   for (const section of sections) assert.ok(section.description.length > 5, section.key);

@@ -456,6 +456,42 @@ const apiSchema = section(
   'The admin API (/api/v1): bearer token, loopback only by default.',
 );
 
+const analyticsSchema = section(
+  {
+    enabled: bool(
+      true,
+      'Keep a record of every session and a 10 s time series per stream in <dataDir>/analytics.db.',
+    ),
+    retentionDays: int({
+      min: 1,
+      max: 3650,
+      default: 90,
+      description: 'Analytics older than this are deleted.',
+    }),
+    qoeBeaconsPerMinute: int({
+      min: 1,
+      max: 10_000,
+      default: 60,
+      description: 'Player QoE beacons taken per minute from one address; more get 429.',
+    }),
+  },
+  'Viewer history, session records and player quality of experience, kept on disk.',
+);
+
+const metricsSchema = section(
+  {
+    enabled: bool(true, 'Serve Prometheus metrics at /metrics on the HTTP port.'),
+    perStreamSeries: int({
+      min: 0,
+      max: 1000,
+      default: 0,
+      description:
+        'Label viewers and ingest bitrate by stream for this many streams (most watched); 0: none.',
+    }),
+  },
+  'Prometheus metrics (answer api.allowFrom addresses, or the API token).',
+);
+
 /**
  * A stream path as a `streams:` key: the allow-list of src/hub/stream-path.ts (segments of
  * letters, digits and `_ - .`, at least app/name, no `.` or `..` segment, 128 characters a
@@ -529,6 +565,8 @@ export const configSchema = z.strictObject({
   hooks: hooksSchema,
   limits: limitsSchema,
   api: apiSchema,
+  analytics: analyticsSchema,
+  metrics: metricsSchema,
   streams: streamsSchema,
 });
 

@@ -21,6 +21,12 @@ export interface SessionSpec {
   readonly close: (reason: string) => void;
   /** Bytes moved so far (received for a publisher, sent for a viewer). */
   readonly bytes?: () => number;
+  /** Frames dropped so far (a viewer's queue could not keep up). */
+  readonly droppedFrames?: () => number;
+  /** Frames waiting in the viewer's queue now. */
+  readonly queueDepth?: () => number;
+  /** The User-Agent the client sent (HTTP), or the flashVer (RTMP). */
+  readonly userAgent?: string;
 }
 
 /** A registered session. */
@@ -30,8 +36,28 @@ export interface Session extends SessionSpec {
   readonly since: number;
 }
 
+/** How a session ended, for analytics and the hooks. */
+export interface SessionEnd {
+  readonly reason: string;
+  /** Bytes moved over its life. */
+  readonly bytes: number;
+  /** Frames dropped for it (a viewer that could not keep up). */
+  readonly droppedFrames: number;
+}
+
+/** Told of every session that starts and ends (analytics, metrics). */
+export interface SessionListener {
+  added?(session: Session): void;
+  removed?(session: Session, end: SessionEnd): void;
+}
+
 /** Counts kept up to date on add/remove, so limits cost O(1) per connection. */
 export class SessionRegistry {
+  readonly #listeners = new Set<SessionListener>();
+  /** Bytes of ended sessions by `${role}:${protocol}`, so totals survive the sessions. */
+  readonly #endedBytes = new Map<string, number>();
+  /** Frames dropped for ended viewers, so the total only grows. */
+  #endedDroppedFrames = 0;
   readonly #sessions = new Map<string, Session>();
   readonly #viewersByPath = new Map<string, number>();
   readonly #viewersByIp = new Map<string, number>();
@@ -55,12 +81,58 @@ export class SessionRegistry {
     } else {
       this.#publishers++;
     }
+    for (const listener of this.#listeners) {
+      try {
+        listener.added?.(session);
+      } catch {
+        // as above
+      }
+    }
     return session;
   }
 
-  /** Forgets a session (idempotent). */
-  remove(session: Session): void {
+  /** Listens to sessions starting and ending; returns the function that stops it. */
+  subscribe(listener: SessionListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Bytes moved by every session so far (ended ones included), by role and protocol. */
+  bytesTotals(): Map<string, number> {
+    const totals = new Map(this.#endedBytes);
+    for (const session of this.#sessions.values()) {
+      const key = `${session.role}:${session.protocol}`;
+      totals.set(key, (totals.get(key) ?? 0) + (session.bytes?.() ?? 0));
+    }
+    return totals;
+  }
+
+  /** Frames dropped for every viewer so far (ended ones included). */
+  droppedFramesTotal(): number {
+    let total = this.#endedDroppedFrames;
+    for (const session of this.#sessions.values()) total += session.droppedFrames?.() ?? 0;
+    return total;
+  }
+
+  /** Forgets a session (idempotent) and tells the listeners how it ended. */
+  remove(session: Session, end: Partial<SessionEnd> = {}): void {
     if (!this.#sessions.delete(session.id)) return;
+    const bytes = end.bytes ?? session.bytes?.() ?? 0;
+    const key = `${session.role}:${session.protocol}`;
+    this.#endedBytes.set(key, (this.#endedBytes.get(key) ?? 0) + bytes);
+    this.#endedDroppedFrames += end.droppedFrames ?? session.droppedFrames?.() ?? 0;
+    const done: SessionEnd = {
+      reason: end.reason ?? 'ended',
+      bytes,
+      droppedFrames: end.droppedFrames ?? session.droppedFrames?.() ?? 0,
+    };
+    for (const listener of this.#listeners) {
+      try {
+        listener.removed?.(session, done);
+      } catch {
+        // a listener's failure is its own; the session still ends
+      }
+    }
     if (session.role === 'viewer') {
       this.#viewers--;
       bump(this.#viewersByPath, session.path, -1);

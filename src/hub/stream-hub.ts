@@ -32,6 +32,11 @@ export class StreamHub {
   }
 
   /** The stream at `path`, or undefined; never creates state (for 404s). */
+  /** Every stream the hub knows now (live, in its grace period, or waited for). */
+  list(): Stream[] {
+    return [...this.#streams.values()];
+  }
+
   get(path: string): Stream | undefined {
     return this.#streams.get(path);
   }

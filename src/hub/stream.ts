@@ -1,4 +1,5 @@
 // Stream: live media at one path. One publisher at a time, many subscribers, a GOP cache.
+import { IngestStats } from './ingest-stats.ts';
 import type { Frame, FrameKind } from '../media/frame.ts';
 import type { Track } from '../media/track.ts';
 import { GopCache, type GopCacheLimits } from './gop-cache.ts';
@@ -52,6 +53,8 @@ const REPUBLISH_GAP_MS = 20;
  */
 export class Stream {
   readonly path: string;
+  /** What the publisher sends: bitrate, frame rate, keyframe interval. */
+  readonly ingest = new IngestStats();
   readonly #options: StreamOptions;
   readonly #subscribers = new Set<Subscriber>();
   readonly #outputs = new Map<string, SharedOutput>();
@@ -121,6 +124,7 @@ export class Stream {
     this.#gop.clear();
     this.#firstAudioDtsMs = null;
     this.#publishedAtMs = Date.now();
+    this.ingest.reset();
     this.#publisher = new Publication(this, info);
     return this.#publisher;
   }
@@ -187,6 +191,8 @@ export class Stream {
     }
     const dtsMs = (input.timestampMs + this.#offsetMs) >>> 0;
     this.#lastDtsMs = dtsMs;
+    const media = input.kind === 'video' && input.track === undefined;
+    this.ingest.add(input.body.length, media, input.keyframe, dtsMs);
     const frame: Frame = {
       kind: input.kind,
       dtsMs,

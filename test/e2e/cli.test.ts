@@ -29,16 +29,18 @@ async function startAndStop(dataDir: string): Promise<string> {
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let stdout = '';
+  let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => {
-    child.on('exit', (code) => {
-      resolve(code);
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<number | string | null>((resolve) => {
+    child.on('exit', (code, signal) => {
+      resolve(code ?? signal);
     });
   });
   try {
     await waitFor(() => stdout.includes('ws://'), 20_000, 'the start-up banner');
     child.kill('SIGTERM');
-    assert.equal(await exited, 0);
+    assert.equal(await exited, 0, `exit code or signal; stderr: ${stderr.slice(-2000)}`);
     return stdout;
   } finally {
     child.kill('SIGKILL');

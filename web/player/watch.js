@@ -1,6 +1,6 @@
 // The watch page player: LL-HLS through hls.js where MSE exists, native HLS on iPhone/Safari
 // without MSE, HTTP-FLV through mpegts.js on ?mode=flv. State for tests: window.onairPlayer.
-/* global window, document, location, URLSearchParams, setTimeout, clearTimeout, setInterval, Hls, mpegts */
+/* global window, document, location, URLSearchParams, setTimeout, clearTimeout, setInterval, performance, fetch, Hls, mpegts */
 'use strict';
 
 (() => {
@@ -13,6 +13,8 @@
   const RETRY_MAX_MS = 10000;
   /** Entries kept in errors / warnings (oldest dropped). */
   const MAX_LOG_ENTRIES = 50;
+  const QOE_INTERVAL_MS =
+    Number(new URLSearchParams(location.search).get('qoeIntervalMs')) || 10_000;
 
   const body = document.body;
   const video = /** @type {HTMLVideoElement} */ (document.getElementById('video'));
@@ -55,6 +57,15 @@
     bufferS: null,
     droppedFrames: 0,
     retries: 0,
+    /** Quality of experience, sent to onair every QOE_INTERVAL_MS (POST /api/v1/qoe). */
+    qoe: {
+      session: Math.random().toString(36).slice(2, 12) + Date.now().toString(36),
+      startupMs: null,
+      rebufferCount: 0,
+      rebufferMs: 0,
+      playedMs: 0,
+      beaconsSent: 0,
+    },
   };
   window.onairPlayer = state;
 
@@ -378,7 +389,73 @@
     stat('state').textContent = state.status;
   }
 
+  // QoE: startup (page start to first picture), stalls after it, time played.
+  const pageStartMs = performance.now();
+  let stallStartMs = null;
+  const sent = { rebufferCount: 0, rebufferMs: 0, playedMs: 0, startup: false, errors: 0 };
+  let playingSinceMs = null;
+  const qoe = state.qoe;
+  function countPlayed(nowMs) {
+    if (playingSinceMs !== null) qoe.playedMs += nowMs - playingSinceMs;
+    playingSinceMs = null;
+  }
+  function sendBeacon(final) {
+    const nowMs = performance.now();
+    if (playingSinceMs !== null) {
+      countPlayed(nowMs);
+      playingSinceMs = nowMs;
+    }
+    if (qoe.startupMs === null && qoe.playedMs === 0) return; // nothing played yet
+    // Counters go as deltas since the previous beacon, so the server can sum them; the
+    // startup time goes once.
+    const rebufferMs = qoe.rebufferMs + (stallStartMs === null ? 0 : nowMs - stallStartMs);
+    const beacon = {
+      stream: state.streamPath,
+      session: qoe.session,
+      rebufferCount: qoe.rebufferCount - sent.rebufferCount,
+      rebufferMs: Math.max(0, Math.round(rebufferMs - sent.rebufferMs)),
+      playedMs: Math.max(0, Math.round(qoe.playedMs - sent.playedMs)),
+      ...(qoe.startupMs === null || sent.startup ? {} : { startupMs: Math.round(qoe.startupMs) }),
+      ...(state.latencyS === null ? {} : { latencyS: Math.round(state.latencyS * 100) / 100 }),
+      ...(state.bitrateKbps === null ? {} : { bitrateKbps: Math.round(state.bitrateKbps) }),
+      ...(state.width > 0 ? { width: state.width, height: state.height } : {}),
+      ...(state.errors.length > sent.errors
+        ? {
+            errors: state.errors
+              .slice(sent.errors)
+              .slice(-3)
+              .map((e) => e.slice(0, 200)),
+          }
+        : {}),
+    };
+    sent.rebufferCount = qoe.rebufferCount;
+    sent.rebufferMs = rebufferMs;
+    sent.playedMs = qoe.playedMs;
+    sent.startup = qoe.startupMs !== null;
+    sent.errors = state.errors.length;
+    qoe.beaconsSent++;
+    void fetch('/api/v1/qoe', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify(beacon),
+      keepalive: final,
+    }).catch(() => undefined);
+  }
+  setInterval(() => {
+    sendBeacon(false);
+  }, QOE_INTERVAL_MS);
+  window.addEventListener('pagehide', () => {
+    sendBeacon(true);
+  });
+
   video.addEventListener('playing', () => {
+    const nowMs = performance.now();
+    if (qoe.startupMs === null) qoe.startupMs = nowMs - pageStartMs;
+    if (stallStartMs !== null) {
+      qoe.rebufferMs += nowMs - stallStartMs;
+      stallStartMs = null;
+    }
+    playingSinceMs ??= nowMs;
     state.status = 'playing';
     retryDelayMs = RETRY_MIN_MS;
     showOverlay('');
@@ -389,10 +466,17 @@
     }
   });
   video.addEventListener('waiting', () => {
-    if (state.status === 'playing') state.status = 'waiting';
+    if (state.status === 'playing') {
+      state.status = 'waiting';
+      // A stall after the start: a rebuffer.
+      qoe.rebufferCount++;
+      stallStartMs = performance.now();
+      countPlayed(stallStartMs);
+    }
   });
   video.addEventListener('pause', () => {
     if (state.status === 'playing') state.status = 'paused';
+    countPlayed(performance.now());
   });
   video.addEventListener('loadedmetadata', updateStats);
   video.addEventListener('resize', updateStats);

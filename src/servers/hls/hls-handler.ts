@@ -60,6 +60,8 @@ export class HlsHandler {
   readonly #profile: HlsProfile;
   readonly #entries = new Map<string, HlsEntry>();
   readonly #waiters: HlsWaiters;
+  /** Parts and segments of segmenters already dropped, so the totals only grow. */
+  readonly #madeByDropped = { parts: 0, segments: 0 };
   readonly #corsHeader: readonly string[];
 
   constructor(options: HlsHandlerOptions) {
@@ -167,6 +169,16 @@ export class HlsHandler {
           this.#reply(res, 503, 'Authorization failed\n');
         },
       );
+  }
+
+  /** Figures for metrics: streams segmented now, parts and segments made, held requests. */
+  stats(): { streams: number; parts: number; segments: number; heldRequests: number } {
+    let { parts, segments } = this.#madeByDropped;
+    for (const entry of this.#entries.values()) {
+      parts += entry.segmenter.made.parts;
+      segments += entry.segmenter.made.segments;
+    }
+    return { streams: this.#entries.size, parts, segments, heldRequests: this.#waiters.size };
   }
 
   /** Stops every segmenter and answers held requests (shutdown). */
@@ -352,7 +364,11 @@ export class HlsHandler {
   #drop(entry: HlsEntry): void {
     if (entry.idleTimer) clearTimeout(entry.idleTimer);
     entry.idleTimer = null;
-    if (this.#entries.get(entry.stream.path) === entry) this.#entries.delete(entry.stream.path);
+    if (this.#entries.get(entry.stream.path) === entry) {
+      this.#entries.delete(entry.stream.path);
+      this.#madeByDropped.parts += entry.segmenter.made.parts;
+      this.#madeByDropped.segments += entry.segmenter.made.segments;
+    }
     entry.stream.unsubscribe(entry.segmenter);
     this.#logger.debug({ stream: entry.stream.path }, 'HLS segmenting stopped');
   }

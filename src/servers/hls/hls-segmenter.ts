@@ -107,6 +107,9 @@ export class HlsSegmenter implements Subscriber {
   }
 
   /** Complete segments in the window, oldest first. */
+  /** Parts and segments made since this segmenter started (for metrics). */
+  readonly made = { parts: 0, segments: 0 };
+
   get segments(): readonly HlsSegmentEntry[] {
     return this.#segments;
   }
@@ -378,6 +381,7 @@ export class HlsSegmenter implements Subscriber {
       independent: this.#partIndependent,
     });
     current.durationS += durationS;
+    this.made.parts++;
     if (durationS > this.#longestPartS) this.#longestPartS = durationS;
     this.#options.onUpdate();
   }
@@ -409,6 +413,7 @@ export class HlsSegmenter implements Subscriber {
         ? (current.parts[0] as HlsPartEntry).bytes
         : Buffer.concat(current.parts.map((p) => p.bytes));
     this.#segments.push(current);
+    this.made.segments++;
     this.#windowBytes += current.bytes.length;
     // Parts are only listed for the last segments; older ones keep just their whole bytes.
     const { windowSegments, maxWindowBytes } = this.#options;

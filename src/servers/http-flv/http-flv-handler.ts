@@ -100,11 +100,13 @@ export class HttpFlvHandler {
         queue.close('kicked');
       },
       bytes: () => bytesOut,
+      droppedFrames: () => queue.droppedFrames,
+      queueDepth: () => queue.depth,
+      ...userAgentOf(req),
     });
     const finish = (reason: CloseReason | 'client-left'): void => {
       if (!this.#viewers.delete(queue)) return;
-      this.#options.sessions.remove(session);
-      this.#options.access.notifyEnd('on_stop', session, { bytes: bytesOut, reason });
+      this.#options.sessions.remove(session, { reason });
       socket.off('drain', onDrain);
       output.removeViewer(queue);
       queue.close('kicked');
@@ -196,11 +198,13 @@ export class HttpFlvHandler {
           queue.close('kicked');
         },
         bytes: () => bytesOut,
+        droppedFrames: () => queue.droppedFrames,
+        queueDepth: () => queue.depth,
+        ...userAgentOf(req),
       });
       const finish = (reason: CloseReason | 'client-left'): void => {
         if (!this.#viewers.delete(queue)) return;
-        this.#options.sessions.remove(session);
-        this.#options.access.notifyEnd('on_stop', session, { bytes: bytesOut, reason });
+        this.#options.sessions.remove(session, { reason });
         output.removeViewer(queue);
         queue.close('kicked');
         if (reason !== 'client-left') ws.close(reason === 'not-found' ? 4404 : 1000, reason);
@@ -231,6 +235,11 @@ export class HttpFlvHandler {
   #corsHeaders(): Record<string, string> {
     return this.#options.http.cors ? { 'Access-Control-Allow-Origin': '*' } : {};
   }
+}
+
+function userAgentOf(req: IncomingMessage): { userAgent?: string } {
+  const agent = req.headers['user-agent'];
+  return agent === undefined ? {} : { userAgent: agent.slice(0, 200) };
 }
 
 function flvHeaderFor(tracks: readonly Track[]): Buffer {

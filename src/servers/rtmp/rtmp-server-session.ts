@@ -78,6 +78,8 @@ export class RtmpServerSession {
   readonly #context: RtmpSessionContext;
   readonly #logger: Logger;
   #app: string | null = null;
+  /** The client's flashVer from connect (its "user agent"). */
+  #flashVer: string | null = null;
   /** Adobe credentials from the connect, checked against the stream's key at publish. */
   #adobe: PublishAttempt['adobe'] | undefined;
   #nextStreamId = 1;
@@ -186,6 +188,8 @@ export class RtmpServerSession {
       return;
     }
     if (!this.#adobeAuth(txn, tcUrl, app)) return;
+    const flashVer = object?.flashVer;
+    if (typeof flashVer === 'string') this.#flashVer = flashVer.slice(0, 200);
     this.#app = appFromConnect(tcUrl, app);
     const window = this.#context.rtmp.ackWindowBytes;
     this.connection.sendControl(MessageType.WindowAckSize, encodeUint32Payload(window));
@@ -352,11 +356,7 @@ export class RtmpServerSession {
     this.#publishing = null;
     this.#logger.info({ stream: publishing.publication.stream.path }, 'publish ended');
     publishing.publication.close();
-    this.#context.sessions.remove(publishing.session);
-    this.#context.access.notifyEnd('on_unpublish', publishing.session, {
-      bytes: this.#bytesIn,
-      reason,
-    });
+    this.#context.sessions.remove(publishing.session, { reason });
   }
 
   #play(streamId: number, rawName: Amf0Value): void {
@@ -433,6 +433,9 @@ export class RtmpServerSession {
         this.close('kicked', reason);
       },
       bytes: () => bytesOut,
+      droppedFrames: () => queue.droppedFrames,
+      queueDepth: () => queue.depth,
+      ...(this.#flashVer === null ? {} : { userAgent: this.#flashVer }),
     });
     this.#playing.set(streamId, { output, queue, session });
     this.#logger.info({ stream: path }, 'play requested');
@@ -465,9 +468,7 @@ export class RtmpServerSession {
 
   /** Forgets a playback: the registry and the on_stop hook hear of it. */
   #forgetPlayback(playback: Playback, reason: string): void {
-    this.#context.sessions.remove(playback.session);
-    const bytes = playback.session.bytes?.() ?? 0;
-    this.#context.access.notifyEnd('on_stop', playback.session, { bytes, reason });
+    this.#context.sessions.remove(playback.session, { reason });
   }
 
   /** A playback ended from the hub side: tell the player, then end the connection. */

@@ -1,0 +1,186 @@
+// Builds the monitoring side of a running server: analytics (SQLite), QoE beacons, Prometheus
+// metrics, server figures and thumbnails, and the MonitoringDeps the API routes read.
+import { createHmac } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Config } from '../config/schema.ts';
+import type { Logger } from '../log/logger.ts';
+import type { StreamHub } from '../hub/stream-hub.ts';
+import type { SessionRegistry } from '../hub/session-registry.ts';
+import type { AccessControl } from '../access/access-control.ts';
+import { AnalyticsStore } from '../analytics/analytics-store.ts';
+import { AnalyticsRecorder, sampleStreams } from '../analytics/analytics-recorder.ts';
+import { QoeLimiter, parseQoeBeacon } from '../analytics/qoe.ts';
+import { OnairMetrics } from '../metrics/metrics.ts';
+import type { MonitoringDeps } from '../api/monitoring-routes.ts';
+import type { HlsHandler } from '../servers/hls/hls-handler.ts';
+import {
+  LiveQoe,
+  ServerFigures,
+  Thumbnails,
+  allStreamInfo,
+  streamInfo,
+  viewersByStream,
+} from './monitoring.ts';
+
+/** The package version (package.json), for the API and the metrics. */
+export const VERSION = (
+  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  }
+).version;
+
+/** What the monitoring needs from the server. */
+export interface MonitoringInputs {
+  readonly config: Config;
+  readonly hub: StreamHub;
+  readonly sessions: SessionRegistry;
+  readonly access: AccessControl;
+  readonly hls: HlsHandler | null;
+  readonly secret: string;
+  readonly logger: Logger;
+  /** The bound ports, once listening. */
+  readonly listeners: () => { rtmp: number | null; http: number | null };
+  /** `ok` once listening, `stopping` during shutdown. */
+  readonly health: () => 'ok' | 'starting' | 'stopping';
+}
+
+/** The monitoring parts, started and stopped with the server. */
+export class Monitoring {
+  readonly deps: MonitoringDeps;
+  readonly metrics: OnairMetrics | null;
+  /** Connections the servers refused or closed for a reason, by reason (metrics). */
+  readonly rejections = new Map<string, number>();
+  readonly #figures: ServerFigures;
+  readonly #store: AnalyticsStore | null;
+  readonly #recorder: AnalyticsRecorder | null;
+  readonly #logger: Logger;
+
+  constructor(inputs: MonitoringInputs) {
+    const { config, hub, sessions, access, logger } = inputs;
+    this.#logger = logger.child({ component: 'analytics' });
+    this.#figures = new ServerFigures(VERSION, inputs.listeners);
+    this.#store = config.analytics.enabled
+      ? AnalyticsStore.open(join(config.dataDir, 'analytics.db'), {
+          // Unique viewers are counted by a keyed hash of address + user agent, never stored.
+          salt: createHmac('sha256', inputs.secret).update('analytics viewer key').digest('hex'),
+          retentionDays: config.analytics.retentionDays,
+        })
+      : null;
+    this.#recorder =
+      this.#store === null
+        ? null
+        : new AnalyticsRecorder({
+            store: this.#store,
+            sessions,
+            sample: () => sampleStreams(hub.list(), sessions.list()),
+            onError: (error) => {
+              this.#logger.error({ err: error }, 'analytics write failed');
+            },
+          });
+    const isPrivate = (path: string): boolean => access.isPrivate(path);
+    this.metrics = config.metrics.enabled
+      ? new OnairMetrics(
+          {
+            liveStreams: () => hub.list().filter((s) => s.publisher !== null).length,
+            sessions,
+            refusals: () => access.refusals,
+            connectionRejections: () => this.rejections,
+            hls: () => inputs.hls?.stats() ?? null,
+            streams: () => {
+              const viewers = viewersByStream(sessions);
+              return hub.list().map((stream) => ({
+                path: stream.path,
+                viewers: Object.values(viewers.get(stream.path) ?? {}).reduce((a, b) => a + b, 0),
+                ingestKbps: stream.ingest.figures().kbps5s,
+              }));
+            },
+          },
+          { perStreamSeries: config.metrics.perStreamSeries },
+        )
+      : null;
+    const limiter = new QoeLimiter({ perIpPerMinute: config.analytics.qoeBeaconsPerMinute });
+    const liveQoe = new LiveQoe();
+    const thumbnails = new Thumbnails(hub);
+    const store = this.#store;
+    this.deps = {
+      streams: () => allStreamInfo(hub, sessions, isPrivate),
+      stream: (path) => {
+        const stream = hub.get(path);
+        return stream === undefined
+          ? null
+          : streamInfo(stream, sessions, isPrivate, viewersByStream(sessions));
+      },
+      server: () => this.#figures.info(),
+      health: inputs.health,
+      liveQoe: () => liveQoe.figures(),
+      analytics:
+        store === null
+          ? null
+          : {
+              history: (stream, fromMs, toMs) => {
+                const history = store.history(stream, fromMs, toMs);
+                return {
+                  stream,
+                  stepS: history.stepMs / 1000,
+                  points: history.points.map((point) => ({
+                    time: new Date(point.timeMs).toISOString(),
+                    viewers: point.viewers,
+                    viewersByProtocol: point.viewersByProtocol,
+                    ingestKbps: point.ingestKbps,
+                    fps: point.fps,
+                    qoe: point.qoe,
+                  })),
+                };
+              },
+              summary: (fromMs, toMs) => store.summary(fromMs, toMs),
+            },
+      acceptQoe: (ip, body) => {
+        if (!limiter.allow(ip)) {
+          return { ok: false, status: 429, message: 'too many beacons from this address' };
+        }
+        const parsed = parseQoeBeacon(body);
+        if (!parsed.ok) return { ok: false, status: 400, message: parsed.error };
+        const { beacon } = parsed;
+        // Only streams that exist: strangers cannot fill the database with made-up names.
+        if (hub.get(beacon.stream) === undefined) {
+          return { ok: false, status: 400, message: 'stream: no such stream' };
+        }
+        liveQoe.add({
+          stream: beacon.stream,
+          rebufferMs: beacon.rebufferMs,
+          playedMs: beacon.playedMs,
+          ...(beacon.startupMs === undefined ? {} : { startupMs: beacon.startupMs }),
+          ...(beacon.latencyS === undefined ? {} : { latencyS: beacon.latencyS }),
+        });
+        try {
+          store?.recordQoe({ ...beacon, timeMs: Date.now() });
+        } catch (error) {
+          this.#logger.error({ err: error }, 'QoE write failed');
+        }
+        return { ok: true };
+      },
+      thumbnail: (path) => thumbnails.get(path),
+      metrics: async () => {
+        if (this.metrics === null) return { contentType: 'text/plain', body: '' };
+        return this.metrics.render();
+      },
+      maxEventClients: 100,
+    };
+  }
+
+  /** Counts a connection refused or closed for `reason` (metrics). */
+  countRejection(reason: string): void {
+    this.rejections.set(reason, (this.rejections.get(reason) ?? 0) + 1);
+  }
+
+  start(): void {
+    this.#recorder?.start();
+  }
+
+  stop(): void {
+    this.#recorder?.stop();
+    this.#figures.close();
+    this.#store?.close();
+  }
+}

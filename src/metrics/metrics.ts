@@ -1,0 +1,454 @@
+// OnairMetrics: the Prometheus exposition served at /metrics (prom-client). Every onair_ series
+// is read from the server's own counters at scrape time; nothing here runs on the media path.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { SessionRegistry } from '../hub/session-registry.ts';
+import { HOOK_ACTIONS } from '../access/webhooks.ts';
+
+/** Where the figures come from; each function is called once per scrape. */
+export interface MetricsSources {
+  /** Streams with a publisher now. */
+  liveStreams(): number;
+  readonly sessions: SessionRegistry;
+  /** AccessControl.refusals: publish/play refusals by code (auth and limits mixed). */
+  refusals(): ReadonlyMap<string, number>;
+  /**
+   * Connections closed or refused by the servers, by reason (RTMP caps, protocol errors...).
+   * Codes that are AccessControl refusal codes (an RTMP publish refused for `bad-key` closes its
+   * connection with that code) are skipped here: refusals() already counts them.
+   */
+  connectionRejections(): ReadonlyMap<string, number>;
+  /** HLS figures, or null when HLS is off. */
+  hls(): { streams: number; parts: number; segments: number; heldRequests: number } | null;
+  /** Per-stream figures for the capped opt-in per-stream series. */
+  streams(): { path: string; viewers: number; ingestKbps: number }[];
+}
+
+/** How OnairMetrics is set up. */
+export interface MetricsOptions {
+  /** 0: no per-stream series; else at most this many streams (most viewers first) get them. */
+  readonly perStreamSeries: number;
+}
+
+/** Viewer protocols exported even at 0, so dashboards show a line for each from the start. */
+export const VIEWER_PROTOCOLS = ['rtmp', 'http-flv', 'ws-flv'] as const;
+/** Publisher protocols exported even at 0. */
+export const INGEST_PROTOCOLS = ['rtmp'] as const;
+
+/** Refusal codes of AccessControl that are authentication or authorisation failures. */
+export const AUTH_DENIAL_CODES = [
+  'bad-key',
+  'key-required',
+  'token-expired',
+  'token-signature',
+  'token-malformed',
+  'token-ip',
+  'token-required',
+  'token-stream',
+  'token-claims',
+  'hook-denied',
+  'ip-denied',
+  'ip-not-allowed',
+] as const;
+
+/** Refusal codes of AccessControl that are limits (counted as rejected connections). */
+export const LIMIT_REFUSAL_CODES = [
+  'max-publishers',
+  'max-viewers',
+  'max-viewers-per-stream',
+  'max-viewers-per-ip',
+  'too-many-failures',
+] as const;
+
+/** Close and refusal codes of the servers (connection caps, protocol and codec errors). */
+export const SERVER_REJECTION_CODES = [
+  // RTMP connection caps and command errors
+  'max-connections',
+  'max-connections-per-ip',
+  'connect-twice',
+  'connect-rejected',
+  'command-before-connect',
+  'too-many-streams',
+  'media-before-publish',
+  'idle-timeout',
+  'bitrate-cap',
+  'bad-name',
+  'auth-error',
+  'too-slow',
+  'handshake-timeout',
+  'peer-not-reading',
+  'socket-error',
+  'internal-error',
+  // hub errors
+  'ERR_STREAM_BUSY',
+  'ERR_STREAM_NAME',
+  // wire format errors (CodecError codes) that close a connection
+  'ERR_AMF0_DEPTH',
+  'ERR_AMF0_TOO_LARGE',
+  'ERR_AMF0_TRUNCATED',
+  'ERR_AMF0_UNSUPPORTED_TYPE',
+  'ERR_FLV_HEADER',
+  'ERR_FLV_TAG_TOO_LARGE',
+  'ERR_RTMP_BUFFERED_BYTES',
+  'ERR_RTMP_CHUNK_HEADER',
+  'ERR_RTMP_CHUNK_SIZE',
+  'ERR_RTMP_CONTROL_MESSAGE',
+  'ERR_RTMP_HANDSHAKE_VERSION',
+  'ERR_RTMP_MESSAGE_TOO_LARGE',
+  'ERR_RTMP_TOO_MANY_CHUNK_STREAMS',
+  'ERR_AAC_CONFIG',
+  'ERR_AV1_CONFIG',
+  'ERR_H264_CONFIG',
+  'ERR_H264_SPS',
+  'ERR_HEVC_CONFIG',
+  'ERR_OPUS_HEAD',
+] as const;
+
+/** The reason label of every code not listed above: label values stay a bounded set. */
+export const OTHER_REASON = 'other';
+
+/** Buckets of onair_hook_duration_seconds: 5 ms to 10 s (hook timeouts are a few seconds). */
+export const HOOK_DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/** The reason label of a code: lowercase with underscores, `ERR_` dropped (`bad-key` -> `bad_key`). */
+export function reasonLabel(code: string): string {
+  return code
+    .toLowerCase()
+    .replace(/^err_/, '')
+    .replace(/[^a-z0-9]+/g, '_');
+}
+
+const AUTH_LABELS = new Map<string, string>(AUTH_DENIAL_CODES.map((c) => [c, reasonLabel(c)]));
+const LIMIT_LABELS = new Map<string, string>(LIMIT_REFUSAL_CODES.map((c) => [c, reasonLabel(c)]));
+const SERVER_LABELS = new Map<string, string>(
+  SERVER_REJECTION_CODES.map((c) => [c, reasonLabel(c)]),
+);
+
+/** Where one refusal code of AccessControl is counted, and under which reason label. */
+export function classifyRefusal(code: string): {
+  metric: 'auth_denied' | 'connections_rejected';
+  reason: string;
+} {
+  const auth = AUTH_LABELS.get(code);
+  if (auth !== undefined) return { metric: 'auth_denied', reason: auth };
+  // Unknown refusal codes land in connections_rejected{reason="other"}: every refusal rejects
+  // a connection, while auth_denied only holds the codes known to be authentication failures.
+  return { metric: 'connections_rejected', reason: LIMIT_LABELS.get(code) ?? OTHER_REASON };
+}
+
+/** The reason label of a server rejection code; null when refusals() already counts the code. */
+export function rejectionReason(code: string): string | null {
+  if (AUTH_LABELS.has(code) || LIMIT_LABELS.has(code)) return null;
+  return SERVER_LABELS.get(code) ?? OTHER_REASON;
+}
+
+/** Protocol names are chosen by onair's servers, not clients; this only guards odd ones. */
+function protocolLabel(protocol: string): string {
+  return /^[a-z][a-z0-9-]{0,31}$/.test(protocol) ? protocol : OTHER_REASON;
+}
+
+/** The hook label: one of HOOK_ACTIONS, else `other`. */
+function hookLabel(action: string): string {
+  return (HOOK_ACTIONS as readonly string[]).includes(action) ? action : OTHER_REASON;
+}
+
+/** A sample's labels and value. */
+type Row<L extends string> = readonly [labels: Partial<Record<L, string>>, value: number];
+
+/** What one scrape read from the sources; undefined where a source threw. */
+interface Snapshot {
+  readonly liveStreams: number | undefined;
+  readonly publishers: number | undefined;
+  readonly viewersByProtocol: Map<string, number> | undefined;
+  readonly bytes: Map<string, number> | undefined;
+  readonly droppedFrames: number | undefined;
+  readonly refusals: ReadonlyMap<string, number> | undefined;
+  readonly rejections: ReadonlyMap<string, number> | undefined;
+  readonly hls: ReturnType<MetricsSources['hls']> | undefined;
+  readonly streams: ReturnType<MetricsSources['streams']> | undefined;
+}
+
+/** A finite, non-negative number (what a counter may hold). */
+function nonNegative(value: number): number {
+  return Number.isFinite(value) && value > 0 ? value : 0;
+}
+
+/** Adds `value` to `key` of a map of sums. */
+function add(sums: Map<string, number>, key: string, value: number): void {
+  sums.set(key, (sums.get(key) ?? 0) + nonNegative(value));
+}
+
+/**
+ * The Prometheus metrics of one server: a private prom-client Registry holding the default
+ * `process_*` and `nodejs_*` metrics (standard names, no prefix, as published dashboards expect)
+ * and the `onair_*` series.
+ *
+ * Totals the server already keeps (bytes, refusals, HLS parts...) are exposed as prom-client
+ * Counters (TYPE counter) whose `collect()` does `reset()` then `inc(total)`: the counter
+ * mirrors the source's total at scrape time instead of being incremented on the media path.
+ * When a source throws, its series keep their previous values and
+ * `onair_metrics_source_errors_total` goes up; the scrape still answers.
+ */
+export class OnairMetrics {
+  readonly #sources: MetricsSources;
+  readonly #registry = new Registry();
+  readonly #hookDuration: Histogram<'hook' | 'result'>;
+  readonly #sourceErrors: Counter;
+  #snapshot: Snapshot | null = null;
+
+  /** Registers every series; throws a RangeError when perStreamSeries is not an integer >= 0. */
+  constructor(sources: MetricsSources, options: MetricsOptions) {
+    const { perStreamSeries } = options;
+    if (!Number.isSafeInteger(perStreamSeries) || perStreamSeries < 0) {
+      throw new RangeError(`perStreamSeries must be an integer >= 0, got ${perStreamSeries}`);
+    }
+    this.#sources = sources;
+    collectDefaultMetrics({ register: this.#registry });
+    const registers = [this.#registry];
+
+    this.#sourceErrors = new Counter({
+      name: 'onair_metrics_source_errors_total',
+      help: 'Reads of a metrics source that threw during a scrape (its series kept their last values).',
+      registers,
+    });
+
+    this.#gauge('onair_streams', 'Streams with a publisher now.', [], (s) =>
+      s.liveStreams === undefined ? undefined : [[{}, s.liveStreams]],
+    );
+    this.#gauge('onair_publishers', 'Publishers connected now.', [], (s) =>
+      s.publishers === undefined ? undefined : [[{}, s.publishers]],
+    );
+    this.#gauge('onair_viewers', 'Viewers connected now, by protocol.', ['protocol'], (s) =>
+      s.viewersByProtocol === undefined ? undefined : rowsOf(s.viewersByProtocol, 'protocol'),
+    );
+    this.#counter(
+      'onair_ingest_bytes_total',
+      'Bytes received from publishers, by protocol.',
+      ['protocol'],
+      (s) => (s.bytes === undefined ? undefined : bytesRows(s.bytes, 'publisher')),
+    );
+    this.#counter(
+      'onair_egress_bytes_total',
+      'Bytes sent to viewers, by protocol.',
+      ['protocol'],
+      (s) => (s.bytes === undefined ? undefined : bytesRows(s.bytes, 'viewer')),
+    );
+    this.#counter(
+      'onair_frames_dropped_total',
+      'Media frames dropped, by reason (slow_viewer: a viewer queue could not keep up).',
+      ['reason'],
+      (s) =>
+        s.droppedFrames === undefined ? undefined : [[{ reason: 'slow_viewer' }, s.droppedFrames]],
+    );
+    this.#counter(
+      'onair_auth_denied_total',
+      'Publish and play attempts refused by authentication or address rules, by reason.',
+      ['reason'],
+      (s) => (s.refusals === undefined ? undefined : refusalRows(s.refusals, 'auth_denied')),
+    );
+    this.#counter(
+      'onair_connections_rejected_total',
+      'Connections refused by a limit or closed by the server for a fault, by reason.',
+      ['reason'],
+      (s) =>
+        s.refusals === undefined || s.rejections === undefined
+          ? undefined
+          : rejectedRows(s.refusals, s.rejections),
+    );
+    this.#hookDuration = new Histogram({
+      name: 'onair_hook_duration_seconds',
+      help: 'Webhook attempts by hook and result (ok: answered and allowed or 2xx; failed: anything else).',
+      labelNames: ['hook', 'result'],
+      buckets: HOOK_DURATION_BUCKETS,
+      registers,
+    });
+    // With HLS off, the HLS series read 0.
+    this.#gauge('onair_hls_streams', 'Streams with an HLS segmenter now.', [], (s) =>
+      s.hls === undefined ? undefined : s.hls === null ? [] : [[{}, s.hls.streams]],
+    );
+    this.#counter('onair_hls_parts_total', 'LL-HLS parts made.', [], (s) =>
+      s.hls === undefined ? undefined : s.hls === null ? [] : [[{}, s.hls.parts]],
+    );
+    this.#counter('onair_hls_segments_total', 'HLS segments made.', [], (s) =>
+      s.hls === undefined ? undefined : s.hls === null ? [] : [[{}, s.hls.segments]],
+    );
+    this.#gauge(
+      'onair_hls_held_requests',
+      'HLS requests held now (blocking playlist reloads, preload hints).',
+      [],
+      (s) => (s.hls === undefined ? undefined : s.hls === null ? [] : [[{}, s.hls.heldRequests]]),
+    );
+
+    // Stream names are chosen by clients, so a `stream` label has unbounded cardinality: these
+    // series are opt-in and capped to the perStreamSeries streams with the most viewers. When
+    // 0, they are not registered at all.
+    if (perStreamSeries > 0) {
+      const top = (s: Snapshot) =>
+        s.streams === undefined ? undefined : topStreams(s.streams, perStreamSeries);
+      this.#gauge(
+        'onair_stream_viewers',
+        `Viewers of a stream now (only the ${perStreamSeries} streams with the most viewers).`,
+        ['stream'],
+        (s) => top(s)?.map((t): Row<'stream'> => [{ stream: t.path }, t.viewers]),
+      );
+      this.#gauge(
+        'onair_stream_ingest_bits_per_second',
+        `Ingest bitrate of a stream (only the ${perStreamSeries} streams with the most viewers).`,
+        ['stream'],
+        (s) => top(s)?.map((t): Row<'stream'> => [{ stream: t.path }, t.ingestKbps * 1000]),
+      );
+    }
+  }
+
+  /** Records one webhook attempt (for WebhookClient's onResult). */
+  observeHook(action: string, durationMs: number, ok: boolean): void {
+    this.#hookDuration.observe(
+      { hook: hookLabel(action), result: ok ? 'ok' : 'failed' },
+      nonNegative(durationMs) / 1000,
+    );
+  }
+
+  /** Reads the sources once and renders the exposition text, with its content type. */
+  async render(): Promise<{ contentType: string; body: string }> {
+    this.#snapshot = this.#read();
+    try {
+      const body = await this.#registry.metrics();
+      return { contentType: this.#registry.contentType, body };
+    } finally {
+      this.#snapshot = null;
+    }
+  }
+
+  #read(): Snapshot {
+    const sources = this.#sources;
+    const sessions = sources.sessions;
+    return {
+      liveStreams: this.#try(() => sources.liveStreams()),
+      publishers: this.#try(() => sessions.publishers),
+      viewersByProtocol: this.#try(() => {
+        const counts = new Map<string, number>(VIEWER_PROTOCOLS.map((p) => [p, 0]));
+        for (const session of sessions.list()) {
+          if (session.role === 'viewer') add(counts, protocolLabel(session.protocol), 1);
+        }
+        return counts;
+      }),
+      bytes: this.#try(() => sessions.bytesTotals()),
+      droppedFrames: this.#try(() => sessions.droppedFramesTotal()),
+      refusals: this.#try(() => sources.refusals()),
+      rejections: this.#try(() => sources.connectionRejections()),
+      hls: this.#try(() => sources.hls()),
+      streams: this.#try(() => sources.streams()),
+    };
+  }
+
+  #try<T>(read: () => T): T | undefined {
+    try {
+      return read();
+    } catch {
+      this.#sourceErrors.inc();
+      return undefined;
+    }
+  }
+
+  /** A gauge set from the snapshot at scrape time; `rows` undefined: keep the last values. */
+  #gauge<L extends string>(
+    name: string,
+    help: string,
+    labelNames: readonly L[],
+    rows: (snapshot: Snapshot) => readonly Row<L>[] | undefined,
+  ): void {
+    const gauge: Gauge<L> = new Gauge<L>({
+      name,
+      help,
+      labelNames,
+      registers: [this.#registry],
+      collect: () => {
+        const current = this.#snapshot === null ? undefined : rows(this.#snapshot);
+        if (current === undefined) return;
+        gauge.reset();
+        for (const [labels, value] of current) {
+          gauge.set(labels, Number.isFinite(value) ? value : 0);
+        }
+      },
+    });
+  }
+
+  /** A counter mirroring totals from the snapshot (reset + inc); undefined: keep the last. */
+  #counter<L extends string>(
+    name: string,
+    help: string,
+    labelNames: readonly L[],
+    rows: (snapshot: Snapshot) => readonly Row<L>[] | undefined,
+  ): void {
+    const counter: Counter<L> = new Counter<L>({
+      name,
+      help,
+      labelNames,
+      registers: [this.#registry],
+      collect: () => {
+        const current = this.#snapshot === null ? undefined : rows(this.#snapshot);
+        if (current === undefined) return;
+        counter.reset();
+        for (const [labels, value] of current) counter.inc(labels, nonNegative(value));
+      },
+    });
+  }
+}
+
+/** One row per map entry, the key as label `name`. */
+function rowsOf<L extends string>(values: ReadonlyMap<string, number>, name: L): Row<L>[] {
+  return [...values].map(([key, value]): Row<L> => [{ [name]: key } as Record<L, string>, value]);
+}
+
+/** Byte totals of one role by protocol, the known protocols of that role present at 0. */
+function bytesRows(
+  totals: ReadonlyMap<string, number>,
+  role: 'publisher' | 'viewer',
+): Row<'protocol'>[] {
+  const known: readonly string[] = role === 'viewer' ? VIEWER_PROTOCOLS : INGEST_PROTOCOLS;
+  const sums = new Map<string, number>(known.map((p) => [p, 0]));
+  for (const [key, bytes] of totals) {
+    const colon = key.indexOf(':');
+    if (key.slice(0, colon) === role) add(sums, protocolLabel(key.slice(colon + 1)), bytes);
+  }
+  return rowsOf(sums, 'protocol');
+}
+
+/** Refusals of one kind by reason label, the known reasons (and `other`) present at 0. */
+function refusalRows(
+  refusals: ReadonlyMap<string, number>,
+  metric: 'auth_denied' | 'connections_rejected',
+): Row<'reason'>[] {
+  const labels = metric === 'auth_denied' ? AUTH_LABELS : LIMIT_LABELS;
+  const sums = new Map<string, number>([...labels.values(), OTHER_REASON].map((r) => [r, 0]));
+  for (const [code, count] of refusals) {
+    const where = classifyRefusal(code);
+    if (where.metric === metric) add(sums, where.reason, count);
+  }
+  return rowsOf(sums, 'reason');
+}
+
+/** Limit refusals plus the servers' rejections, summed by reason label. */
+function rejectedRows(
+  refusals: ReadonlyMap<string, number>,
+  rejections: ReadonlyMap<string, number>,
+): Row<'reason'>[] {
+  const sums = new Map<string, number>();
+  for (const [labels, value] of refusalRows(refusals, 'connections_rejected')) {
+    add(sums, labels.reason ?? OTHER_REASON, value);
+  }
+  for (const [code, count] of rejections) {
+    const reason = rejectionReason(code);
+    if (reason !== null) add(sums, reason, count);
+  }
+  return rowsOf(sums, 'reason');
+}
+
+/** The `limit` streams with the most viewers (ties by path, so the choice is stable). */
+function topStreams(
+  streams: ReturnType<MetricsSources['streams']>,
+  limit: number,
+): ReturnType<MetricsSources['streams']> {
+  return [...streams]
+    .sort((a, b) => b.viewers - a.viewers || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
+    .slice(0, limit);
+}
