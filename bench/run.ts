@@ -19,6 +19,7 @@ import {
   type RunRecord,
 } from './report-table.ts';
 import {
+  BENCH_API_TOKEN,
   BENCH_KINDS,
   SERVER_KINDS,
   SERVER_NAMES,
@@ -31,10 +32,13 @@ import {
 
 const usage = `usage: npm run bench [-- options]
   --servers LIST     onair,nms,nginx-rtmp                                  [all]
-  --kinds LIST       rtmp,httpflv,hls,hls-ts,hls-balanced                  [rtmp,httpflv]
+  --kinds LIST       rtmp,httpflv,hls,hls-ts,hls-balanced,httpflv-bare,httpflv-monitored [rtmp,httpflv]
                      hls: onair LL-HLS and nginx-rtmp's HLS files served by nginx;
                      hls-ts: onair's 'compatible' profile (MPEG-TS, no parts);
                      hls-balanced: onair's 'balanced' profile (0.334 s parts); NMS: no HLS
+                     httpflv-bare: onair HTTP-FLV with analytics and metrics off;
+                     httpflv-monitored: analytics on, /metrics scraped every 1 s, the
+                     dashboard's live feed open and its stream list polled (onair only)
   --viewers LIST     viewer counts of the matrix                           [500,1000]
   --big LIST         extra viewer counts for onair only                    [2000; none if the matrix is chosen]
   --hls LIST         HLS rows: onair LL-HLS and nginx-rtmp HLS at these counts [1000,3000; none if the matrix is chosen]
@@ -204,6 +208,19 @@ async function runOne(plan: Plan, o: Options): Promise<RunRecord> {
     ];
     const log = openSync(join(logs, `${name}.load.log`), 'w');
     const child = spawn('taskset', args, { cwd: ROOT, stdio: ['ignore', log, log] });
+    // httpflv-monitored: an operator's load beside the viewers (scrapes, live feed, polling).
+    const monitor =
+      plan.kind === 'httpflv-monitored'
+        ? spawn(
+            'taskset',
+            [
+              ...['-c', String(o.benchCpu), process.execPath, '--import', 'tsx'],
+              ...['bench/monitor-load.ts', '--base', server.httpBase],
+              ...['--token', BENCH_API_TOKEN, '--duration', String(plan.durationS + 5)],
+            ],
+            { cwd: ROOT, stdio: ['ignore', log, log] },
+          )
+        : null;
     closeSync(log);
     const killer = setTimeout(() => child.kill('SIGKILL'), (plan.durationS + 60) * 1000);
     const code = await new Promise<number | null>((done) => {
@@ -212,6 +229,7 @@ async function runOne(plan: Plan, o: Options): Promise<RunRecord> {
       });
     });
     clearTimeout(killer);
+    monitor?.kill('SIGKILL');
     if (code !== 0)
       return { ...plan, result: null, error: `load exited with ${code} (see ${name}.load.log)` };
     const result = JSON.parse(readFileSync(jsonPath, 'utf8')) as LoadResult;

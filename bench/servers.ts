@@ -26,14 +26,20 @@ export type ServerName = (typeof SERVER_NAMES)[number];
  * files (MPEG-TS) served by nginx; `hls-ts` is onair's 'compatible' profile (MPEG-TS, no parts),
  * `hls-balanced` its 'balanced' profile (LL-HLS, 2 s segments, 0.334 s parts).
  */
-export type BenchKind = 'rtmp' | 'httpflv' | 'hls' | 'hls-ts' | 'hls-balanced';
+export type BenchKind =
+  'rtmp' | 'httpflv' | 'hls' | 'hls-ts' | 'hls-balanced' | 'httpflv-bare' | 'httpflv-monitored';
 export const BENCH_KINDS: readonly BenchKind[] = [
   'rtmp',
   'httpflv',
   'hls',
   'hls-ts',
   'hls-balanced',
+  'httpflv-bare',
+  'httpflv-monitored',
 ];
+
+/** The API token the bench gives onair (env ONAIR_API_TOKEN) for the monitoring load. */
+export const BENCH_API_TOKEN = 'bench-api-token-0123456789abcdef';
 
 /** onair's HLS profile for an HLS bench kind (`hls` runs the default, low-latency). */
 const ONAIR_PROFILE: Partial<Record<BenchKind, string>> = {
@@ -43,12 +49,14 @@ const ONAIR_PROFILE: Partial<Record<BenchKind, string>> = {
 
 /** The load generator's viewer kind for a bench kind. */
 export function viewerKindOf(kind: BenchKind): ViewerKind {
-  return kind === 'hls-ts' || kind === 'hls-balanced' ? 'hls' : kind;
+  if (kind === 'hls-ts' || kind === 'hls-balanced') return 'hls';
+  if (kind === 'httpflv-bare' || kind === 'httpflv-monitored') return 'httpflv';
+  return kind;
 }
 
 /** Kinds each server can serve. */
 export const SERVER_KINDS: Record<ServerName, readonly BenchKind[]> = {
-  onair: ['rtmp', 'httpflv', 'hls', 'hls-ts', 'hls-balanced'],
+  onair: ['rtmp', 'httpflv', 'hls', 'hls-ts', 'hls-balanced', 'httpflv-bare', 'httpflv-monitored'],
   nms: ['rtmp', 'httpflv'], // NMS 4 has no HLS without ffmpeg transcoding
   'nginx-rtmp': ['rtmp', 'hls'], // nginx-rtmp has no HTTP-FLV; its HLS is MPEG-TS
 };
@@ -68,6 +76,8 @@ export interface RunningServer {
    */
   readonly settleMs: number;
   playUrl(kind: BenchKind): string;
+  /** The HTTP listener's base URL (`http://127.0.0.1:PORT`). */
+  readonly httpBase: string;
   stop(): Promise<void>;
 }
 
@@ -260,6 +270,10 @@ export async function startServer(name: ServerName, options: StartOptions): Prom
         'hls.maxHeldRequestsPerIp=1000000',
         '--set',
         'limits.maxViewersPerIp=1000000',
+        // httpflv-bare: no analytics and no metrics, the baseline of httpflv-monitored.
+        ...(options.kind === 'httpflv-bare'
+          ? ['--set', 'analytics.enabled=false', '--set', 'metrics.enabled=false']
+          : []),
         ...(ONAIR_PROFILE[options.kind] === undefined
           ? []
           : ['--set', `hls.profile=${ONAIR_PROFILE[options.kind] ?? ''}`]),
@@ -312,6 +326,7 @@ export async function startServer(name: ServerName, options: StartOptions): Prom
   const child = spawn('taskset', ['-c', String(options.cpu), ...args], {
     cwd: root,
     stdio: ['ignore', out, out],
+    env: { ...process.env, ONAIR_API_TOKEN: BENCH_API_TOKEN },
   });
   closeSync(out);
   const pid = child.pid;
@@ -331,11 +346,14 @@ export async function startServer(name: ServerName, options: StartOptions): Prom
     pid,
     publishUrl: `rtmp://127.0.0.1:${rtmpPort}/live/${STREAM}`,
     settleMs: name === 'nginx-rtmp' ? 1000 : 10_000,
+    httpBase: `http://127.0.0.1:${httpPort}`,
     playUrl: (kind) => {
       switch (kind) {
         case 'rtmp':
           return `rtmp://127.0.0.1:${rtmpPort}/live/${STREAM}`;
         case 'httpflv':
+        case 'httpflv-bare':
+        case 'httpflv-monitored':
           return `http://127.0.0.1:${httpPort}/live/${STREAM}.flv`;
         case 'hls':
         case 'hls-ts':

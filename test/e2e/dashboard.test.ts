@@ -67,6 +67,18 @@ describe('the dashboard in Chromium', () => {
         10_000,
       );
       await saveScreenshot(page, 'dashboard-stream.png');
+      // The history page asks the analytics for the last hour and draws its charts.
+      await page.goto(server.httpUrl('dashboard/#/history/live/dash'));
+      await waitForPage(
+        page,
+        'document.getElementById("history-viewers") !== null && document.getElementById("summary") !== null',
+        15_000,
+      );
+      const errorText = await page.evaluate<string>(
+        'document.getElementById("error")?.textContent?.trim() ?? ""',
+      );
+      assert.equal(errorText, '', 'no API error on the history page');
+      await saveScreenshot(page, 'dashboard-history.png');
       assert.deepEqual(problems.exceptions, [], 'uncaught exceptions in the page');
     });
   });
