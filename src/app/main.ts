@@ -63,6 +63,11 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
               `           http://${host}:${httpPort}/live/NAME.flv  (HTTP-FLV)`,
               `           ws://${host}:${httpPort}/live/NAME.flv    (WS-FLV)`,
               `  Player:  http://${host}:${httpPort}/watch/live/NAME, live streams: http://${host}:${httpPort}/`,
+              ...(config.api.enabled
+                ? [
+                    `  Admin:   http://${host}:${httpPort}/dashboard/ (token in ${config.dataDir}/api-token), API http://${host}:${httpPort}/api/v1/, metrics /metrics`,
+                  ]
+                : []),
             ]
           : []),
         '',
