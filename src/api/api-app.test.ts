@@ -766,3 +766,17 @@ void test('mounted on a real node:http server through routing(), the API answers
   assert.equal(other.status, 404);
   await other.text();
 });
+
+test('GET /api/v1/sessions?stream= lists only that stream', async (t) => {
+  const { sessions, call } = await harness(t);
+  const closes: string[] = [];
+  const a = sessions.add(spec('viewer', 'live/a', closes));
+  sessions.add(spec('viewer', 'live/b', closes));
+  const publisher = sessions.add(spec('publisher', 'live/a', closes));
+  const listed = json(await call({ method: 'GET', url: '/api/v1/sessions?stream=live%2Fa' }));
+  assert.deepEqual(
+    (listed.items as { id: string }[]).map((item) => item.id),
+    [a.id, publisher.id],
+  );
+  assert.equal(listed.total, 2);
+});

@@ -67,6 +67,8 @@ function sha256(text: string): Buffer {
 const sessionsQuerySchema = z.object({
   page: queryInt(0, 1_000_000, 0),
   itemsPerPage: queryInt(1, MAX_ITEMS_PER_PAGE, 100),
+  /** Only the sessions of this stream path. */
+  stream: z.string().max(255).optional(),
 });
 
 const tokenBodySchema = z.strictObject({
@@ -234,8 +236,11 @@ export async function createApiApp(deps: ApiDeps): Promise<FastifyInstance> {
   }
 
   app.get('/api/v1/sessions', (request, reply) => {
-    const { page, itemsPerPage } = parse(sessionsQuerySchema, request.query, 'query');
-    const all = deps.sessions.list();
+    const { page, itemsPerPage, stream } = parse(sessionsQuerySchema, request.query, 'query');
+    const all =
+      stream === undefined
+        ? deps.sessions.list()
+        : deps.sessions.list().filter((session) => session.path === stream);
     const items = all.slice(page * itemsPerPage, (page + 1) * itemsPerPage).map((session) => ({
       id: session.id,
       role: session.role,

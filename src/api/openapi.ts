@@ -199,7 +199,7 @@ export const API_ROUTES: readonly RouteDoc[] = [
     method: 'get',
     path: '/api/v1/sessions',
     summary: 'Publishers and viewers, paginated',
-    query: page,
+    query: [...page, { name: 'stream', description: 'Only the sessions of this stream path' }],
     responses: {
       200: { description: 'A page of sessions', schema: sessionsPageSchema },
       400: err('Bad paging'),

@@ -127,6 +127,7 @@ describe('the admin API matches its OpenAPI document', () => {
         rawBody: JSON.stringify({ ...beacon, errors: ['x'.repeat(20_000)] }),
       },
       { method: 'get', path: '/api/v1/sessions', status: 200 },
+      { method: 'get', path: '/api/v1/sessions?stream=live%2Fdoc', status: 200 },
       { method: 'get', path: '/api/v1/sessions?page=x', status: 400 },
       { method: 'get', path: '/api/v1/sessions', status: 401, token: 'wrong' },
       { method: 'delete', path: '/api/v1/sessions/nope', status: 404 },

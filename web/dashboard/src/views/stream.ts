@@ -375,7 +375,7 @@ export function mountStream(
     const mine: SessionInfo[] = [];
     for (let page = 0; page < SESSIONS_MAX_PAGES; page += 1) {
       const list = await ctx.api.get<SessionList>(
-        `/api/v1/sessions?page=${page}&itemsPerPage=${SESSIONS_PAGE}`,
+        `/api/v1/sessions?stream=${encodeURIComponent(path)}&page=${page}&itemsPerPage=${SESSIONS_PAGE}`,
         abort.signal,
       );
       for (const session of list.items) if (session.stream === path) mine.push(session);
