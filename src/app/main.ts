@@ -39,6 +39,18 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
     process.exit(1);
   });
   mkdirSync(config.dataDir, { recursive: true });
+  // Signals are caught before anything is printed: a supervisor (or a test) that sends SIGTERM
+  // as soon as it reads the banner must get a clean stop, not the default kill.
+  const stopped = new Promise<void>((resolve) => {
+    const stop = (signal: string): void => {
+      logger.info({ signal }, 'signal received');
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
   const onair = new Onair(config, logger);
   const { rtmpPort, httpPort } = await onair.start();
   const host = 'localhost';
@@ -75,16 +87,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
       ].join('\n'),
     );
   }
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string): void => {
-      logger.info({ signal }, 'signal received');
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      resolve();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
+  await stopped;
   await onair.stop();
   return 0;
 }
