@@ -67,6 +67,22 @@ describe('the dashboard in Chromium', () => {
         10_000,
       );
       await saveScreenshot(page, 'dashboard-stream.png');
+      // A private stream: the embedded player gets a token the dashboard mints.
+      const made = await fetch(server.httpUrl('api/v1/streams/live/dash/private'), {
+        method: 'PUT',
+        headers: {
+          Authorization: `Bearer ${server.onair.apiToken.value}`,
+          'Content-Type': 'application/json',
+        },
+        body: JSON.stringify({ private: true }),
+      });
+      assert.equal(made.status, 200);
+      await page.reload();
+      await waitForPage(
+        page,
+        '/[?]token=/.test(document.getElementById("player")?.getAttribute("src") ?? "")',
+        10_000,
+      );
       // The history page asks the analytics for the last hour and draws its charts.
       await page.goto(server.httpUrl('dashboard/#/history/live/dash'));
       await waitForPage(

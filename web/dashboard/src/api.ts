@@ -72,6 +72,17 @@ export class ApiClient {
     await expectOk(response);
   }
 
+  /** POST a JSON body and return the JSON answer. */
+  async post<T>(path: string, body: unknown, signal?: AbortSignal): Promise<T> {
+    const response = await this.fetch(path, {
+      method: 'POST',
+      headers: { Accept: 'application/json', 'Content-Type': 'application/json' },
+      body: JSON.stringify(body),
+      ...(signal === undefined ? {} : { signal }),
+    });
+    return readJson<T>(response);
+  }
+
   /** DELETE `path`. */
   async delete(path: string, signal?: AbortSignal): Promise<void> {
     const response = await this.fetch(path, {

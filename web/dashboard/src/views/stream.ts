@@ -49,6 +49,20 @@ export function mountStream(
 ): Dispose {
   const path = `${app}/${name}`;
   const abort = new AbortController();
+  let player: HTMLIFrameElement | null = null;
+  // A private stream plays only with a token: mint a short one for the embedded player.
+  void ctx.api
+    .get<{ private: boolean }>(streamApiPath(app, name, '/access'), abort.signal)
+    .then(async (access) => {
+      if (!access.private) return;
+      const minted = await ctx.api.post<{ query: string }>(
+        '/api/v1/tokens',
+        { stream: path, expiresIn: '4h' },
+        abort.signal,
+      );
+      if (player !== null) player.src = `${watchUrl(app, name)}?${minted.query}`;
+    })
+    .catch(() => undefined);
   const health = new HealthTracker();
   let gotSnapshot = false;
   let isPrivate: boolean | null = null;
@@ -160,12 +174,12 @@ export function mountStream(
         h(
           'div',
           { class: 'player' },
-          h('iframe', {
+          (player = h('iframe', {
             src: watchUrl(app, name),
             title: `Player of ${path}`,
             allow: 'autoplay; fullscreen; picture-in-picture',
             id: 'player',
-          }),
+          })),
         ),
       ),
     ),
