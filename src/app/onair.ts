@@ -132,6 +132,7 @@ export class Onair {
             cors: config.http.cors,
             logger,
             access: this.access,
+            sessions: this.sessions,
           })
         : null;
     this.#pages = new PagesHandler({ hub: this.hub, rtmpPort: config.rtmp.port });

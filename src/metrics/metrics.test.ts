@@ -161,6 +161,7 @@ test('the exposition is well formed: names, TYPEs, default process_ and nodejs_ 
   assert.ok(value(families, 'process_resident_memory_bytes') > 0);
   assert.equal(value(families, 'onair_viewers', { protocol: 'http-flv' }), 0);
   assert.deepEqual(labelValues(families, 'onair_viewers', 'protocol'), [
+    'hls',
     'http-flv',
     'rtmp',
     'ws-flv',

@@ -30,7 +30,7 @@ export interface MetricsOptions {
 }
 
 /** Viewer protocols exported even at 0, so dashboards show a line for each from the start. */
-export const VIEWER_PROTOCOLS = ['rtmp', 'http-flv', 'ws-flv'] as const;
+export const VIEWER_PROTOCOLS = ['rtmp', 'http-flv', 'ws-flv', 'hls'] as const;
 /** Publisher protocols exported even at 0. */
 export const INGEST_PROTOCOLS = ['rtmp'] as const;
 

@@ -8,6 +8,7 @@ import { startServer, type TestServer } from '../support/server.ts';
 import { publishTestPattern, waitFor, type Publisher } from '../support/media-tools.ts';
 import { openFlv, type FlvViewer } from '../support/access-helpers.ts';
 import { parseExposition, type Family } from '../support/prom-text.ts';
+import { waitForPlaylist } from '../support/wait-for-playlist.ts';
 import { playerState, waitForPage, withChromiumPage } from '../support/chromium.ts';
 
 function sampleValue(families: Map<string, Family>, name: string, labels = {}): number {
@@ -53,7 +54,12 @@ describe('monitoring under a known load', () => {
     await server.stop();
   });
 
-  test('/metrics: 2 streams, 2 publishers, 5 HTTP-FLV viewers, bytes in and out', async () => {
+  test('/metrics: 2 streams, 2 publishers, 5 HTTP-FLV viewers and 1 HLS viewer, bytes in and out', async () => {
+    // An HLS viewer: no connection, an address + user agent asking for a stream's playlist.
+    const playlist = await waitForPlaylist(server.httpUrl('live/b.m3u8'), {
+      timeoutMs: 15_000,
+    });
+    assert.match(playlist, /#EXTM3U/);
     const response = await fetch(server.httpUrl('metrics'));
     assert.equal(response.status, 200);
     assert.match(response.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
@@ -62,6 +68,7 @@ describe('monitoring under a known load', () => {
     assert.equal(sampleValue(families, 'onair_publishers'), 2);
     assert.equal(sampleValue(families, 'onair_viewers', { protocol: 'http-flv' }), 5);
     assert.equal(sampleValue(families, 'onair_viewers', { protocol: 'rtmp' }), 0);
+    assert.equal(sampleValue(families, 'onair_viewers', { protocol: 'hls' }), 1);
     assert.ok(sampleValue(families, 'onair_ingest_bytes_total', { protocol: 'rtmp' }) > 10_000);
     const egress = sampleValue(families, 'onair_egress_bytes_total', { protocol: 'http-flv' });
     const received = viewers.reduce((sum, v) => sum + v.received(), 0);
@@ -84,7 +91,7 @@ describe('monitoring under a known load', () => {
     };
     const byPath = new Map(page.items.map((s) => [s.path, s]));
     assert.equal(byPath.get('live/a')?.viewers.total, 3);
-    assert.deepEqual(byPath.get('live/b')?.viewers.byProtocol, { 'http-flv': 2 });
+    assert.deepEqual(byPath.get('live/b')?.viewers.byProtocol, { 'http-flv': 2, hls: 1 });
     // The rates are averages over the last 5 whole seconds: wait until the window is full.
     await waitFor(
       () => (server.onair.hub.get('live/a')?.ingest.figures().fps ?? 0) > 20,
@@ -122,7 +129,12 @@ describe('monitoring under a known load', () => {
     // Two of live/b's viewers leave: their sessions are recorded.
     const [, , , b1, b2] = viewers;
     await Promise.all([b1?.close(), b2?.close()]);
-    await waitFor(() => server.onair.sessions.viewersOf('live/b') === 0, 5000, 'b viewers gone');
+    await waitFor(
+      () =>
+        !server.onair.sessions.list().some((v) => v.path === 'live/b' && v.protocol === 'http-flv'),
+      5000,
+      'the HTTP-FLV viewers of live/b gone',
+    );
     const summary = (await api('analytics/summary')) as {
       streams: {
         stream: string;

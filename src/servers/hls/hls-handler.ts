@@ -12,6 +12,8 @@ import { HlsSegmenter } from './hls-segmenter.ts';
 import { explainProfile, hlsProfile, type HlsProfile } from './hls-profile.ts';
 import { renderPlaylist, type PlaylistRequest } from './hls-playlist.ts';
 import { HlsWaiters } from './hls-waiters.ts';
+import { HlsSessions } from './hls-sessions.ts';
+import type { SessionRegistry } from '../../hub/session-registry.ts';
 import type { AccessControl } from '../../access/access-control.ts';
 
 /** What the handler is built from. */
@@ -24,6 +26,8 @@ export interface HlsHandlerOptions {
   readonly logger: Logger;
   /** Play decisions for playlists; signatures on the media URIs of private streams. */
   readonly access: AccessControl;
+  /** Where HLS viewers are registered (address + user agent + stream, until idle). */
+  readonly sessions: SessionRegistry;
 }
 
 /** One stream's HLS state. */
@@ -60,6 +64,7 @@ export class HlsHandler {
   readonly #profile: HlsProfile;
   readonly #entries = new Map<string, HlsEntry>();
   readonly #waiters: HlsWaiters;
+  readonly #viewers: HlsSessions;
   /** Parts and segments of segmenters already dropped, so the totals only grow. */
   readonly #madeByDropped = { parts: 0, segments: 0 };
   readonly #corsHeader: readonly string[];
@@ -67,6 +72,7 @@ export class HlsHandler {
   constructor(options: HlsHandlerOptions) {
     this.#options = options;
     this.#corsHeader = options.cors ? ['Access-Control-Allow-Origin', '*'] : [];
+    this.#viewers = new HlsSessions(options.sessions);
     this.#logger = options.logger.child({ component: 'hls' });
     this.#profile = hlsProfile(options.config.profile);
     this.#waiters = new HlsWaiters({
@@ -140,7 +146,11 @@ export class HlsHandler {
         this.#reply(res, 403, 'This media URL is not signed for this stream (or expired)\n');
         return;
       }
-      if (target.kind === 'init') this.#init(res, entry, target.version);
+      if (!this.#countViewer(req, target.path, 0)) {
+        this.#reply(res, 403, 'This viewer was disconnected by an operator\n');
+        return;
+      }
+      if (target.kind === 'init') this.#init(req, res, entry, target.version);
       else this.#media(req, res, entry, target.msn, target.part);
       return;
     }
@@ -152,14 +162,23 @@ export class HlsHandler {
         protocol: 'hls',
         query: search.toString(),
         ...(authorization?.startsWith('Bearer ') ? { bearer: authorization.slice(7) } : {}),
-        // No sessionId: HLS has no connection to follow; each new decision (per address,
-        // stream and token, cached a minute) gets its own id, and no on_stop follows.
+        // The id of this viewer's HLS session (address + user agent + stream), so on_play and
+        // the on_stop sent when it goes idle match.
+        sessionId: this.#viewers.idOf(
+          target.path,
+          req.socket.remoteAddress ?? 'unknown',
+          req.headers['user-agent'],
+        ),
         counted: false,
       })
       .then(
         (result) => {
           if (!result.ok) {
             this.#reply(res, result.status, `${result.message}\n`);
+            return;
+          }
+          if (!this.#countViewer(req, target.path, 0)) {
+            this.#reply(res, 403, 'This viewer was disconnected by an operator\n');
             return;
           }
           this.#playlist(req, res, entry, target.prefix, search);
@@ -185,6 +204,17 @@ export class HlsHandler {
   close(): void {
     for (const entry of this.#entries.values()) this.#drop(entry);
     this.#waiters.closeAll();
+    this.#viewers.close();
+  }
+
+  /** Counts `bytes` sent to this request's viewer; false when an operator kicked it. */
+  #countViewer(req: IncomingMessage, path: string, bytes: number): boolean {
+    return this.#viewers.touch(
+      path,
+      req.socket.remoteAddress ?? 'unknown',
+      req.headers['user-agent'],
+      bytes,
+    );
   }
 
   #playlist(
@@ -234,18 +264,20 @@ export class HlsHandler {
         entry.playlists.set(key, body);
       }
       const maxAge = query.msn === undefined ? 1 : 6 * targetS;
+      this.#countViewer(req, entry.stream.path, body.length);
       this.#send(req, res, body, 'application/vnd.apple.mpegurl', `public, max-age=${maxAge}`);
     };
     this.#hold(req, res, ready, respond, Math.max(3 * targetS, 6) * 1000);
   }
 
-  #init(res: ServerResponse, entry: HlsEntry, version: number): void {
+  #init(req: IncomingMessage, res: ServerResponse, entry: HlsEntry, version: number): void {
     const init = entry.segmenter.init(version);
     if (init === null) {
       this.#reply(res, 404, 'No such init segment\n');
       return;
     }
-    this.#send(null, res, init, 'video/mp4', 'public, max-age=31536000, immutable');
+    this.#countViewer(req, entry.stream.path, init.length);
+    this.#send(req, res, init, 'video/mp4', 'public, max-age=31536000, immutable');
   }
 
   #media(
@@ -264,6 +296,7 @@ export class HlsHandler {
         return;
       }
       const type = entry.profile.container === 'fmp4' ? 'video/mp4' : 'video/mp2t';
+      this.#countViewer(req, entry.stream.path, bytes.length);
       this.#send(req, res, bytes, type, 'public, max-age=31536000, immutable');
     };
     // The next part (the preload hint) or the segment in progress is held until it exists.
@@ -374,7 +407,7 @@ export class HlsHandler {
   }
 
   #send(
-    req: IncomingMessage | null,
+    req: IncomingMessage,
     res: ServerResponse,
     body: Buffer,
     contentType: string,
@@ -392,7 +425,7 @@ export class HlsHandler {
       ...this.#corsHeader,
     ];
     res.writeHead(200, headers);
-    res.end(req?.method === 'HEAD' ? undefined : body);
+    res.end(req.method === 'HEAD' ? undefined : body);
   }
 
   #reply(res: ServerResponse, status: number, text: string): void {
