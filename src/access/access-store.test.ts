@@ -3,27 +3,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import fc from 'fast-check';
 import { AccessStore, AccessStoreLimitError, MAX_KEYS } from './access-store.ts';
+import { tempDir } from '../../test/support/temp-dir.ts';
 
 /** A path to a not-yet-existing access.json in a fresh temporary directory. */
 function tempFile(t: { after: (fn: () => void) => void }): string {
-  const dir = mkdtempSync(join(tmpdir(), 'onair-access-'));
-  t.after(() => {
-    rmSync(dir, { recursive: true, force: true });
-  });
-  return join(dir, 'data', 'access.json');
+  return join(tempDir(t, 'onair-access-'), 'data', 'access.json');
 }
 
 /** Asserts that `fn` throws an Error whose message contains every part. */

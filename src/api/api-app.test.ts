@@ -2,14 +2,15 @@
 // revocation closing the publisher, and one mount on a real node:http server.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import ipaddr from 'ipaddr.js';
+import { tempDir } from '../../test/support/temp-dir.ts';
 import { AccessStore, MAX_KEYS } from '../access/access-store.ts';
 import { SessionRegistry, type SessionSpec } from '../hub/session-registry.ts';
 import { checkStreamPath } from '../hub/stream-path.ts';
@@ -55,10 +56,7 @@ async function harness(
   overrides: Partial<ApiDeps> = {},
   storeFile?: string,
 ): Promise<Harness> {
-  const dir = mkdtempSync(join(tmpdir(), 'onair-api-'));
-  t.after(() => {
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const dir = tempDir(t, 'onair-api-');
   const sessions = new SessionRegistry();
   const store = AccessStore.open(storeFile ?? join(dir, 'access.json'));
   const signed: Parameters<ApiDeps['signToken']>[0][] = [];
@@ -629,10 +627,7 @@ void test('publish keys: bad labels and bad stream paths are 400', async (t) => 
 });
 
 void test('creating a key past the store bound is 409', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'onair-api-full-'));
-  t.after(() => {
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const dir = tempDir(t, 'onair-api-full-');
   const file = join(dir, 'access.json');
   const keys = Array.from({ length: MAX_KEYS }, (_, i) => ({
     id: i.toString(16).padStart(16, '0'),

@@ -2,27 +2,10 @@
 // the path and never the secret.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  chmodSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadOrCreateSecret } from './secret-file.ts';
-
-/** A fresh temporary directory, removed after the test. */
-function tempDir(t: { after: (fn: () => void) => void }): string {
-  const dir = mkdtempSync(join(tmpdir(), 'onair-secret-'));
-  t.after(() => {
-    rmSync(dir, { recursive: true, force: true });
-  });
-  return dir;
-}
+import { tempDir } from '../../test/support/temp-dir.ts';
 
 void test('loadOrCreateSecret() creates a 0600 file with 32 random bytes in base64url, then reads it back', (t) => {
   const dir = tempDir(t);

@@ -91,7 +91,10 @@ export class Monitoring {
               const viewers = viewersByStream(sessions);
               return hub.list().map((stream) => ({
                 path: stream.path,
-                viewers: Object.values(viewers.get(stream.path) ?? {}).reduce((a, b) => a + b, 0),
+                viewers: Object.values(viewers.get(stream.path)?.byProtocol ?? {}).reduce(
+                  (a, b) => a + b,
+                  0,
+                ),
                 ingestKbps: stream.ingest.figures().kbps5s,
               }));
             },
@@ -109,7 +112,7 @@ export class Monitoring {
         const stream = hub.get(path);
         return stream === undefined
           ? null
-          : streamInfo(stream, sessions, isPrivate, viewersByStream(sessions));
+          : streamInfo(stream, isPrivate, viewersByStream(sessions));
       },
       server: () => this.#figures.info(),
       health: inputs.health,

@@ -17,18 +17,16 @@ import { encodeFlvFrame } from '../servers/http-flv/flv-output-encoding.ts';
 /** Stream figures for the API and the live feed. */
 export function streamInfo(
   stream: Stream,
-  sessions: SessionRegistry,
   isPrivate: (path: string) => boolean,
-  viewersByPath: Map<string, Record<string, number>>,
+  viewersByPath: Map<string, StreamViewers>,
 ): StreamInfo {
   const slash = stream.path.lastIndexOf('/');
   const publisher = stream.publisher;
-  const byProtocol = viewersByPath.get(stream.path) ?? {};
+  const { byProtocol, droppedFrames } = viewersByPath.get(stream.path) ?? {
+    byProtocol: {},
+    droppedFrames: 0,
+  };
   const ingest = stream.ingest.figures();
-  let droppedFrames = 0;
-  for (const session of sessions.list()) {
-    if (session.path === stream.path) droppedFrames += session.droppedFrames?.() ?? 0;
-  }
   return {
     path: stream.path,
     app: stream.path.slice(0, slash),
@@ -63,14 +61,24 @@ export function streamInfo(
   };
 }
 
-/** Viewers by stream and protocol, in one pass over the sessions. */
-export function viewersByStream(sessions: SessionRegistry): Map<string, Record<string, number>> {
-  const out = new Map<string, Record<string, number>>();
+/** One stream's viewers by protocol and the frames dropped for them. */
+export interface StreamViewers {
+  readonly byProtocol: Record<string, number>;
+  droppedFrames: number;
+}
+
+/** Viewers and dropped frames of every stream, in one pass over the sessions. */
+export function viewersByStream(sessions: SessionRegistry): Map<string, StreamViewers> {
+  const out = new Map<string, StreamViewers>();
   for (const session of sessions.list()) {
     if (session.role !== 'viewer') continue;
-    const counts = out.get(session.path) ?? {};
-    counts[session.protocol] = (counts[session.protocol] ?? 0) + 1;
-    out.set(session.path, counts);
+    let entry = out.get(session.path);
+    if (entry === undefined) {
+      entry = { byProtocol: {}, droppedFrames: 0 };
+      out.set(session.path, entry);
+    }
+    entry.byProtocol[session.protocol] = (entry.byProtocol[session.protocol] ?? 0) + 1;
+    entry.droppedFrames += session.droppedFrames?.() ?? 0;
   }
   return out;
 }
@@ -85,7 +93,7 @@ export function allStreamInfo(
   return hub
     .list()
     .sort((a, b) => a.path.localeCompare(b.path))
-    .map((stream) => streamInfo(stream, sessions, isPrivate, viewers));
+    .map((stream) => streamInfo(stream, isPrivate, viewers));
 }
 
 function trackInfo(track: Track): StreamInfo['tracks'][number] {
