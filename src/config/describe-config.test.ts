@@ -68,6 +68,7 @@ void test('describeSections() lists every section with a description', () => {
       'api',
       'analytics',
       'metrics',
+      'server',
     ],
   );
   for (const section of sections) assert.ok(section.description.length > 5, section.key);

@@ -258,6 +258,13 @@ const hlsSchema = section(
       default: 1000,
       description: 'Blocking LL-HLS requests held at once from one address; more get 429.',
     }),
+    maxSessionsPerIp: int({
+      min: 1,
+      max: 1_000_000,
+      default: 100,
+      description:
+        'HLS viewer sessions (address + user agent + stream) tracked at once per address; beyond, requests are still served but start no new session.',
+    }),
     idleTimeoutMs: int({
       min: SECOND_MS,
       max: HOUR_MS,
@@ -364,6 +371,7 @@ const authSchema = section(
       .describe('JWT algorithms accepted (comma-separated); alg none is never accepted.'),
     jwtIssuer: str('', 'Required JWT iss claim; empty: not checked.'),
     jwtAudience: str('', 'Required JWT aud claim; empty: not checked.'),
+    jwtRequireExp: bool(true, 'A JWT playback token without an exp claim is refused.'),
     maxFailuresPerIp: int({
       min: 1,
       max: 1_000_000,
@@ -381,7 +389,9 @@ const hooksSchema = section(
     onUnpublish: hookUrl('POSTed when a publisher leaves (notification).'),
     onPlay: hookUrl('POSTed before a viewer starts; its answer decides (2xx, or {"code":0}).'),
     onStop: hookUrl('POSTed when a viewer leaves (notification).'),
-    secret: secret('Signs every hook request (X-Onair-Signature); empty: auth.secret is used.'),
+    secret: secret(
+      'Signs every hook request (X-Onair-Signature); empty: a key derived from the auth secret for hooks alone (`onair token hooks-key` prints it).',
+    ),
     timeoutMs: int({
       min: 100,
       max: MINUTE_MS,
@@ -428,6 +438,17 @@ const limitsSchema = section(
       default: 200,
       description: 'Most HTTP-FLV and WS-FLV viewers from one address.',
     }),
+    countHlsViewers: bool(
+      false,
+      'HLS viewers count toward maxViewers and maxViewersPerStream too (RTMP, HTTP-FLV and WS-FLV viewers always do).',
+    ),
+    maxMemoryMB: int({
+      min: 0,
+      max: 1_048_576,
+      default: 0,
+      description:
+        'Memory for media and connections (heap plus buffers, MB); above it new publishers and viewers are refused and HLS windows shrink; 0: 75% of the heap limit.',
+    }),
     maxPublishKbps: int({
       min: 0,
       max: 10_000_000,
@@ -440,6 +461,23 @@ const limitsSchema = section(
     playDeny: cidrList('', 'These addresses may never play (CIDR list).'),
   },
   'Limits and address rules; over a limit a client gets a clear refusal.',
+);
+
+const serverSchema = section(
+  {
+    trustedProxies: cidrList(
+      '',
+      'Proxies and load balancers trusted to name the client: X-Forwarded-For / Forwarded on HTTP, the PROXY protocol (v1, v2) on RTMP (CIDR list); empty: none.',
+    ),
+    shutdownTimeoutMs: int({
+      min: 0,
+      max: 10 * MINUTE_MS,
+      default: 8 * SECOND_MS,
+      description:
+        'On SIGTERM or SIGINT: stop accepting, end every session, flush hooks and analytics within this long, then exit.',
+    }),
+  },
+  'The process as a whole: who may speak for clients, and how it stops.',
 );
 
 const apiSchema = section(
@@ -567,6 +605,7 @@ export const configSchema = z.strictObject({
   api: apiSchema,
   analytics: analyticsSchema,
   metrics: metricsSchema,
+  server: serverSchema,
   streams: streamsSchema,
 });
 
@@ -577,6 +616,8 @@ export type DeepReadonly<T> = T extends object
 
 /** The validated configuration, frozen at every depth. */
 export type Config = DeepReadonly<z.output<typeof configSchema>>;
+/** The `server` section: trusted proxies and shutdown. */
+export type ServerConfig = Config['server'];
 /** The `rtmp` section, for the RTMP server. */
 export type RtmpConfig = Config['rtmp'];
 /** The `http` section, for the HTTP server. */
