@@ -3,10 +3,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import fc from 'fast-check';
 import { AccessStore, AccessStoreLimitError, MAX_KEYS } from './access-store.ts';
+import { smallFilesystem } from '../../test/support/small-filesystem.ts';
 import { tempDir } from '../../test/support/temp-dir.ts';
 
 /** A path to a not-yet-existing access.json in a fresh temporary directory. */
@@ -208,4 +209,46 @@ void test('open() of a path that is a directory throws naming it', (t) => {
   const file = tempFile(t);
   mkdirSync(file, { recursive: true });
   throwsWith(() => AccessStore.open(file), 'cannot read', file);
+});
+
+void test('a change on a full disk throws, keeps access.json whole, and the next start opens it', (t) => {
+  const disk = smallFilesystem(t, 256);
+  const file = join(disk.dir, 'access.json');
+  const store = AccessStore.open(file, { io: disk.io });
+  const label = 'x'.repeat(100);
+  const kept = Array.from({ length: 40 }, (_, i) => store.createKey(`live/cam${i}`, label));
+  store.setPrivate('live/cam1', true);
+  const before = readFileSync(file, 'utf8');
+  assert.ok(before.length > 8192);
+  // One page free: the next save's write(2) comes up short, and the one after fails.
+  disk.fill(4096);
+  assert.throws(
+    () => store.createKey('live/more', label),
+    (error: unknown) => (error as NodeJS.ErrnoException).code === 'ENOSPC',
+  );
+  assert.equal(store.listKeys().length, 40, 'the failed key is not kept in memory either');
+  assert.equal(readFileSync(file, 'utf8'), before, 'access.json is untouched');
+  assert.deepEqual(
+    readdirSync(disk.dir).filter((name) => name !== 'filler'),
+    ['access.json'],
+    'no temporary file is left behind',
+  );
+  assert.throws(() => {
+    store.setPrivate('live/cam2', true);
+  });
+  assert.equal(store.privateFlag('live/cam2'), undefined);
+  assert.throws(() => store.revokeKey(kept[0]!.id));
+  assert.equal(store.matchKey('live/cam0', kept[0]!.key), true, 'a failed revoke keeps the key');
+
+  // The next start reads the keys and flags of before the failure.
+  const reopened = AccessStore.open(file, { io: disk.io });
+  assert.deepEqual(
+    reopened.listKeys().map((k) => k.id),
+    kept.map((k) => k.id),
+  );
+  assert.equal(reopened.matchKey('live/cam0', kept[0]!.key), true);
+  assert.equal(reopened.privateFlag('live/cam1'), true);
+  disk.free();
+  reopened.createKey('live/after');
+  assert.equal(AccessStore.open(file).listKeys().length, 41);
 });

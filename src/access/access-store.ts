@@ -1,18 +1,9 @@
 // AccessStore: publish keys and private flags created through the admin API, kept in one JSON
 // file (<dataDir>/access.json). Keys are stored as SHA-256 hashes; the clear key is shown once.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import {
-  closeSync,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  writeSync,
-} from 'node:fs';
-import { dirname } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { writeFileDurably, type FileIo } from '../files/durable-file.ts';
 import { checkStreamPath } from '../hub/stream-path.ts';
 
 /** Most publish keys the store holds, over all streams. */
@@ -21,6 +12,12 @@ export const MAX_KEYS = 10_000;
 export const MAX_PRIVATE_FLAGS = 10_000;
 /** Longest key label. */
 export const MAX_LABEL_LENGTH = 100;
+
+/** What the error of an unusable file tells the operator (onair does not start without it). */
+const UNUSABLE_HINT =
+  'It holds the publish keys and private flags set through the API, and starting without them ' +
+  'would let anyone publish to those streams and watch private ones: restore the file from a ' +
+  'backup, or move it away to start with none';
 
 /** Version of the file format written by this code. */
 const FILE_VERSION = 1;
@@ -118,12 +115,14 @@ function sha256(text: string): Buffer {
 /** Publish keys and private flags set through the API, persisted on every change. */
 export class AccessStore {
   readonly #file: string;
+  readonly #io: FileIo | undefined;
   readonly #keys = new Map<string, KeyEntry>();
   readonly #keysByPath = new Map<string, KeyEntry[]>();
   readonly #private = new Map<string, boolean>();
 
-  private constructor(file: string, data: StoreFile) {
+  private constructor(file: string, data: StoreFile, io: FileIo | undefined) {
     this.#file = file;
+    this.#io = io;
     for (const record of data.keys)
       this.#index({ record, digest: Buffer.from(record.hash, 'hex') });
     for (const [path, value] of Object.entries(data.private)) this.#private.set(path, value);
@@ -131,27 +130,31 @@ export class AccessStore {
 
   /**
    * Loads the store from `file`; a missing file is an empty store (created on the first change).
-   * Throws an Error naming the file when it is unreadable, not JSON or not of the right shape.
+   * Throws an Error naming the file when it is unreadable, not JSON or not of the right shape:
+   * starting with an empty store instead would silently make every stream keyed through the API
+   * publishable without a key. `io` replaces the file-system calls of the writes (tests).
    */
-  static open(file: string): AccessStore {
+  static open(file: string, options: { io?: FileIo } = {}): AccessStore {
     let text: string;
     try {
       text = readFileSync(file, 'utf8');
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-        return new AccessStore(file, { version: FILE_VERSION, keys: [], private: {} });
+        return new AccessStore(file, { version: FILE_VERSION, keys: [], private: {} }, options.io);
       }
-      throw new Error(`cannot read the access store ${file}: ${(error as Error).message}`, {
-        cause: error,
-      });
+      throw new Error(
+        `cannot read the access store ${file}: ${(error as Error).message}. ${UNUSABLE_HINT}`,
+        { cause: error },
+      );
     }
     let json: unknown;
     try {
       json = JSON.parse(text);
     } catch (error) {
-      throw new Error(`the access store ${file} is not valid JSON: ${(error as Error).message}`, {
-        cause: error,
-      });
+      throw new Error(
+        `the access store ${file} is not valid JSON: ${(error as Error).message}. ${UNUSABLE_HINT}`,
+        { cause: error },
+      );
     }
     const parsed = fileSchema.safeParse(json);
     if (!parsed.success) {
@@ -161,9 +164,11 @@ export class AccessStore {
           (issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(root)'}: ${issue.message}`,
         )
         .join('; ');
-      throw new Error(`the access store ${file} is not of the expected shape: ${problems}`);
+      throw new Error(
+        `the access store ${file} is not of the expected shape: ${problems}. ${UNUSABLE_HINT}`,
+      );
     }
-    return new AccessStore(file, parsed.data);
+    return new AccessStore(file, parsed.data, options.io);
   }
 
   /** The file the store lives in. */
@@ -290,24 +295,19 @@ export class AccessStore {
     else this.#keysByPath.set(entry.record.path, rest);
   }
 
-  /** Writes the whole store to `file.tmp` (mode 0600, fsync), then renames it over `file`. */
+  /**
+   * Replaces the file with the whole store (mode 0600), all or nothing: on a full disk or an I/O
+   * error it throws, the file keeps the previous state and the caller undoes the change in memory.
+   */
   #save(): void {
     const data: StoreFile = {
       version: FILE_VERSION,
       keys: [...this.#keys.values()].map((entry) => entry.record),
       private: Object.fromEntries(this.#private),
     };
-    const tmp = `${this.#file}.tmp`;
-    mkdirSync(dirname(this.#file), { recursive: true, mode: 0o700 });
-    rmSync(tmp, { force: true });
-    const fd = openSync(tmp, 'wx', 0o600);
-    try {
-      writeSync(fd, JSON.stringify(data, null, 2) + '\n');
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, this.#file);
+    writeFileDurably(this.#file, JSON.stringify(data, null, 2) + '\n', {
+      ...(this.#io === undefined ? {} : { io: this.#io }),
+    });
   }
 }
 

@@ -2,7 +2,7 @@
 // revocation closing the publisher, and one mount on a real node:http server.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import ipaddr from 'ipaddr.js';
+import { smallFilesystem } from '../../test/support/small-filesystem.ts';
 import { tempDir } from '../../test/support/temp-dir.ts';
 import { AccessStore, MAX_KEYS } from '../access/access-store.ts';
 import { SessionRegistry, type SessionSpec } from '../hub/session-registry.ts';
@@ -774,4 +775,39 @@ test('GET /api/v1/sessions?stream= lists only that stream', async (t) => {
     [a.id, publisher.id],
   );
   assert.equal(listed.total, 2);
+});
+
+void test('on a full disk, creating a key or setting a flag is a logged 500 and changes nothing', async (t) => {
+  const disk = smallFilesystem(t, 256);
+  const file = join(disk.dir, 'access.json');
+  const store = AccessStore.open(file, { io: disk.io });
+  const { call, logs } = await harness(t, { store });
+  for (let i = 0; i < 40; i++) store.createKey(`live/cam${i}`, 'x'.repeat(100));
+  const before = readFileSync(file, 'utf8');
+  disk.fill(4096);
+  assertError(
+    await call({ method: 'POST', url: '/api/v1/streams/live/cam1/keys' }),
+    500,
+    'internal',
+  );
+  assertError(
+    await call({
+      method: 'PUT',
+      url: '/api/v1/streams/live/cam1/private',
+      payload: { private: true },
+    }),
+    500,
+    'internal',
+  );
+  assert.ok(
+    logs.some((line) => line.includes('API route failed') && line.includes('ENOSPC')),
+    'the failure is logged with its cause',
+  );
+  assert.equal(readFileSync(file, 'utf8'), before);
+  const listed = json(await call({ method: 'GET', url: '/api/v1/streams/live/cam1/keys' }));
+  assert.equal((listed.items as unknown[]).length, 1);
+  assert.equal(store.privateFlag('live/cam1'), undefined);
+  disk.free();
+  const created = await call({ method: 'POST', url: '/api/v1/streams/live/cam1/keys' });
+  assert.equal(created.statusCode, 201, created.body);
 });

@@ -2,9 +2,12 @@
 // the path and never the secret.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import * as fs from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { FileIo } from '../files/durable-file.ts';
 import { loadOrCreateSecret } from './secret-file.ts';
+import { smallFilesystem } from '../../test/support/small-filesystem.ts';
 import { tempDir } from '../../test/support/temp-dir.ts';
 
 void test('loadOrCreateSecret() creates a 0600 file with 32 random bytes in base64url, then reads it back', (t) => {
@@ -72,4 +75,42 @@ void test('loadOrCreateSecret() throws with the path when the directory cannot b
     () => loadOrCreateSecret(file),
     (error: unknown) => error instanceof Error && error.message.includes(file),
   );
+});
+
+void test('loadOrCreateSecret() on a full disk throws naming the file and leaves no file behind', (t) => {
+  const disk = smallFilesystem(t, 64);
+  const file = join(disk.dir, 'auth-secret');
+  disk.fill(0);
+  assert.throws(
+    () => loadOrCreateSecret(file, 32, disk.io),
+    (error: unknown) =>
+      error instanceof Error && error.message.includes(file) && /ENOSPC/.test(error.message),
+  );
+  assert.deepEqual(
+    readdirSync(disk.dir).filter((name) => name !== 'filler'),
+    [],
+    'neither the secret nor a temporary file',
+  );
+  disk.free();
+  const created = loadOrCreateSecret(file, 32, disk.io);
+  assert.equal(created.created, true);
+  assert.equal(readFileSync(file, 'utf8').trim(), created.value);
+});
+
+void test('loadOrCreateSecret() keeps a secret another process wrote meanwhile', (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'auth-secret');
+  // The other process (a server starting while `onair token` runs) links its file first.
+  const io: FileIo = {
+    ...fs,
+    linkSync: (existing, target) => {
+      fs.writeFileSync(target, 'written-by-the-other-process\n');
+      fs.linkSync(existing, target);
+    },
+  };
+  assert.deepEqual(loadOrCreateSecret(file, 32, io), {
+    value: 'written-by-the-other-process',
+    created: false,
+  });
+  assert.deepEqual(fs.readdirSync(dir), ['auth-secret']);
 });

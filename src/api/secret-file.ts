@@ -1,17 +1,8 @@
 // Secrets kept in files of the data directory (<dataDir>/api-token, <dataDir>/auth-secret):
 // read when present, generated (random, base64url, mode 0600) on first start.
 import { randomBytes } from 'node:crypto';
-import {
-  closeSync,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  writeSync,
-} from 'node:fs';
-import { dirname } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { writeFileDurably, type FileIo } from '../files/durable-file.ts';
 
 /** Fewest random bytes a generated secret may have. */
 const MIN_BYTES = 16;
@@ -20,20 +11,35 @@ const MAX_BYTES = 1024;
 
 /**
  * Returns the secret kept in `file` (trimmed) when the file exists and is not blank; otherwise
- * writes `bytes` random bytes, base64url, to it (mode 0600, parent directories created, written
- * to `file.tmp` then renamed) and returns that with `created: true`. A file that exists but
- * cannot be read throws an Error naming the path. The secret itself is never in an error.
+ * writes `bytes` random bytes, base64url, to it (mode 0600, parent directories created, durably:
+ * see writeFileDurably) and returns that with `created: true`. A missing file is only created,
+ * never replaced, so when another process (the server and `onair token` on a fresh data
+ * directory) wrote one meanwhile, that one is returned. A file that exists but cannot be read,
+ * or cannot be written (a full disk), throws an Error naming the path; nothing half-written is
+ * left. The secret itself is never in an error. `io` replaces the file-system calls (tests).
  */
-export function loadOrCreateSecret(file: string, bytes = 32): { value: string; created: boolean } {
+export function loadOrCreateSecret(
+  file: string,
+  bytes = 32,
+  io?: FileIo,
+): { value: string; created: boolean } {
   if (!Number.isInteger(bytes) || bytes < MIN_BYTES || bytes > MAX_BYTES) {
     throw new RangeError(`a secret needs ${MIN_BYTES} to ${MAX_BYTES} random bytes, not ${bytes}`);
   }
   const existing = readSecret(file);
-  if (existing !== undefined) return { value: existing, created: false };
+  if (existing.value !== undefined) return { value: existing.value, created: false };
   const value = randomBytes(bytes).toString('base64url');
   try {
-    writeSecret(file, value);
+    // A blank file is replaced; a missing one is created only if still missing.
+    writeFileDurably(file, value + '\n', {
+      exclusive: existing.missing,
+      ...(io === undefined ? {} : { io }),
+    });
   } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
+      const theirs = readSecret(file).value;
+      if (theirs !== undefined) return { value: theirs, created: false };
+    }
     throw new Error(`cannot write the secret file ${file}: ${(error as Error).message}`, {
       cause: error,
     });
@@ -41,32 +47,19 @@ export function loadOrCreateSecret(file: string, bytes = 32): { value: string; c
   return { value, created: true };
 }
 
-/** The trimmed contents of `file`; undefined when it is missing or blank. */
-function readSecret(file: string): string | undefined {
+/** The trimmed contents of `file` (undefined when blank or missing), and whether it is missing. */
+function readSecret(file: string): { value: string | undefined; missing: boolean } {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+      return { value: undefined, missing: true };
+    }
     throw new Error(`cannot read the secret file ${file}: ${(error as Error).message}`, {
       cause: error,
     });
   }
   const value = text.trim();
-  return value === '' ? undefined : value;
-}
-
-/** Writes `value` to `file.tmp` (mode 0600, fsync) and renames it over `file`. */
-function writeSecret(file: string, value: string): void {
-  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-  const tmp = `${file}.tmp`;
-  rmSync(tmp, { force: true });
-  const fd = openSync(tmp, 'wx', 0o600);
-  try {
-    writeSync(fd, value + '\n');
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, file);
+  return { value: value === '' ? undefined : value, missing: false };
 }

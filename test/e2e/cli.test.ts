@@ -2,10 +2,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run, waitFor } from '../support/media-tools.ts';
+import { tempDir } from '../support/temp-dir.ts';
 
 const BIN = new URL('../../bin/onair.js', import.meta.url).pathname;
 
@@ -80,4 +81,21 @@ test('onair with a bad configuration lists every problem with its key and exits 
   assert.match(result.stderr, /rtmp\.port/);
   assert.match(result.stderr, /hub\.gopCache\.maxFrames/);
   assert.match(result.stderr, /bogus/);
+});
+
+test('a corrupt access.json stops the start, naming the file, instead of dropping its keys', async (t) => {
+  const dataDir = tempDir(t, 'onair-cli-');
+  const file = join(dataDir, 'access.json');
+  // What a short write used to leave: the first part of the file.
+  writeFileSync(file, '{\n  "version": 1,\n  "keys": [\n    {\n      "id": "0011223');
+  const result = await run(
+    process.execPath,
+    [BIN, '--rtmp-port', '0', '--http-port', '0', '--host', '127.0.0.1', '--data-dir', dataDir],
+    { timeoutMs: 20_000 },
+  );
+  assert.equal(result.code, 1, result.stderr);
+  assert.ok(result.stderr.includes(file), result.stderr);
+  assert.match(result.stderr, /not valid JSON/);
+  assert.match(result.stderr, /restore the file from a backup, or move it away/);
+  assert.doesNotMatch(result.stdout, /Publish:/, 'never listening');
 });
