@@ -8,6 +8,7 @@ import { SessionRegistry, type Session, type SessionEnd } from '../hub/session-r
 import type { AccessStore } from './access-store.ts';
 import { AddressList, isLoopback } from './cidr.ts';
 import type { JwtVerifier } from './jwt.ts';
+import type { AccessKeys } from './keys.ts';
 import { looksLikeJwt } from './jwt.ts';
 import { hlsAccessExpiry, signHlsAccess, verifyHlsAccess, verifyToken } from './tokens.ts';
 import type { WebhookClient } from './webhooks.ts';
@@ -54,8 +55,11 @@ export interface PlayAttempt {
 /** What AccessControl is built from. */
 export interface AccessControlOptions {
   readonly config: Config;
-  /** The HMAC secret of tokens and HLS signatures (auth.secret, or the generated one). */
-  readonly secret: string;
+  /**
+   * The keys derived from the auth secret: `token` verifies play/publish tokens, `hlsMedia`
+   * signs and verifies `hs=`; never the secret itself, nor the hooks key.
+   */
+  readonly keys: Pick<AccessKeys, 'token' | 'hlsMedia'>;
   readonly store: AccessStore;
   readonly sessions: SessionRegistry;
   readonly hooks: WebhookClient;
@@ -139,7 +143,7 @@ export class AccessControl {
     const nowS = Math.floor(this.#now() / 1000);
     const tokenOk =
       token !== null &&
-      verifyToken(this.#options.secret, token, {
+      verifyToken(this.#options.keys.token, token, {
         purpose: 'publish',
         path: attempt.path,
         ip: attempt.ip,
@@ -228,7 +232,7 @@ export class AccessControl {
   hlsMediaQuery(path: string): string {
     if (!this.isPrivate(path)) return '';
     const nowS = Math.floor(this.#now() / 1000);
-    return `hs=${signHlsAccess(this.#options.secret, path, hlsAccessExpiry(nowS))}`;
+    return `hs=${signHlsAccess(this.#options.keys.hlsMedia, path, hlsAccessExpiry(nowS))}`;
   }
 
   /** Whether an HLS media request of `path` may be served (always, for a public stream). */
@@ -236,7 +240,8 @@ export class AccessControl {
     if (!this.isPrivate(path)) return true;
     const value = new URLSearchParams(query).get('hs');
     if (value === null) return false;
-    return verifyHlsAccess(this.#options.secret, value, path, Math.floor(this.#now() / 1000));
+    const nowS = Math.floor(this.#now() / 1000);
+    return verifyHlsAccess(this.#options.keys.hlsMedia, value, path, nowS);
   }
 
   /** Tells the on_unpublish / on_stop hook that a session ended (fire and forget). */
@@ -291,7 +296,7 @@ export class AccessControl {
         `playback token refused (${checked.reason})`,
       );
     }
-    const checked = verifyToken(this.#options.secret, token, {
+    const checked = verifyToken(this.#options.keys.token, token, {
       purpose: 'play',
       path: attempt.path,
       ip: attempt.ip,

@@ -46,9 +46,9 @@ test('the openssl recipe mints the same signature as signToken(), without and wi
 });
 
 test('the exact command of the docs matches signToken()', () => {
-  const command = `printf 'play\\n%s\\n%s\\n%s' "live/x" "$exp" "" | openssl dgst -sha256 -hmac "$SECRET" -r | cut -d' ' -f1`;
+  const command = `printf 'play\\n%s\\n%s\\n%s' "live/x" "$exp" "" | openssl dgst -sha256 -hmac "$TOKEN_KEY" -r | cut -d' ' -f1`;
   const hex = execFileSync('sh', ['-c', command], {
-    env: { ...process.env, SECRET, exp: String(EXP) },
+    env: { ...process.env, TOKEN_KEY: SECRET, exp: String(EXP) },
     encoding: 'utf8',
     timeout: 10_000,
   }).trim();

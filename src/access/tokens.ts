@@ -1,5 +1,6 @@
 // Signed, expiring play/publish tokens (HMAC-SHA256) and the shared short-lived signatures of
-// HLS media URLs. A platform mints tokens in its own backend: see signToken() for the recipe.
+// HLS media URLs, each keyed with its own derived key (keys.ts). A platform mints tokens in its
+// own backend with the token key: see signToken() for the recipe.
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { cidrContains, isValidCidr } from './cidr.ts';
 
@@ -42,9 +43,9 @@ function digestEquals(expected: Buffer, hex: string): boolean {
 /**
  * Signs a token: `${expiresAtS}.${hex}`, or `${expiresAtS}.${hex}.${cidr}` when it is bound to
  * an address range (the CIDR as written, e.g. `203.0.113.0/24`; a bare address means /32 or
- * /128). hex is the lowercase HMAC-SHA256 with the secret of
+ * /128). hex is the lowercase HMAC-SHA256 with the key (the server's token key, see keys.ts) of
  * `${purpose}\n${path}\n${expiresAtS}\n${cidr ?? ''}`. The same in a shell:
- * `printf 'play\n%s\n%s\n%s' "live/x" "$exp" "" | openssl dgst -sha256 -hmac "$SECRET" -r | cut -d' ' -f1`.
+ * `printf 'play\n%s\n%s\n%s' "live/x" "$exp" "" | openssl dgst -sha256 -hmac "$TOKEN_KEY" -r | cut -d' ' -f1`.
  * Throws on an expiry that is not integer seconds, an invalid CIDR or a path with a newline.
  */
 export function signToken(

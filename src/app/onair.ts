@@ -19,6 +19,7 @@ import { AccessStore } from '../access/access-store.ts';
 import { AddressList, isValidCidr } from '../access/cidr.ts';
 import { parseDuration } from '../access/duration.ts';
 import { createJwtVerifier } from '../access/jwt.ts';
+import { deriveKeys, type AccessKeys } from '../access/keys.ts';
 import { signToken } from '../access/tokens.ts';
 import { WebhookClient } from '../access/webhooks.ts';
 import { loadOrCreateSecret } from '../api/secret-file.ts';
@@ -36,8 +37,10 @@ export class Onair {
   readonly hub: StreamHub;
   readonly sessions = new SessionRegistry();
   readonly access: AccessControl;
-  /** The HMAC secret of tokens (auth.secret, or the one kept in the data directory). */
+  /** The auth secret (auth.secret, or the one kept in the data directory): keys derive from it. */
   readonly secret: string;
+  /** One key per purpose, derived from the secret (tokens, HLS media URIs, hooks). */
+  readonly keys: AccessKeys;
   /** The admin API's bearer token, and whether it was just generated (print it once). */
   readonly apiToken: { readonly value: string; readonly created: boolean };
   readonly #store: AccessStore;
@@ -66,6 +69,7 @@ export class Onair {
     mkdirSync(config.dataDir, { recursive: true });
     this.secret =
       config.auth.secret || loadOrCreateSecret(join(config.dataDir, 'auth-secret')).value;
+    this.keys = deriveKeys(this.secret);
     this.apiToken = config.api.token
       ? { value: config.api.token, created: false }
       : loadOrCreateSecret(join(config.dataDir, 'api-token'));
@@ -78,7 +82,8 @@ export class Onair {
         on_play: config.hooks.onPlay,
         on_stop: config.hooks.onStop,
       },
-      secret: config.hooks.secret || this.secret,
+      // Never the token key: a receiver holding it could mint play and publish tokens.
+      secret: config.hooks.secret || this.keys.hooks,
       timeoutMs: config.hooks.timeoutMs,
       failOpen: config.hooks.failOpen,
       retries: config.hooks.retries,
@@ -96,7 +101,7 @@ export class Onair {
     });
     this.access = new AccessControl({
       config,
-      secret: this.secret,
+      keys: this.keys,
       store: this.#store,
       sessions: this.sessions,
       hooks: this.#hooks,
@@ -191,7 +196,7 @@ export class Onair {
         isPrivate: (path) => this.access.isPrivate(path),
         checkStreamPath,
         parseDuration,
-        signToken: (options) => signToken(this.secret, options),
+        signToken: (options) => signToken(this.keys.token, options),
         isValidCidr,
         logger: this.#logger.child({ component: 'api' }),
         monitoring: this.#monitoring.deps,

@@ -351,7 +351,7 @@ function secret(description: string) {
 const authSchema = section(
   {
     secret: secret(
-      'Key that signs playback and publish tokens and HLS media URLs (HMAC-SHA256); empty: generated on first start and kept in <dataDir>/auth-secret.',
+      'Secret the signing keys are derived from (HKDF-SHA256, one per purpose: play/publish tokens, HLS media URLs, hooks); empty: generated on first start and kept in <dataDir>/auth-secret.',
     ),
     loopbackPublish: bool(
       true,

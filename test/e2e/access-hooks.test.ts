@@ -4,7 +4,9 @@
 import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { readFileSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { startServer, type TestServer } from '../support/server.ts';
 import {
   livePublisher,
@@ -14,6 +16,8 @@ import {
   type FlvViewer,
 } from '../support/access-helpers.ts';
 import { publishTestPattern, run, waitFor, type Publisher } from '../support/media-tools.ts';
+import { tempDir } from '../support/temp-dir.ts';
+import { deriveKey } from '../../src/access/keys.ts';
 import { signToken } from '../../src/access/tokens.ts';
 import { SIGNATURE_HEADER, verifyWebhookSignature } from '../../src/access/webhooks.ts';
 
@@ -27,8 +31,11 @@ interface HookCall {
   /** The receiver's URL path, which names the hook (`/on_play`). */
   readonly hook: string;
   readonly body: Record<string, unknown>;
-  /** Whether X-Onair-Signature verified over the raw body. */
+  /** Whether X-Onair-Signature verified over the raw body, with the receiver's key. */
   readonly signed: boolean;
+  /** The raw body and the signature header, for checks with other keys. */
+  readonly raw: string;
+  readonly signature: string;
 }
 
 /** How the receiver answers one call: now or after a delay, or never. */
@@ -37,6 +44,8 @@ type Answer = { status: number; body?: string; delayMs?: number } | 'never';
 /** A node:http webhook receiver on 127.0.0.1 that records and answers every hook request. */
 class HookReceiver {
   readonly calls: HookCall[] = [];
+  /** The key signatures are verified with (hooks.secret, or what `onair token hooks-key` says). */
+  key = HOOK_SECRET;
   /** Decides each answer; tests replace it. */
   answer: (call: HookCall) => Answer = () => ALLOW;
   readonly #server: Server;
@@ -94,15 +103,16 @@ class HookReceiver {
     req.on('end', () => {
       const raw = Buffer.concat(chunks).toString('utf8');
       const header = req.headers[SIGNATURE_HEADER.toLowerCase()];
-      const signed =
-        typeof header === 'string' && verifyWebhookSignature(HOOK_SECRET, header, raw, nowS());
+      const signature = typeof header === 'string' ? header : '';
+      const signed = verifyWebhookSignature(this.key, signature, raw, nowS());
       let body: Record<string, unknown> = {};
       try {
         body = JSON.parse(raw) as Record<string, unknown>;
       } catch {
         // Recorded with an empty body; the test sees it as a call of no stream.
       }
-      const call: HookCall = { hook: (req.url ?? '').split('?')[0] ?? '', body, signed };
+      const hook = (req.url ?? '').split('?')[0] ?? '';
+      const call: HookCall = { hook, body, signed, raw, signature };
       this.calls.push(call);
       if (!signed) {
         res.writeHead(401).end();
@@ -330,7 +340,11 @@ describe('on_publish and on_play decide; on_unpublish and on_stop tell', () => {
     const path = 'live/hls';
     const publisher = await livePublisher(server, path);
     try {
-      const token = signToken(SECRET, { purpose: 'play', path, expiresAtS: nowS() + 600 });
+      const token = signToken(deriveKey(SECRET, 'token'), {
+        purpose: 'play',
+        path,
+        expiresAtS: nowS() + 600,
+      });
       const url = server.httpUrl(`${path}.m3u8?token=${encodeURIComponent(token)}`);
       for (let i = 0; i < 5; i++) {
         const response = await fetch(url, { signal: AbortSignal.timeout(15_000) });
@@ -345,6 +359,94 @@ describe('on_publish and on_play decide; on_unpublish and on_stop tell', () => {
       assert.equal(play.body.param, '?token=***');
     } finally {
       await publisher.stop();
+    }
+  });
+});
+
+describe('hooks.secret empty: hooks are signed with a key of their own', () => {
+  test('a receiver verifies with what `onair token hooks-key` prints, and cannot mint tokens with it', async (t) => {
+    const receiver = await HookReceiver.start();
+    // No auth.secret either: the server generates one in its data directory, and the CLI, given
+    // that directory, derives the same keys from it.
+    const server = await startServer({
+      hooks: { onPublish: receiver.url('on_publish'), onPlay: receiver.url('on_play') },
+      streams: {
+        'live/private': { private: true },
+        'live/keyed': { publishKey: 'key-0123456789' },
+      },
+    });
+    const publishers: Publisher[] = [];
+    try {
+      const { dataDir } = server.onair.config;
+      const configFile = join(tempDir(t, 'onair-hooks-key-'), 'onair.yaml');
+      writeFileSync(configFile, `dataDir: ${dataDir}\n`);
+      const cli = (verb: string) =>
+        run(process.execPath, [
+          '--import',
+          'tsx',
+          'src/app/main.ts',
+          'token',
+          verb,
+          '--config',
+          configFile,
+        ]);
+      const printed = await cli('hooks-key');
+      assert.equal(printed.code, 0, printed.stderr);
+      const hooksKey = printed.stdout.trim();
+      assert.match(hooksKey, /^[A-Za-z0-9_-]{43}$/);
+      assert.match(printed.stderr, /derived/);
+      const authSecret = readFileSync(join(dataDir, 'auth-secret'), 'utf8').trim();
+      receiver.key = hooksKey;
+
+      publishers.push(await livePublisher(server, 'live/private'));
+      const [call] = receiver.of('on_publish', 'live/private');
+      assert.ok(call);
+      assert.equal(call.signed, true, 'verified with the printed key');
+      assert.equal(verifyWebhookSignature(authSecret, call.signature, call.raw, nowS()), false);
+
+      // What a receiver could try with its key: play a private stream, publish to a keyed one.
+      const expiresAtS = nowS() + 600;
+      const forgedPlay = signToken(hooksKey, { purpose: 'play', path: 'live/private', expiresAtS });
+      const played = await fetch(
+        server.httpUrl(`live/private.flv?token=${encodeURIComponent(forgedPlay)}`),
+      );
+      await played.body?.cancel();
+      assert.equal(played.status, 401);
+      assert.ok(refusals(server, 'token-signature') >= 1);
+      const forgedPublish = signToken(hooksKey, {
+        purpose: 'publish',
+        path: 'live/keyed',
+        expiresAtS,
+      });
+      const published = await publishOnce(
+        server.rtmpUrl(`live/keyed?token=${encodeURIComponent(forgedPublish)}`),
+      );
+      assert.notEqual(published.code, 0, 'ffmpeg must fail');
+      assert.equal(server.onair.hub.get('live/keyed')?.publisher ?? null, null);
+      assert.ok(refusals(server, 'bad-key') >= 1);
+
+      // The token key (`onair token token-key`, what a backend mints with) does both.
+      const tokenKey = (await cli('token-key')).stdout.trim();
+      assert.notEqual(tokenKey, hooksKey);
+      const play = signToken(tokenKey, { purpose: 'play', path: 'live/private', expiresAtS });
+      const allowed = await fetch(
+        server.httpUrl(`live/private.flv?token=${encodeURIComponent(play)}`),
+      );
+      await allowed.body?.cancel();
+      assert.equal(allowed.status, 200);
+      const publish = signToken(tokenKey, { purpose: 'publish', path: 'live/keyed', expiresAtS });
+      publishers.push(
+        await livePublisher(
+          server,
+          'live/keyed',
+          server.rtmpUrl(`live/keyed?token=${encodeURIComponent(publish)}`),
+        ),
+      );
+      assert.deepEqual(receiver.unsigned(), []);
+    } finally {
+      for (const publisher of publishers) await publisher.stop();
+      await server.stop();
+      await receiver.close();
     }
   });
 });

@@ -14,16 +14,19 @@ import { probe, publishTestPattern, run, waitFor, type Publisher } from '../supp
 import { waitForPlaylist } from '../support/wait-for-playlist.ts';
 import { createHash } from 'node:crypto';
 import { SignJWT, UnsecuredJWT } from 'jose';
+import { deriveKey } from '../../src/access/keys.ts';
 import { signToken } from '../../src/access/tokens.ts';
 import { RawRtmp, statusInfo } from '../support/raw-rtmp.ts';
 
 const SECRET = 'test-secret-0123456789abcdef0123';
+/** What a backend mints tokens with (`onair token token-key`): never the secret itself. */
+const TOKEN_KEY = deriveKey(SECRET, 'token');
 const KEY = 'good-key-123';
 const nowS = (): number => Math.floor(Date.now() / 1000);
 
-/** A play token for `path`, signed with the test secret. */
+/** A play token for `path`, signed with the token key of the test secret. */
 function playToken(path: string, options: { expiresInS?: number; cidr?: string } = {}): string {
-  return signToken(SECRET, {
+  return signToken(TOKEN_KEY, {
     purpose: 'play',
     path,
     expiresAtS: nowS() + (options.expiresInS ?? 3600),
@@ -218,7 +221,7 @@ describe('publishing from "another machine" (auth.loopbackPublish off)', () => {
       const refused = await publishOnce(server.rtmpUrl('live/remote'));
       assert.notEqual(refused.code, 0);
       assert.ok(refusals(server, 'key-required') >= 1);
-      const token = signToken(SECRET, {
+      const token = signToken(TOKEN_KEY, {
         purpose: 'publish',
         path: 'live/remote',
         expiresAtS: nowS() + 600,

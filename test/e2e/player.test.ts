@@ -11,6 +11,7 @@ import {
   waitForPage,
   withChromiumPage,
 } from '../support/chromium.ts';
+import { deriveKey } from '../../src/access/keys.ts';
 import { signToken } from '../../src/access/tokens.ts';
 
 /** Bounded waits: generous for a loaded 2-core machine, still finite. */
@@ -155,7 +156,7 @@ describe('a private stream in Chromium', () => {
     try {
       await waitFor(() => server.onair.hub.get('live/private')?.tracks.length === 2, 15_000);
       const token = encodeURIComponent(
-        signToken(secret, {
+        signToken(deriveKey(secret, 'token'), {
           purpose: 'play',
           path: 'live/private',
           expiresAtS: Math.floor(Date.now() / 1000) + 600,
