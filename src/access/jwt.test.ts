@@ -12,13 +12,20 @@ const SECRET = 'jwt-test-secret-0123456789abcdef';
 const secretKey = new TextEncoder().encode(SECRET);
 const nowS = () => Math.floor(Date.now() / 1000);
 
-function hs256(payload: JWTPayload, options: { alg?: string; key?: Uint8Array } = {}) {
-  return new SignJWT(payload)
+/** An HS256 (or `alg`) token; with an exp 10 minutes ahead unless the payload has one or `noExp`. */
+function hs256(
+  payload: JWTPayload,
+  options: { alg?: string; key?: Uint8Array; noExp?: boolean } = {},
+) {
+  const claims = options.noExp === true ? payload : { exp: nowS() + 600, ...payload };
+  return new SignJWT(claims)
     .setProtectedHeader({ alg: options.alg ?? 'HS256' })
     .sign(options.key ?? secretKey);
 }
 
-function secretVerifier(extra: { issuer?: string; audience?: string } = {}): JwtVerifier {
+function secretVerifier(
+  extra: { issuer?: string; audience?: string; requireExp?: boolean } = {},
+): JwtVerifier {
   const verifier = createJwtVerifier({
     secret: SECRET,
     algorithms: ['HS256', 'RS256', 'ES256'],
@@ -55,8 +62,22 @@ test('an HS256 token for the stream is accepted, with its expiry', async () => {
   const exp = nowS() + 600;
   const token = await hs256({ sub: 'live/x', exp });
   assert.deepEqual(await secretVerifier().verify(token, 'live/x'), { ok: true, expiresAtS: exp });
-  const noExp = await hs256({ sub: 'live/x' });
-  assert.deepEqual(await secretVerifier().verify(noExp, 'live/x'), { ok: true, expiresAtS: null });
+});
+
+test('a token without exp is refused (exp-required), unless requireExp is false', async () => {
+  const noExp = await hs256({ sub: 'live/x' }, { noExp: true });
+  assert.deepEqual(await secretVerifier().verify(noExp, 'live/x'), {
+    ok: false,
+    reason: 'exp-required',
+  });
+  const lenient = secretVerifier({ requireExp: false });
+  assert.deepEqual(await lenient.verify(noExp, 'live/x'), { ok: true, expiresAtS: null });
+  // Required or not, an exp that is there is checked.
+  const expired = await hs256({ sub: 'live/x', exp: nowS() - 60 });
+  assert.deepEqual(await lenient.verify(expired, 'live/x'), { ok: false, reason: 'expired' });
+  const text = await hs256({ sub: 'live/x', exp: 'never' as unknown as number });
+  assert.equal((await lenient.verify(text, 'live/x')).ok, false);
+  assert.equal((await secretVerifier().verify(text, 'live/x')).ok, false);
 });
 
 test('the stream claim: sub, a streams array, or app/* patterns', async () => {

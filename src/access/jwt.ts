@@ -1,12 +1,16 @@
 // JWT playback tokens (jose): an HMAC secret and/or a remote JWKS, an explicit algorithm
-// allow-list, exp/nbf/iss/aud, and a stream claim (`sub` or `streams`) naming the stream path.
+// allow-list, exp (required by default)/nbf/iss/aud, and a stream claim (`sub` or `streams`)
+// naming the stream path.
 import { createRemoteJWKSet, errors, jwtVerify } from 'jose';
 import type { JWTPayload, JWTVerifyGetKey, JWTVerifyOptions } from 'jose';
 
 /** The result of JwtVerifier.verify(). */
 export type JwtCheck =
   | { ok: true; expiresAtS: number | null }
-  | { ok: false; reason: 'malformed' | 'expired' | 'signature' | 'claims' | 'stream' };
+  | {
+      ok: false;
+      reason: 'malformed' | 'expired' | 'exp-required' | 'signature' | 'claims' | 'stream';
+    };
 
 /** Verifies JWT playback tokens for a stream path. */
 export interface JwtVerifier {
@@ -29,6 +33,11 @@ export interface JwtVerifierOptions {
   issuer?: string;
   /** Required `aud`. */
   audience?: string;
+  /**
+   * Whether a token without `exp` is refused (default true): one that never expires is a key
+   * that cannot be taken back short of changing the signing key.
+   */
+  requireExp?: boolean;
   /** JWKS fetch timeout (default 3000 ms). */
   timeoutMs?: number;
 }
@@ -76,9 +85,13 @@ function grantsStream(payload: JWTPayload, path: string): boolean {
 }
 
 /** Maps a jose error (or anything thrown while verifying) to a reason. */
-function reasonOf(error: unknown): 'malformed' | 'expired' | 'signature' | 'claims' {
+function reasonOf(
+  error: unknown,
+): 'malformed' | 'expired' | 'exp-required' | 'signature' | 'claims' {
   if (error instanceof errors.JWTExpired) return 'expired';
-  if (error instanceof errors.JWTClaimValidationFailed) return 'claims';
+  if (error instanceof errors.JWTClaimValidationFailed) {
+    return error.claim === 'exp' && error.reason === 'missing' ? 'exp-required' : 'claims';
+  }
   if (
     error instanceof errors.JWSInvalid ||
     error instanceof errors.JWTInvalid ||
@@ -93,8 +106,9 @@ function reasonOf(error: unknown): 'malformed' | 'expired' | 'signature' | 'clai
  * Makes a JWT verifier, or returns null when neither a secret nor a JWKS URL is set. With a
  * secret only the HS* algorithms of the list are accepted, with a JWKS only the asymmetric ones
  * (so an HS256 token "signed" with a public key is refused); `none` never. exp and nbf are
- * checked with 5 s of tolerance, iss and aud when set. Throws when no algorithm of the list fits
- * the configured keys.
+ * checked with 5 s of tolerance, iss and aud when set; a token without exp is refused
+ * ('exp-required') unless `requireExp` is false. Throws when no algorithm of the list fits the
+ * configured keys.
  */
 export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier | null {
   const secret = options.secret !== undefined && options.secret !== '' ? options.secret : null;
@@ -138,6 +152,7 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier | nu
   };
 
   const verifyOptions: JWTVerifyOptions = { algorithms, clockTolerance: 5 };
+  if (options.requireExp !== false) verifyOptions.requiredClaims = ['exp'];
   if (options.issuer !== undefined && options.issuer !== '') verifyOptions.issuer = options.issuer;
   if (options.audience !== undefined && options.audience !== '') {
     verifyOptions.audience = options.audience;

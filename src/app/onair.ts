@@ -111,6 +111,7 @@ export class Onair {
         algorithms: config.auth.jwtAlgorithms.split(','),
         ...(config.auth.jwtIssuer ? { issuer: config.auth.jwtIssuer } : {}),
         ...(config.auth.jwtAudience ? { audience: config.auth.jwtAudience } : {}),
+        requireExp: config.auth.jwtRequireExp,
       }),
       logger,
     });

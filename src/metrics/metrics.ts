@@ -39,6 +39,7 @@ export const AUTH_DENIAL_CODES = [
   'bad-key',
   'key-required',
   'token-expired',
+  'token-exp-required',
   'token-signature',
   'token-malformed',
   'token-ip',

@@ -193,6 +193,34 @@ describe('JWT playback tokens and wrong-token lockout', () => {
   });
 });
 
+describe('a JWT without exp (auth.jwtRequireExp)', () => {
+  const JWT_SECRET = 'jwt-secret-0123456789abcdef-0123';
+  for (const jwtRequireExp of [true, false]) {
+    test(`jwtRequireExp ${String(jwtRequireExp)}: ${jwtRequireExp ? 'refused, logged token-exp-required' : 'plays'}`, async () => {
+      const server = await startServer({
+        auth: { secret: SECRET, jwtSecret: JWT_SECRET, jwtRequireExp },
+        streams: { 'live/jwt': { private: true } },
+      });
+      const publisher = publishTestPattern(server.rtmpUrl('live/jwt'));
+      try {
+        await waitFor(() => server.onair.hub.get('live/jwt')?.tracks.length === 2, 15_000);
+        const forever = await new SignJWT({ sub: 'live/jwt' })
+          .setProtectedHeader({ alg: 'HS256' })
+          .sign(new TextEncoder().encode(JWT_SECRET));
+        const response = await fetch(
+          server.httpUrl(`live/jwt.flv?token=${encodeURIComponent(forever)}`),
+        );
+        await response.body?.cancel();
+        assert.equal(response.status, jwtRequireExp ? 401 : 200);
+        assert.equal(refusals(server, 'token-exp-required'), jwtRequireExp ? 1 : 0);
+      } finally {
+        await publisher.stop();
+        await server.stop();
+      }
+    });
+  }
+});
+
 describe('the publisher bitrate cap (limits.maxPublishKbps)', () => {
   test('a publisher above the cap is disconnected with a logged reason; other streams go on', async () => {
     const server = await startServer({ limits: { maxPublishKbps: 40 } });
