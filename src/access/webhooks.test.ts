@@ -25,6 +25,7 @@ interface Received {
 interface Receiver {
   readonly url: string;
   readonly received: Received[];
+  readonly server: Server;
   close(): Promise<void>;
 }
 
@@ -47,6 +48,7 @@ async function startReceiver(
   return {
     url: `http://127.0.0.1:${port}/hook`,
     received,
+    server,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
@@ -424,8 +426,10 @@ test('notify() is bounded: over maxPending, new notifications are dropped', asyn
     await until(() => hook.received.length === 2, 'two requests');
     client.close();
     await until(() => client.pending === 0, 'close() to end the pending notifications');
+    assert.equal(client.dropped, 3, 'the two cut off by close() count too');
     client.notify(event);
-    assert.equal(client.dropped, 2);
+    assert.equal(client.dropped, 4);
+    assert.deepEqual([...client.droppedByAction], [['on_unpublish', 4]]);
   });
 });
 
@@ -609,4 +613,205 @@ test('maskQuery() property: secret values never survive, other queries are uncha
       },
     ),
   );
+});
+
+/** An on_stop of a viewer at `ip`, or an on_unpublish. */
+function ended(action: 'on_stop' | 'on_unpublish', ip: string, id: string): HookEvent {
+  return { action, id, stream: 'live/cam1', protocol: 'hls', ip, durationS: 1, bytes: 1 };
+}
+
+/** The address and action of each request a receiver got, in order. */
+function senders(receiver: Receiver): string[] {
+  return receiver.received.map((r) => {
+    const body = JSON.parse(r.body) as { action: string; ip: string };
+    return `${body.action} ${body.ip}`;
+  });
+}
+
+test('a flood of on_stop from one address leaves room for other addresses and on_unpublish, sent soon', async () => {
+  await withHook(
+    answering(200),
+    { maxPending: 100, maxConcurrent: 2 },
+    async (client, receiver) => {
+      for (let i = 0; i < 10_000; i++) client.notify(ended('on_stop', '198.51.100.1', `v${i}`));
+      assert.equal(client.pending, 100);
+      assert.deepEqual([...client.droppedByAction], [['on_stop', 9900]]);
+      client.notify(ended('on_stop', '198.51.100.2', 'other'));
+      assert.equal(client.pending, 100, 'room made by dropping one of the flood');
+      assert.deepEqual([...client.droppedByAction], [['on_stop', 9901]]);
+      // on_unpublish has a share of its own: viewers ending never take it.
+      client.notify(ended('on_unpublish', '198.51.100.1', 'p1'));
+      assert.equal(client.pending, 101);
+      await until(() => client.pending === 0, 'the queue to drain');
+      const order = senders(receiver);
+      assert.equal(order.length, 101);
+      // Flows take turns: both are sent right after the two of the flood already in flight.
+      const first = order.slice(0, 5);
+      assert.ok(first.includes('on_stop 198.51.100.2'), first.join());
+      assert.ok(first.includes('on_unpublish 198.51.100.1'), first.join());
+      assert.deepEqual([...client.droppedByAction], [['on_stop', 9901]]);
+    },
+  );
+});
+
+test('two flooding addresses share the queue evenly, whichever came first', async () => {
+  await withHook(
+    answering(200),
+    { maxPending: 100, maxConcurrent: 1 },
+    async (client, receiver) => {
+      for (let i = 0; i < 1000; i++) client.notify(ended('on_stop', '198.51.100.1', `a${i}`));
+      for (let i = 0; i < 1000; i++) client.notify(ended('on_stop', '198.51.100.2', `b${i}`));
+      await until(() => client.pending === 0, 'the queue to drain');
+      const order = senders(receiver);
+      const first = order.filter((s) => s.endsWith('.1')).length;
+      assert.equal(order.length, 100);
+      assert.ok(Math.abs(first - 50) <= 1, `${first} of the first address, of 100`);
+      assert.equal(client.dropped, 1900);
+    },
+  );
+});
+
+test('property: whatever the mix, no address that ended a session goes unheard, and counts add up', async () => {
+  const received: string[] = [];
+  const receiver = await startReceiver((res, request) => {
+    received.push((JSON.parse(request.body) as { ip: string }).ip);
+    res.writeHead(200).end();
+  });
+  try {
+    await fc.assert(
+      fc.asyncProperty(
+        // Up to 20 addresses (fewer than maxPending - maxConcurrent), some flooding.
+        fc.array(fc.integer({ min: 1, max: 20 }), { minLength: 40, maxLength: 400, size: 'max' }),
+        async (senders) => {
+          received.length = 0;
+          const client = clientFor(receiver.url, { maxPending: 30, maxConcurrent: 3 });
+          try {
+            for (const [i, n] of senders.entries()) {
+              client.notify(ended('on_stop', `198.51.100.${n}`, `v${i}`));
+            }
+            assert.ok(client.pending <= 30);
+            assert.equal(client.pending + client.dropped, senders.length);
+            const held = client.pending;
+            await until(() => client.pending === 0, 'delivery');
+            assert.equal(received.length, held);
+            const heard = new Set(received);
+            for (const n of new Set(senders)) assert.ok(heard.has(`198.51.100.${n}`), String(n));
+          } finally {
+            client.close();
+          }
+        },
+      ),
+      { numRuns: 40 },
+    );
+  } finally {
+    await receiver.close();
+  }
+});
+
+test('notifications use at most maxConcurrent sockets; a decision still gets its answer', async () => {
+  const connections = new Set<unknown>();
+  const receiver = startReceiver((res, request) => {
+    if (request.headers['x-onair-event'] === 'on_publish') res.writeHead(200).end('{"code":0}');
+    // Notifications are held: their sockets stay busy.
+  });
+  await withHook(receiver, { maxConcurrent: 4, timeoutMs: 30_000 }, async (client, hook) => {
+    hook.server.on('connection', (socket) => connections.add(socket));
+    for (let i = 0; i < 50; i++) client.notify(ended('on_stop', `198.51.100.${i}`, `v${i}`));
+    await until(() => hook.received.length === 4, 'four notifications in flight');
+    const decision = await client.decide(publish);
+    assert.equal(decision.allowed, true, decision.reason);
+    assert.equal(hook.received.length, 5, 'four notifications and the decision, no more');
+    assert.equal(connections.size, 5);
+    assert.equal(client.pending, 50);
+  });
+});
+
+test('drain() delivers what is queued and in flight, retrying while it may, then closes', async () => {
+  const receiver = startReceiver((res, _request, index) => {
+    res.writeHead(index === 2 ? 500 : 200).end(); // the third request fails once
+  });
+  await withHook(
+    receiver,
+    { maxConcurrent: 1, retries: 2, retryBaseMs: 5 },
+    async (client, hook) => {
+      for (let i = 0; i < 5; i++) client.notify(ended('on_stop', '198.51.100.1', `v${i}`));
+      const drained = client.drain(30_000);
+      client.notify(ended('on_unpublish', '203.0.113.7', 'p1')); // a session ending meanwhile
+      assert.deepEqual(await client.decide(publish), {
+        allowed: false,
+        reason: 'hook client closed',
+        durationMs: 0,
+      });
+      await drained;
+      assert.equal(client.pending, 0);
+      assert.equal(client.dropped, 0);
+      const delivered = new Set(
+        hook.received.map((r) => (JSON.parse(r.body) as { id: string }).id),
+      );
+      assert.deepEqual([...delivered].sort(), ['p1', 'v0', 'v1', 'v2', 'v3', 'v4']);
+      assert.equal(hook.received.length, 7, 'six notifications, one of them twice');
+      assert.equal(
+        hook.received.some((r) => r.headers['x-onair-event'] === 'on_publish'),
+        false,
+        'no decision is asked while draining',
+      );
+      client.notify(ended('on_stop', '198.51.100.1', 'late'));
+      assert.equal(client.dropped, 1, 'closed once drained');
+      await client.drain(1000); // again: settled at once
+    },
+  );
+});
+
+test(
+  'drain() ends at its deadline: a hanging hook does not hold the shutdown',
+  { timeout: 20_000 },
+  async () => {
+    const results: HookAttemptResult[] = [];
+    const options = {
+      timeoutMs: 60_000,
+      onResult: (action: HookAction, r: HookAttemptResult) => {
+        if (action === 'on_unpublish') results.push(r);
+      },
+    };
+    await withHook(hanging(), options, async (client, hook) => {
+      client.notify(ended('on_unpublish', '203.0.113.7', 'p1'));
+      await until(() => hook.received.length === 1, 'the request');
+      const inFlight = client.decide({ ...publish, action: 'on_play' });
+      await client.drain(200);
+      assert.equal(client.pending, 0);
+      assert.deepEqual([...client.droppedByAction], [['on_unpublish', 1]]);
+      assert.deepEqual(
+        results.map((r) => r.reason),
+        ['hook client closed'],
+      );
+      assert.equal((await inFlight).reason, 'hook client closed');
+    });
+  },
+);
+
+test('drain() gives up a retry that cannot start before its deadline, instead of waiting', async () => {
+  const results: string[] = [];
+  const options = {
+    retries: 5,
+    retryBaseMs: 60_000, // capped at 10 s: later than the deadline below
+    onResult: (_: HookAction, r: HookAttemptResult) => results.push(r.reason),
+  };
+  await withHook(answering(503), options, async (client, hook) => {
+    client.notify(ended('on_stop', '198.51.100.1', 'v1'));
+    await client.drain(5000);
+    assert.equal(hook.received.length, 1);
+    assert.equal(client.pending, 0);
+    assert.deepEqual(results, ['hook answered 503']);
+    // Given up after its answer, not cut off at the deadline (that would count as dropped).
+    assert.equal(client.dropped, 0);
+  });
+});
+
+test('drain() with nothing pending closes at once; after close() it resolves too', async () => {
+  const client = clientFor('http://127.0.0.1:9/hook');
+  await client.drain(60_000);
+  assert.equal((await client.decide(publish)).reason, 'hook client closed');
+  const other = clientFor('http://127.0.0.1:9/hook');
+  other.close();
+  await other.drain(60_000);
 });

@@ -13,7 +13,14 @@
 // - Any other status: denied ('hook answered <status>').
 // - Timeout, connection error, a body over 64 KiB or cut short: the hook failed; `failOpen`
 //   decides, with the reason 'hook failed: <what>'.
-// - After close(): denied ('hook client closed'), whatever failOpen says.
+// - After close() or drain(): denied ('hook client closed'), whatever failOpen says.
+//
+// Notifications (on_unpublish, on_stop) are queued fairly. Each action has its own share
+// (maxPending), so no number of viewers ending can crowd out a publisher's on_unpublish. Within
+// a share each flow (one action from one client address) holds what it can, and when the share
+// is full the newest waiting notification of the largest flow makes room: 10,000 HLS sessions of
+// one address ending at once leave room for every other address. Flows are sent in turn. What
+// is dropped is counted by action.
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import type { ClientRequest, IncomingMessage } from 'node:http';
@@ -79,8 +86,13 @@ export interface WebhookClientOptions {
   failOpen: boolean;
   /** Retries of a failed notification. */
   retries: number;
-  /** Notifications in flight or waiting to retry before new ones are dropped (default 1000). */
+  /**
+   * Notifications of one action held at once (queued, in flight or waiting to retry; default
+   * 1000). When full, room is made fairly: see the file comment.
+   */
   maxPending?: number;
+  /** Notifications in flight at once (default 64; also the notification sockets per host). */
+  maxConcurrent?: number;
   /** First retry delay (default 500 ms), doubled each retry, capped at 10 s. */
   retryBaseMs?: number;
   /** Called after every attempt. Must not throw (what it throws is ignored). */
@@ -95,6 +107,11 @@ export const MAX_HOOK_REASON_LENGTH = 200;
 export const SIGNATURE_HEADER = 'X-Onair-Signature';
 
 const DEFAULT_MAX_PENDING = 1000;
+const DEFAULT_MAX_CONCURRENT = 64;
+/** Sockets per host of decisions; more decisions wait for one within their own deadline. */
+const MAX_DECISION_SOCKETS = 256;
+/** Decisions waiting or in flight at once; more fail at once (failOpen decides). */
+const MAX_DECISIONS = 10_000;
 const DEFAULT_RETRY_BASE_MS = 500;
 const MAX_RETRY_DELAY_MS = 10_000;
 const MASKED_PARAMS = new Set(['key', 'token', 'response', 'challenge']);
@@ -104,6 +121,7 @@ const CLOSED_REASON = 'hook client closed';
 const TIMEOUT_REASON = 'hook failed: timeout';
 const OVERSIZE_REASON = `hook failed: response body over ${MAX_HOOK_BODY_BYTES / 1024} KiB`;
 const INTERRUPTED_REASON = 'hook failed: response cut short';
+const OVERLOADED_REASON = `hook failed: over ${MAX_DECISIONS} decisions waiting`;
 const ERROR_REASONS: Readonly<Record<string, string>> = {
   ECONNREFUSED: 'hook failed: connection refused',
   ECONNRESET: 'hook failed: connection reset',
@@ -269,10 +287,61 @@ type Attempt =
   | { kind: 'answered'; status: number; body: string | null; durationMs: number }
   | { kind: 'failed'; reason: string; durationMs: number };
 
+/** One notification, from notify() until it is delivered, given up or dropped. */
+interface Notification {
+  readonly action: HookAction;
+  readonly url: URL;
+  readonly body: string;
+  readonly flow: Flow;
+  /** Attempts made so far. */
+  attempts: number;
+  /** Cancels the wait for its next attempt, while it waits. */
+  cancelWait: (() => void) | null;
+}
+
+/** The notifications of one action from one address: the unit the queue is fair between. */
+interface Flow {
+  readonly key: string;
+  readonly share: Share;
+  /** Its notifications held (queued, in flight, waiting to retry). */
+  held: number;
+  /** Ready to send, oldest first. */
+  readonly queued: Notification[];
+  /** Waiting for a retry. */
+  readonly waiting: Set<Notification>;
+}
+
+/** The notifications of one action: its flows, with an exact largest flow at O(1). */
+interface Share {
+  held: number;
+  readonly flows: Map<string, Flow>;
+  /** Flows by how many they hold (a flow grows and shrinks by one, so the top moves by one). */
+  readonly bySize: Map<number, Set<Flow>>;
+  largest: number;
+}
+
+/** Grows or shrinks a flow by one, keeping its share's counts and largest size exact. */
+function resize(flow: Flow, by: 1 | -1): void {
+  const { share } = flow;
+  const from = share.bySize.get(flow.held);
+  from?.delete(flow);
+  if (from?.size === 0) share.bySize.delete(flow.held);
+  flow.held += by;
+  share.held += by;
+  if (flow.held > 0) {
+    const to = share.bySize.get(flow.held);
+    if (to === undefined) share.bySize.set(flow.held, new Set([flow]));
+    else to.add(flow);
+  }
+  if (flow.held > share.largest) share.largest = flow.held;
+  while (share.largest > 0 && !share.bySize.has(share.largest)) share.largest -= 1;
+}
+
 /**
  * Sends hook requests. decide() runs on_publish / on_play and resolves with the hook's verdict;
- * notify() queues on_unpublish / on_stop with bounded retries. Requests never wait for each
- * other (no shared queue, unlimited sockets per host), and every attempt has a deadline.
+ * notify() queues on_unpublish / on_stop with bounded retries; drain() delivers what is queued
+ * before a shutdown. Decisions never wait for notifications: each kind has its own sockets
+ * (bounded per host), and every attempt has a deadline.
  */
 export class WebhookClient {
   readonly #urls = new Map<HookAction, URL>();
@@ -281,15 +350,25 @@ export class WebhookClient {
   readonly #failOpen: boolean;
   readonly #retries: number;
   readonly #maxPending: number;
+  readonly #maxConcurrent: number;
   readonly #retryBaseMs: number;
   readonly #onResult: WebhookClientOptions['onResult'];
-  readonly #httpAgent = new HttpAgent({ keepAlive: true, scheduling: 'lifo', timeout: 4000 });
-  readonly #httpsAgent = new HttpsAgent({ keepAlive: true, scheduling: 'lifo', timeout: 4000 });
-  /** Cancels an in-flight attempt or a retry wait; all of them run on close(). */
+  readonly #agents: Readonly<
+    Record<'decision' | 'notification', { http: HttpAgent; https: HttpsAgent }>
+  >;
+  /** Cancels an in-flight attempt; all of them run on close(). */
   readonly #cancels = new Set<() => void>();
+  /** The notifications held, by action; flows with some ready to send in #ready, in turn. */
+  readonly #shares = new Map<HookAction, Share>();
+  readonly #ready = new Map<string, Flow>();
   #pending = 0;
-  #dropped = 0;
+  #sending = 0;
+  #decisions = 0;
+  readonly #dropped = new Map<HookAction, number>();
   #closed = false;
+  /** Set by drain(): when retries must end, and what to call once nothing is held. */
+  #drain: { readonly untilMs: number; readonly done: () => void } | null = null;
+  #drained: Promise<void> | null = null;
 
   /** Checks the options; throws (without echoing URLs or the secret) when one is invalid. */
   constructor(options: WebhookClientOptions) {
@@ -311,6 +390,7 @@ export class WebhookClient {
       throw new Error('webhooks: a signing secret is required when a hook URL is set');
     }
     const maxPending = options.maxPending ?? DEFAULT_MAX_PENDING;
+    const maxConcurrent = options.maxConcurrent ?? DEFAULT_MAX_CONCURRENT;
     const retryBaseMs = options.retryBaseMs ?? DEFAULT_RETRY_BASE_MS;
     if (!Number.isFinite(options.timeoutMs) || options.timeoutMs <= 0) {
       throw new RangeError('webhooks: timeoutMs must be a positive number');
@@ -321,6 +401,9 @@ export class WebhookClient {
     if (!Number.isSafeInteger(maxPending) || maxPending < 1) {
       throw new RangeError('webhooks: maxPending must be a whole number >= 1');
     }
+    if (!Number.isSafeInteger(maxConcurrent) || maxConcurrent < 1) {
+      throw new RangeError('webhooks: maxConcurrent must be a whole number >= 1');
+    }
     if (!Number.isFinite(retryBaseMs) || retryBaseMs < 0) {
       throw new RangeError('webhooks: retryBaseMs must be a number >= 0');
     }
@@ -329,16 +412,34 @@ export class WebhookClient {
     this.#failOpen = options.failOpen;
     this.#retries = options.retries;
     this.#maxPending = maxPending;
+    this.#maxConcurrent = maxConcurrent;
     this.#retryBaseMs = retryBaseMs;
     this.#onResult = options.onResult;
+    // Bounded sockets, per kind: a flood of notifications never takes the sockets decisions need.
+    const agents = (maxSockets: number) => {
+      const settings = { keepAlive: true, scheduling: 'lifo' as const, timeout: 4000, maxSockets };
+      const bounds = { ...settings, maxTotalSockets: maxSockets, maxFreeSockets: maxSockets };
+      return { http: new HttpAgent(bounds), https: new HttpsAgent(bounds) };
+    };
+    this.#agents = {
+      decision: agents(MAX_DECISION_SOCKETS),
+      notification: agents(maxConcurrent),
+    };
   }
 
-  /** Notifications dropped because maxPending were already pending (or after close()). */
+  /** Notifications not delivered: no room (see maxPending), or the client closed first. */
   get dropped(): number {
+    let total = 0;
+    for (const count of this.#dropped.values()) total += count;
+    return total;
+  }
+
+  /** The same, by action (what metrics read). */
+  get droppedByAction(): ReadonlyMap<HookAction, number> {
     return this.#dropped;
   }
 
-  /** Notifications in flight or waiting for a retry. */
+  /** Notifications queued, in flight or waiting for a retry. */
   get pending(): number {
     return this.#pending;
   }
@@ -350,8 +451,20 @@ export class WebhookClient {
   async decide(event: HookEvent): Promise<HookDecision> {
     const url = this.#urls.get(event.action);
     if (url === undefined) return { allowed: true, reason: 'no hook', durationMs: 0 };
-    if (this.#closed) return { allowed: false, reason: CLOSED_REASON, durationMs: 0 };
-    const attempt = await this.#send(url, event.action, hookBody(event, new Date()), true);
+    if (this.#closed || this.#drain !== null) {
+      return { allowed: false, reason: CLOSED_REASON, durationMs: 0 };
+    }
+    let attempt: Attempt;
+    if (this.#decisions >= MAX_DECISIONS) {
+      attempt = { kind: 'failed', reason: OVERLOADED_REASON, durationMs: 0 };
+    } else {
+      this.#decisions += 1;
+      try {
+        attempt = await this.#send(url, event.action, hookBody(event, new Date()), 'decision');
+      } finally {
+        this.#decisions -= 1;
+      }
+    }
     const decision = this.#decision(attempt);
     this.#report(event.action, {
       ok: attempt.kind === 'answered' && decision.allowed,
@@ -364,38 +477,207 @@ export class WebhookClient {
   /**
    * Sends the event's notification (meant for on_unpublish / on_stop) in the background: never
    * throws or waits. A non-2xx answer, timeout or error is retried up to `retries` times with
-   * exponential backoff. Over maxPending pending notifications, the new one is dropped.
+   * exponential backoff. When maxPending of its action are held, the newest waiting notification
+   * of the largest flow (that action from one address) is dropped to make room, or this one when
+   * its own flow is about as large.
    */
   notify(event: HookEvent): void {
     const url = this.#urls.get(event.action);
     if (url === undefined) return;
-    if (this.#closed || this.#pending >= this.#maxPending) {
-      this.#dropped += 1;
+    if (this.#closed) {
+      this.#countDrop(event.action);
       return;
     }
-    this.#pending += 1;
     let body: string;
     try {
       body = hookBody(event, new Date());
     } catch {
-      this.#pending -= 1;
-      this.#dropped += 1;
+      this.#countDrop(event.action);
       return;
     }
-    this.#deliver(url, event.action, body)
-      .catch(() => undefined)
-      .finally(() => {
-        this.#pending -= 1;
-      });
+    const key = `${event.action} ${event.ip}`;
+    let share = this.#shares.get(event.action);
+    if (share === undefined) {
+      share = { held: 0, flows: new Map(), bySize: new Map(), largest: 0 };
+      this.#shares.set(event.action, share);
+    }
+    const held = share.flows.get(key)?.held ?? 0;
+    if (share.held >= this.#maxPending && !this.#makeRoom(share, held)) {
+      this.#countDrop(event.action);
+      return;
+    }
+    let flow = share.flows.get(key);
+    if (flow === undefined) {
+      flow = { key, share, held: 0, queued: [], waiting: new Set() };
+      share.flows.set(key, flow);
+    }
+    resize(flow, 1);
+    this.#pending += 1;
+    this.#enqueue({ action: event.action, url, body, flow, attempts: 0, cancelWait: null });
+    this.#pump();
   }
 
-  /** Stops retries and aborts in-flight requests (pending decide() calls resolve denied). */
+  /**
+   * Shuts the client down gracefully, within `deadlineMs` from now: new decisions are denied at
+   * once (as after close()) and in-flight ones end when the client closes; notifications held or
+   * sent meanwhile are delivered, retried only while a retry still fits before the deadline.
+   * Once none is held, or at the deadline, everything is closed (close()). Resolves then, never
+   * rejects; calling it again, or after close(), returns the same (settled) promise.
+   */
+  drain(deadlineMs: number): Promise<void> {
+    if (this.#drained !== null) return this.#drained;
+    if (this.#closed) {
+      this.#drained = Promise.resolve();
+      return this.#drained;
+    }
+    const waitMs = Number.isFinite(deadlineMs) ? Math.max(0, deadlineMs) : 0;
+    this.#drained = new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.close();
+      }, waitMs);
+      this.#drain = {
+        untilMs: performance.now() + waitMs,
+        done: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      };
+    });
+    if (this.#pending === 0) this.close();
+    return this.#drained;
+  }
+
+  /**
+   * Stops at once: aborts in-flight requests (pending decide() calls resolve denied), drops
+   * queued notifications and retries (counted in dropped) and ends a drain().
+   */
   close(): void {
+    if (this.#closed) return;
     this.#closed = true;
+    const flows = [...this.#shares.values()].flatMap((share) => [...share.flows.values()]);
+    for (const flow of flows) {
+      for (const note of [...flow.queued, ...flow.waiting]) {
+        note.cancelWait?.();
+        this.#release(note);
+        this.#countDrop(note.action);
+      }
+    }
+    this.#ready.clear();
     for (const cancel of [...this.#cancels]) cancel();
     this.#cancels.clear();
-    this.#httpAgent.destroy();
-    this.#httpsAgent.destroy();
+    for (const agent of Object.values(this.#agents)) {
+      agent.http.destroy();
+      agent.https.destroy();
+    }
+    this.#drain?.done();
+  }
+
+  /**
+   * Makes room in `share` for a notification of a flow holding `held`: drops the newest waiting
+   * one of the largest flow that has one, when that holds at least two more (one more would only
+   * trade places). False when there is nothing fair to drop.
+   */
+  #makeRoom(share: Share, held: number): boolean {
+    // Notifications in flight cannot be dropped, but at most maxConcurrent are: few flows are
+    // looked at before one with something to drop.
+    for (let size = share.largest; size >= held + 2; size--) {
+      for (const flow of share.bySize.get(size) ?? []) {
+        const note = flow.queued.pop() ?? flow.waiting.values().next().value;
+        if (note === undefined) continue; // all of it in flight
+        if (flow.queued.length === 0) this.#ready.delete(flow.key);
+        note.cancelWait?.();
+        flow.waiting.delete(note);
+        this.#release(note);
+        this.#countDrop(note.action);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** Puts a notification at the end of its flow's queue. */
+  #enqueue(note: Notification): void {
+    note.flow.queued.push(note);
+    if (!this.#ready.has(note.flow.key)) this.#ready.set(note.flow.key, note.flow);
+  }
+
+  /** Starts notifications while fewer than maxConcurrent are in flight, one flow after another. */
+  #pump(): void {
+    while (!this.#closed && this.#sending < this.#maxConcurrent) {
+      const next = this.#ready.values().next();
+      if (next.done === true) return;
+      const flow = next.value;
+      const note = flow.queued.shift();
+      // Its turn is taken: to the back of the rotation, or out of it when it has no more ready.
+      this.#ready.delete(flow.key);
+      if (flow.queued.length > 0) this.#ready.set(flow.key, flow);
+      if (note === undefined) continue;
+      this.#sending += 1;
+      void this.#attempt(note)
+        .catch(() => undefined) // it reports its own failures; nothing else is expected
+        .finally(() => {
+          this.#sending -= 1;
+          this.#pump();
+        });
+    }
+  }
+
+  /** Sends a notification once; then it is done, or waits for its retry. */
+  async #attempt(note: Notification): Promise<void> {
+    note.attempts += 1;
+    const attempt = await this.#send(note.url, note.action, note.body, 'notification');
+    const ok = attempt.kind === 'answered' && attempt.status >= 200 && attempt.status < 300;
+    const reason =
+      attempt.kind === 'failed'
+        ? attempt.reason
+        : ok
+          ? 'delivered'
+          : `hook answered ${attempt.status}`;
+    this.#report(note.action, { ok, durationMs: attempt.durationMs, reason });
+    if (this.#closed) {
+      if (!ok) this.#countDrop(note.action);
+      this.#release(note);
+      return;
+    }
+    const delay = Math.min(this.#retryBaseMs * 2 ** (note.attempts - 1), MAX_RETRY_DELAY_MS);
+    // While draining, a retry that could not even start before the deadline is not waited for.
+    const late = this.#drain !== null && performance.now() + delay >= this.#drain.untilMs;
+    if (ok || note.attempts > this.#retries || late) {
+      this.#release(note);
+      return;
+    }
+    this.#wait(note, delay);
+  }
+
+  /** Holds a notification in its flow's waiting set until its retry is due. */
+  #wait(note: Notification, delayMs: number): void {
+    const timer = setTimeout(() => {
+      note.cancelWait = null;
+      note.flow.waiting.delete(note);
+      this.#enqueue(note);
+      this.#pump();
+    }, delayMs);
+    note.cancelWait = () => {
+      clearTimeout(timer);
+      note.cancelWait = null;
+    };
+    note.flow.waiting.add(note);
+  }
+
+  /** Forgets a notification that is done (delivered, given up or dropped). */
+  #release(note: Notification): void {
+    const flow = note.flow;
+    resize(flow, -1);
+    this.#pending -= 1;
+    if (flow.held === 0) {
+      flow.share.flows.delete(flow.key);
+      this.#ready.delete(flow.key);
+    }
+    if (this.#pending === 0 && this.#drain !== null && !this.#closed) this.close();
+  }
+
+  #countDrop(action: HookAction): void {
+    this.#dropped.set(action, (this.#dropped.get(action) ?? 0) + 1);
   }
 
   /** Turns an attempt into a decision. */
@@ -417,44 +699,6 @@ export class WebhookClient {
     return { allowed: true, reason: 'allowed by hook', status, durationMs };
   }
 
-  /** Sends a notification until a 2xx, the retries run out or the client closes. */
-  async #deliver(url: URL, action: HookAction, body: string): Promise<void> {
-    for (let retry = 0; ; retry += 1) {
-      const attempt = await this.#send(url, action, body, false);
-      const ok = attempt.kind === 'answered' && attempt.status >= 200 && attempt.status < 300;
-      const reason =
-        attempt.kind === 'failed'
-          ? attempt.reason
-          : ok
-            ? 'delivered'
-            : `hook answered ${attempt.status}`;
-      this.#report(action, { ok, durationMs: attempt.durationMs, reason });
-      if (ok || this.#closed || retry >= this.#retries) return;
-      const delay = Math.min(this.#retryBaseMs * 2 ** retry, MAX_RETRY_DELAY_MS);
-      if (!(await this.#sleep(delay))) return;
-    }
-  }
-
-  /** Waits `ms`; resolves false at once if the client closes meanwhile. */
-  #sleep(ms: number): Promise<boolean> {
-    return new Promise((resolve) => {
-      if (this.#closed) {
-        resolve(false);
-        return;
-      }
-      const cancel = (): void => {
-        clearTimeout(timer);
-        this.#cancels.delete(cancel);
-        resolve(false);
-      };
-      const timer = setTimeout(() => {
-        this.#cancels.delete(cancel);
-        resolve(true);
-      }, ms);
-      this.#cancels.add(cancel);
-    });
-  }
-
   /** Calls onResult, ignoring what it throws. */
   #report(action: HookAction, result: HookAttemptResult): void {
     try {
@@ -465,11 +709,17 @@ export class WebhookClient {
   }
 
   /**
-   * POSTs `body` once, within timeoutMs. The body of a 2xx answer is read (up to 64 KiB) when
-   * `wantBody`; other answers are cut off after the status line and headers. A request that
+   * POSTs `body` once, within timeoutMs, on the sockets of its kind. The body of a 2xx answer
+   * is read (up to 64 KiB) for a decision; other answers are cut off after the status line and headers. A request that
    * fails with a reset on a reused keep-alive socket, before any answer, is sent again once.
    */
-  #send(url: URL, action: HookAction, body: string, wantBody: boolean): Promise<Attempt> {
+  #send(
+    url: URL,
+    action: HookAction,
+    body: string,
+    kind: 'decision' | 'notification',
+  ): Promise<Attempt> {
+    const wantBody = kind === 'decision';
     const started = performance.now();
     const elapsed = (): number => performance.now() - started;
     return new Promise<Attempt>((resolve) => {
@@ -533,7 +783,8 @@ export class WebhookClient {
         };
         const https = url.protocol === 'https:';
         const send = https ? httpsRequest : httpRequest;
-        const agent = https ? this.#httpsAgent : this.#httpAgent;
+        const agents = this.#agents[kind];
+        const agent = https ? agents.https : agents.http;
         let req: ClientRequest;
         try {
           req = send(url, { method: 'POST', headers, agent });

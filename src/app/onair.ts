@@ -218,7 +218,8 @@ export class Onair {
     this.#health = 'stopping';
     this.hub.close();
     await Promise.all([this.#rtmp?.close(), this.#http?.close()]);
-    this.#hooks.close();
+    // The on_unpublish / on_stop of the sessions just ended are delivered, not cut off.
+    await this.#hooks.drain(this.config.server.shutdownTimeoutMs);
     await this.#api?.close();
     this.#monitoring.stop();
   }

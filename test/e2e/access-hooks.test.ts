@@ -451,6 +451,33 @@ describe('hooks.secret empty: hooks are signed with a key of their own', () => {
   });
 });
 
+describe('stopping the server', () => {
+  test('delivers the on_unpublish and on_stop of the sessions it ends, retrying a failed one', async () => {
+    const receiver = await HookReceiver.start();
+    let unpublishes = 0;
+    receiver.answer = (call) =>
+      call.hook === '/on_unpublish' && unpublishes++ === 0 ? { status: 500 } : ALLOW;
+    const server = await startServer({ hooks: hooksFor(receiver) });
+    let stopped = false;
+    const publisher = await livePublisher(server, 'live/last');
+    try {
+      const viewer = await openFlv(server.httpUrl('live/last.flv'));
+      await waitFor(() => viewer.received() > 0, 10_000, 'media bytes');
+      await server.stop();
+      stopped = true;
+      await viewer.ended;
+      // Sent by the shutdown, answered before stop() resolved: no waiting here.
+      assert.equal(receiver.of('on_unpublish', 'live/last').length, 2, 'the failed one retried');
+      assert.equal(receiver.of('on_stop', 'live/last').length, 1);
+      assert.deepEqual(receiver.unsigned(), []);
+    } finally {
+      await publisher.stop();
+      if (!stopped) await server.stop();
+      await receiver.close();
+    }
+  });
+});
+
 describe('an on_play hook that never answers (hooks.timeoutMs 500)', () => {
   let receiver: HookReceiver;
   before(async () => {
