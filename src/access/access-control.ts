@@ -49,6 +49,11 @@ export interface PlayAttempt {
   readonly sessionId?: string;
   /** Viewer limits apply (connection-like protocols); HLS requests are not connections. */
   readonly counted: boolean;
+  /**
+   * A probe (HEAD): only whether it may play is decided (address rules, the token of a private
+   * stream); no webhook is asked, no limit applies and nothing is cached.
+   */
+  readonly probe?: boolean;
 }
 
 /** What AccessControl is built from. */
@@ -62,6 +67,8 @@ export interface AccessControlOptions {
   readonly jwt: JwtVerifier | null;
   readonly logger: Logger;
   readonly nowMs?: () => number;
+  /** Whether the process is over its memory budget: new publishers and viewers are refused. */
+  readonly overMemoryBudget?: () => boolean;
 }
 
 const FAILURE_WINDOW_MS = 60_000;
@@ -127,6 +134,7 @@ export class AccessControl {
     const early =
       this.#lockedOut(attempt.ip) ??
       this.#addressRule(attempt.ip, this.#publishAllow, this.#publishDeny, 'publish') ??
+      this.#memoryRefusal() ??
       (sessions.publishers >= config.limits.maxPublishers
         ? refuse(503, 'max-publishers', `at most ${config.limits.maxPublishers} publishers`)
         : null);
@@ -195,17 +203,21 @@ export class AccessControl {
       this.#addressRule(attempt.ip, this.#playAllow, this.#playDeny, 'play') ??
       (!attempt.counted
         ? null
-        : sessions.viewers >= limits.maxViewers
-          ? refuse(503, 'max-viewers', `at most ${limits.maxViewers} viewers`)
-          : sessions.viewersOf(attempt.path) >= limits.maxViewersPerStream
-            ? refuse(503, 'max-viewers-per-stream', 'this stream has all the viewers it may have')
-            : attempt.protocol !== 'rtmp' &&
-                sessions.viewersFrom(attempt.ip) >= limits.maxViewersPerIp
-              ? refuse(429, 'max-viewers-per-ip', 'too many viewers from this address')
-              : null);
+        : (this.#memoryRefusal() ??
+          (sessions.viewers >= limits.maxViewers
+            ? refuse(503, 'max-viewers', `at most ${limits.maxViewers} viewers`)
+            : sessions.viewersOf(attempt.path) >= limits.maxViewersPerStream
+              ? refuse(503, 'max-viewers-per-stream', 'this stream has all the viewers it may have')
+              : attempt.protocol !== 'rtmp' &&
+                  sessions.viewersFrom(attempt.ip) >= limits.maxViewersPerIp
+                ? refuse(429, 'max-viewers-per-ip', 'too many viewers from this address')
+                : null)));
     if (early) return this.#refused(early, attempt, 'play');
     const token = attempt.bearer ?? new URLSearchParams(attempt.query).get('token') ?? undefined;
-    const cacheKey = attempt.counted ? null : `${attempt.ip}|${attempt.path}|${token ?? ''}`;
+    const cacheKey =
+      attempt.counted || attempt.probe === true
+        ? null
+        : `${attempt.ip}|${attempt.path}|${token ?? ''}`;
     if (cacheKey !== null) {
       const cached = this.#hlsDecisions.get(cacheKey);
       if (cached && cached.until > this.#now()) return cached.result;
@@ -261,7 +273,7 @@ export class AccessControl {
         return this.#refused(refusal, attempt, 'play');
       }
     }
-    if (this.#options.config.hooks.onPlay !== '') {
+    if (this.#options.config.hooks.onPlay !== '' && attempt.probe !== true) {
       const decision = await this.#options.hooks.decide({
         action: 'on_play',
         id: attempt.sessionId ?? SessionRegistry.newId(),
@@ -316,6 +328,11 @@ export class AccessControl {
       return refuse(403, 'ip-not-allowed', `this address may not ${what}`);
     }
     return null;
+  }
+
+  #memoryRefusal(): Refusal | null {
+    if (this.#options.overMemoryBudget?.() !== true) return null;
+    return refuse(503, 'memory-budget', 'the server is at its memory budget; try again later');
   }
 
   #lockedOut(ip: string): Refusal | null {

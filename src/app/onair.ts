@@ -11,12 +11,14 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { HttpListener } from './http-listener.ts';
 import { Monitoring } from './monitoring-setup.ts';
+import { MemoryBudget } from './memory-budget.ts';
 import { DashboardHandler } from '../servers/pages/dashboard-handler.ts';
 import { SessionRegistry } from '../hub/session-registry.ts';
 import { checkStreamPath } from '../hub/stream-path.ts';
 import { AccessControl } from '../access/access-control.ts';
 import { AccessStore } from '../access/access-store.ts';
 import { AddressList, isValidCidr } from '../access/cidr.ts';
+import { ClientAddresses } from '../access/client-address.ts';
 import { parseDuration } from '../access/duration.ts';
 import { createJwtVerifier } from '../access/jwt.ts';
 import { signToken } from '../access/tokens.ts';
@@ -36,6 +38,9 @@ export class Onair {
   readonly hub: StreamHub;
   readonly sessions = new SessionRegistry();
   readonly access: AccessControl;
+  /** Client addresses behind server.trustedProxies. */
+  readonly addresses: ClientAddresses;
+  readonly memory: MemoryBudget;
   /** The HMAC secret of tokens (auth.secret, or the one kept in the data directory). */
   readonly secret: string;
   /** The admin API's bearer token, and whether it was just generated (print it once). */
@@ -64,6 +69,16 @@ export class Onair {
       },
     });
     mkdirSync(config.dataDir, { recursive: true });
+    this.addresses = new ClientAddresses(config.server.trustedProxies);
+    this.memory = new MemoryBudget({
+      maxMemoryMB: config.limits.maxMemoryMB,
+      onChange: (over, figures) => {
+        const fields = { usedBytes: figures.usedBytes, budgetBytes: figures.budgetBytes };
+        if (over)
+          logger.warn(fields, 'over the memory budget: refusing new publishers and viewers');
+        else logger.info(fields, 'back under the memory budget');
+      },
+    });
     this.secret =
       config.auth.secret || loadOrCreateSecret(join(config.dataDir, 'auth-secret')).value;
     this.apiToken = config.api.token
@@ -100,6 +115,7 @@ export class Onair {
       store: this.#store,
       sessions: this.sessions,
       hooks: this.#hooks,
+      overMemoryBudget: () => this.memory.over,
       jwt: createJwtVerifier({
         ...(config.auth.jwtSecret ? { secret: config.auth.jwtSecret } : {}),
         ...(config.auth.jwksUrl ? { jwksUrl: config.auth.jwksUrl } : {}),
@@ -141,6 +157,8 @@ export class Onair {
           config: config.http,
           logger,
           access: this.access,
+          addresses: this.addresses,
+          hookTimeoutMs: config.hooks.timeoutMs,
           ...(config.api.enabled
             ? {
                 api: (req, res) => {
@@ -171,7 +189,13 @@ export class Onair {
       logger,
       listeners: () => this.#ports,
       health: () => this.#health,
+      memory: () => this.memory.figures(),
     });
+  }
+
+  /** Counts a promise rejection nobody handled (main.ts logs it; the metrics show the count). */
+  countUnhandledRejection(): void {
+    this.#monitoring.unhandledRejections++;
   }
 
   /** What the HLS profile implies for players, or null when HLS is off. */
@@ -186,6 +210,7 @@ export class Onair {
       this.#api = await createApiApp({
         token: this.apiToken.value,
         isAllowedAddress: (ip) => allowFrom.matches(ip),
+        clientAddress: (req) => this.addresses.of(req),
         sessions: this.sessions,
         store: this.#store,
         isPrivate: (path) => this.access.isPrivate(path),
@@ -198,6 +223,7 @@ export class Onair {
       });
     }
     this.#monitoring.start();
+    this.memory.start();
     const rtmpPort = this.#rtmp ? await this.#rtmp.listen() : null;
     if (rtmpPort !== null) this.#pages.setRtmpPort(rtmpPort);
     const httpPort = this.#http ? await this.#http.listen() : null;
@@ -206,14 +232,50 @@ export class Onair {
     return { rtmpPort, httpPort };
   }
 
-  /** Stops accepting, ends every stream and session cleanly. */
-  async stop(): Promise<void> {
-    this.#logger.info('stopping');
+  /**
+   * Stops within server.shutdownTimeoutMs: readiness goes to 503, no new connections are taken,
+   * every stream and session ends politely (FLV viewers get their last chunk, WebSocket viewers
+   * a close frame, held HLS requests an answer); what has not let go by half the deadline is
+   * cut. Then the hooks' queued notifications (on_unpublish, on_stop) are delivered with what is
+   * left of it, and the analytics are written and closed. Resolves true when everything ended
+   * in time, false when something had to be cut.
+   */
+  async stop(): Promise<boolean> {
+    const timeoutMs = this.config.server.shutdownTimeoutMs;
+    const startedMs = Date.now();
+    const leftMs = (): number => Math.max(0, timeoutMs - (Date.now() - startedMs));
+    this.#logger.info({ timeoutMs }, 'stopping');
     this.#health = 'stopping';
     this.hub.close();
-    await Promise.all([this.#rtmp?.close(), this.#http?.close()]);
+    const connections = Promise.all([this.#rtmp?.close(), this.#http?.close()]);
+    const clean = await settlesWithin(connections, Math.ceil(timeoutMs / 2));
+    if (!clean) {
+      this.#logger.warn('connections still open at half the shutdown deadline: cutting them');
+      // RTMP sessions destroy their sockets when closed; only HTTP ends politely.
+      this.#http?.forceClose();
+      // Their close events (which end their sessions, and so queue on_stop) run on later ticks.
+      await settlesWithin(connections, Math.min(leftMs(), 1000));
+    }
     this.#hooks.close();
     await this.#api?.close();
     this.#monitoring.stop();
+    this.memory.stop();
+    this.#logger.info({ clean, ms: Date.now() - startedMs }, 'stopped');
+    return clean;
+  }
+}
+
+/** Whether `promise` settles within `ms` (it is left running when it does not). */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => {
+      resolve(false);
+    }, ms);
+  });
+  try {
+    return await Promise.race([promise.then(() => true), timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }

@@ -21,6 +21,13 @@ export interface MetricsSources {
   hls(): { streams: number; parts: number; segments: number; heldRequests: number } | null;
   /** Per-stream figures for the capped opt-in per-stream series. */
   streams(): { path: string; viewers: number; ingestKbps: number }[];
+  /** The memory budget and the process's unhandled rejections; absent: those series read 0. */
+  process?(): {
+    memoryBudgetBytes: number;
+    memoryUsedBytes: number;
+    overMemoryBudget: boolean;
+    unhandledRejections: number;
+  };
 }
 
 /** How OnairMetrics is set up. */
@@ -57,6 +64,7 @@ export const LIMIT_REFUSAL_CODES = [
   'max-viewers-per-stream',
   'max-viewers-per-ip',
   'too-many-failures',
+  'memory-budget',
 ] as const;
 
 /** Close and refusal codes of the servers (connection caps, protocol and codec errors). */
@@ -165,6 +173,7 @@ interface Snapshot {
   readonly rejections: ReadonlyMap<string, number> | undefined;
   readonly hls: ReturnType<MetricsSources['hls']> | undefined;
   readonly streams: ReturnType<MetricsSources['streams']> | undefined;
+  readonly process: ReturnType<NonNullable<MetricsSources['process']>> | null | undefined;
 }
 
 /** A finite, non-negative number (what a counter may hold). */
@@ -278,6 +287,45 @@ export class OnairMetrics {
       (s) => (s.hls === undefined ? undefined : s.hls === null ? [] : [[{}, s.hls.heldRequests]]),
     );
 
+    // Event-loop lag and the heap are prom-client's nodejs_eventloop_lag_* and nodejs_heap_*.
+    const proc = (s: Snapshot) => (s.process === undefined ? undefined : s.process);
+    this.#gauge(
+      'onair_memory_budget_bytes',
+      'The memory budget (limits.maxMemoryMB, or 75% of the heap limit).',
+      [],
+      (s) => {
+        const p = proc(s);
+        return p === undefined ? undefined : p === null ? [] : [[{}, p.memoryBudgetBytes]];
+      },
+    );
+    this.#gauge(
+      'onair_memory_used_bytes',
+      'What the memory budget counts: the JS heap in use plus buffers outside it.',
+      [],
+      (s) => {
+        const p = proc(s);
+        return p === undefined ? undefined : p === null ? [] : [[{}, p.memoryUsedBytes]];
+      },
+    );
+    this.#gauge(
+      'onair_memory_over_budget',
+      '1 while over the memory budget (new publishers and viewers are refused), else 0.',
+      [],
+      (s) => {
+        const p = proc(s);
+        return p === undefined ? undefined : [[{}, p?.overMemoryBudget === true ? 1 : 0]];
+      },
+    );
+    this.#counter(
+      'onair_unhandled_rejections_total',
+      'Promise rejections nobody handled (each is a bug, logged with its stack).',
+      [],
+      (s) => {
+        const p = proc(s);
+        return p === undefined ? undefined : [[{}, p?.unhandledRejections ?? 0]];
+      },
+    );
+
     // Stream names are chosen by clients, so a `stream` label has unbounded cardinality: these
     // series are opt-in and capped to the perStreamSeries streams with the most viewers. When
     // 0, they are not registered at all.
@@ -337,6 +385,7 @@ export class OnairMetrics {
       rejections: this.#try(() => sources.connectionRejections()),
       hls: this.#try(() => sources.hls()),
       streams: this.#try(() => sources.streams()),
+      process: this.#try(() => sources.process?.() ?? null),
     };
   }
 
