@@ -39,14 +39,24 @@ test('a trusted peer with no header, or only trusted hops, resolves to the leftm
   );
 });
 
-test('Forwarded (RFC 7239) wins over X-Forwarded-For; quoted, bracketed and ported nodes parse', () => {
+test('only the configured header counts: the other one, however forged, is ignored', () => {
   const headers = {
     forwarded: 'for=198.51.100.9;proto=https, For="[2001:db8:cafe::17]:4711";by=10.0.0.1',
     'x-forwarded-for': '192.0.2.1',
   };
-  assert.equal(resolveClientAddress('10.0.0.1', headers, proxies), '2001:db8:cafe::17');
   assert.equal(
-    resolveClientAddress('10.0.0.1', { forwarded: 'for="203.0.113.5:80"' }, proxies),
+    resolveClientAddress('10.0.0.1', headers, proxies, 'forwarded'),
+    '2001:db8:cafe::17',
+  );
+  assert.equal(resolveClientAddress('10.0.0.1', headers, proxies, 'x-forwarded-for'), '192.0.2.1');
+  // nginx keeps X-Forwarded-For and passes Forwarded on as the client wrote it.
+  const forged = { forwarded: 'for=127.0.0.1', 'x-forwarded-for': '203.0.113.7' };
+  assert.equal(resolveClientAddress('127.0.0.1', forged, proxies), '203.0.113.7');
+});
+
+test('Forwarded nodes: quoted, bracketed and with ports; repeated headers are one list', () => {
+  assert.equal(
+    resolveClientAddress('10.0.0.1', { forwarded: 'for="203.0.113.5:80"' }, proxies, 'forwarded'),
     '203.0.113.5',
   );
   assert.equal(
@@ -56,16 +66,17 @@ test('Forwarded (RFC 7239) wins over X-Forwarded-For; quoted, bracketed and port
 });
 
 test('a malformed, obfuscated or unknown hop resolves to "unknown", never to the proxy', () => {
-  for (const headers of [
-    { 'x-forwarded-for': 'not-an-ip' },
-    { 'x-forwarded-for': '203.0.113.7, 300.1.1.1' },
-    { forwarded: 'for=_hidden' },
-    { forwarded: 'for=unknown' },
-    { forwarded: 'proto=https' },
-    { 'x-forwarded-for': '010.1.1.1' },
-  ]) {
+  const cases: [Record<string, string>, 'x-forwarded-for' | 'forwarded'][] = [
+    [{ 'x-forwarded-for': 'not-an-ip' }, 'x-forwarded-for'],
+    [{ 'x-forwarded-for': '203.0.113.7, 300.1.1.1' }, 'x-forwarded-for'],
+    [{ 'x-forwarded-for': '010.1.1.1' }, 'x-forwarded-for'],
+    [{ forwarded: 'for=_hidden' }, 'forwarded'],
+    [{ forwarded: 'for=unknown' }, 'forwarded'],
+    [{ forwarded: 'proto=https' }, 'forwarded'],
+  ];
+  for (const [headers, header] of cases) {
     assert.equal(
-      resolveClientAddress('127.0.0.1', headers, proxies),
+      resolveClientAddress('127.0.0.1', headers, proxies, header),
       UNKNOWN_ADDRESS,
       JSON.stringify(headers),
     );
@@ -90,8 +101,11 @@ test('hops beyond the 32 read from the right are not trusted to name anyone', ()
 test('property: whatever the header, the answer is the peer, "unknown" or an address in it', () => {
   fc.assert(
     fc.property(fc.string({ maxLength: 300 }), fc.string({ maxLength: 300 }), (xff, fwd) => {
-      for (const headers of [{ 'x-forwarded-for': xff }, { forwarded: fwd }]) {
-        const got = resolveClientAddress('127.0.0.1', headers, proxies);
+      for (const [headers, header] of [
+        [{ 'x-forwarded-for': xff }, 'x-forwarded-for'],
+        [{ forwarded: fwd }, 'forwarded'],
+      ] as const) {
+        const got = resolveClientAddress('127.0.0.1', headers, proxies, header);
         const text = Object.values(headers)[0] ?? '';
         assert.ok(
           got === '127.0.0.1' || got === UNKNOWN_ADDRESS || text.includes(got.split(':')[0] ?? got),

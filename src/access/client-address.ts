@@ -1,6 +1,8 @@
 // The client's address behind trusted proxies. A request that reaches onair through a reverse
 // proxy or a load balancer comes from the proxy's address; only a proxy listed in
-// server.trustedProxies may say who the client is (X-Forwarded-For, or Forwarded of RFC 7239).
+// server.trustedProxies may say who the client is, in the one header server.forwardedHeader
+// names (X-Forwarded-For, or Forwarded of RFC 7239). Only one: a proxy that maintains one of
+// them passes the other through as the client sent it.
 // Hops are read right to left, as proxy-addr and nginx's realip module do: the rightmost hop not
 // in the trusted list is the client, so a client cannot forge its address by sending the header
 // itself (the proxy appends the address it saw).
@@ -14,13 +16,18 @@ export const MAX_FORWARDED_HOPS = 32;
 /** What an unreadable hop resolves to: never loopback, never in an allow-list. */
 export const UNKNOWN_ADDRESS = 'unknown';
 
+/** The header that carries the client's address. */
+export type ForwardedHeader = 'x-forwarded-for' | 'forwarded';
+
 /** Resolves client addresses of HTTP requests and TCP connections against one trusted list. */
 export class ClientAddresses {
   readonly #trusted: AddressList;
+  readonly #header: ForwardedHeader;
   readonly #resolved = new WeakMap<IncomingMessage, string>();
 
-  constructor(trustedProxies: string) {
+  constructor(trustedProxies: string, header: ForwardedHeader = 'x-forwarded-for') {
     this.#trusted = AddressList.parse(trustedProxies);
+    this.#header = header;
   }
 
   /** Whether `peer` (a socket's remote address) is a trusted proxy. */
@@ -32,7 +39,12 @@ export class ClientAddresses {
   of(req: IncomingMessage): string {
     let address = this.#resolved.get(req);
     if (address === undefined) {
-      address = resolveClientAddress(req.socket.remoteAddress ?? '', req.headers, this.#trusted);
+      address = resolveClientAddress(
+        req.socket.remoteAddress ?? '',
+        req.headers,
+        this.#trusted,
+        this.#header,
+      );
       this.#resolved.set(req, address);
     }
     return address;
@@ -41,21 +53,19 @@ export class ClientAddresses {
 
 /**
  * The client address of a request from `peer`: the peer itself unless it is trusted; otherwise
- * the rightmost hop of Forwarded (when present) or X-Forwarded-For that is not trusted, or the
- * leftmost hop when every hop is trusted. A malformed hop ends the walk with UNKNOWN_ADDRESS.
+ * the rightmost hop of `header` that is not trusted, or the leftmost hop when every hop is
+ * trusted. A malformed hop ends the walk with UNKNOWN_ADDRESS.
  */
 export function resolveClientAddress(
   peer: string,
   headers: IncomingHttpHeaders,
   trusted: AddressList,
+  header: ForwardedHeader = 'x-forwarded-for',
 ): string {
   const self = canonicalAddress(peer) ?? (peer === '' ? UNKNOWN_ADDRESS : peer);
   if (!trusted.matches(self)) return self;
-  const forwarded = headerText(headers.forwarded);
-  const hops =
-    forwarded !== null
-      ? forwardedHops(forwarded)
-      : xForwardedForHops(headerText(headers['x-forwarded-for']));
+  const text = headerText(header === 'forwarded' ? headers.forwarded : headers['x-forwarded-for']);
+  const hops = header === 'forwarded' ? forwardedHops(text) : xForwardedForHops(text);
   let client = self;
   for (let i = hops.length - 1; i >= 0 && i >= hops.length - MAX_FORWARDED_HOPS; i--) {
     const hop = canonicalAddress(stripPort(hops[i] ?? ''));
@@ -87,8 +97,9 @@ function xForwardedForHops(text: string | null): string[] {
  * left to right. An element without `for=` (or with an obfuscated or `unknown` node) yields an
  * empty hop, which does not parse as an address and so ends the walk.
  */
-function forwardedHops(text: string): string[] {
+function forwardedHops(text: string | null): string[] {
   const hops: string[] = [];
+  if (text === null) return hops;
   for (const element of text.split(',')) {
     let node = '';
     for (const pair of element.split(';')) {

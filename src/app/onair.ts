@@ -69,7 +69,10 @@ export class Onair {
       },
     });
     mkdirSync(config.dataDir, { recursive: true });
-    this.addresses = new ClientAddresses(config.server.trustedProxies);
+    this.addresses = new ClientAddresses(
+      config.server.trustedProxies,
+      config.server.forwardedHeader,
+    );
     this.memory = new MemoryBudget({
       maxMemoryMB: config.limits.maxMemoryMB,
       onChange: (over, figures) => {
