@@ -7,11 +7,11 @@
 // docs/hostile-inputs.md lists the rows and the answer each gets.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect as netConnect, type Socket } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { publishTestPattern, waitFor, type Publisher } from '../support/media-tools.ts';
 import { watchHttpFlv, type FlvViewer } from '../support/flv-reader.ts';
 import { RawRtmp } from '../support/raw-rtmp.ts';
+import { UPGRADE_HEAD, rawTo, type RawHttp } from '../support/raw-http.ts';
 import {
   TEST_API_TOKEN,
   metricValue,
@@ -24,9 +24,6 @@ import { FlvTagType } from '../../src/codecs/flv.ts';
 const LAG_BOUND_S = 0.5;
 /** RSS allowed above the warm baseline, whatever the rows did. */
 const RSS_BOUND_BYTES = 150 * 1024 * 1024;
-const UPGRADE_HEAD =
-  'Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n' +
-  'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n';
 
 let server: ServerProcess;
 let publisher: Publisher;
@@ -83,29 +80,8 @@ async function unharmed(mark: number, reason: string | undefined): Promise<void>
   assert.ok(grown < RSS_BOUND_BYTES, `RSS grew ${Math.round(grown / 1048576)} MiB`);
 }
 
-/** A raw TCP client of the HTTP port that keeps what the server sends. */
-interface RawHttp {
-  readonly socket: Socket;
-  text(): string;
-  closed(): boolean;
-}
-
 async function rawHttp(): Promise<RawHttp> {
   return rawTo(server.httpPort);
-}
-
-async function rawTo(port: number): Promise<RawHttp> {
-  const socket = netConnect(port, '127.0.0.1');
-  let text = '';
-  let closed = false;
-  socket.on('data', (bytes: Buffer) => (text += bytes.toString('latin1')));
-  socket.on('error', () => undefined);
-  socket.on('close', () => (closed = true));
-  await new Promise<void>((resolve, reject) => {
-    socket.once('connect', resolve);
-    socket.once('error', reject);
-  });
-  return { socket, text: () => text, closed: () => closed };
 }
 
 /** Sends `head` and waits for the status line; returns the status (0 if closed first). */
