@@ -77,6 +77,9 @@ export class Monitoring {
             onError: (error) => {
               this.#logger.error({ err: error }, 'analytics write failed');
             },
+            onDrop: (dropped) => {
+              this.#logger.warn({ dropped }, 'analytics queue full: ended sessions not recorded');
+            },
           });
     const isPrivate = (path: string): boolean => access.isPrivate(path);
     this.metrics = config.metrics.enabled
@@ -98,6 +101,7 @@ export class Monitoring {
                 ingestKbps: stream.ingest.figures().kbps5s,
               }));
             },
+            analyticsDropped: () => this.#recorder?.dropped ?? 0,
           },
           { perStreamSeries: config.metrics.perStreamSeries },
         )

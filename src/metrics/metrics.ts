@@ -21,6 +21,8 @@ export interface MetricsSources {
   hls(): { streams: number; parts: number; segments: number; heldRequests: number } | null;
   /** Per-stream figures for the capped opt-in per-stream series. */
   streams(): { path: string; viewers: number; ingestKbps: number }[];
+  /** Ended sessions the analytics never recorded (its write queue was full); 0 without it. */
+  analyticsDropped(): number;
 }
 
 /** How OnairMetrics is set up. */
@@ -165,6 +167,7 @@ interface Snapshot {
   readonly rejections: ReadonlyMap<string, number> | undefined;
   readonly hls: ReturnType<MetricsSources['hls']> | undefined;
   readonly streams: ReturnType<MetricsSources['streams']> | undefined;
+  readonly analyticsDropped: number | undefined;
 }
 
 /** A finite, non-negative number (what a counter may hold). */
@@ -278,6 +281,13 @@ export class OnairMetrics {
       (s) => (s.hls === undefined ? undefined : s.hls === null ? [] : [[{}, s.hls.heldRequests]]),
     );
 
+    this.#counter(
+      'onair_analytics_dropped_sessions_total',
+      'Ended sessions not recorded in the analytics because its write queue was full.',
+      [],
+      (s) => (s.analyticsDropped === undefined ? undefined : [[{}, s.analyticsDropped]]),
+    );
+
     // Stream names are chosen by clients, so a `stream` label has unbounded cardinality: these
     // series are opt-in and capped to the perStreamSeries streams with the most viewers. When
     // 0, they are not registered at all.
@@ -337,6 +347,7 @@ export class OnairMetrics {
       rejections: this.#try(() => sources.connectionRejections()),
       hls: this.#try(() => sources.hls()),
       streams: this.#try(() => sources.streams()),
+      analyticsDropped: this.#try(() => sources.analyticsDropped()),
     };
   }
 
