@@ -19,8 +19,9 @@ import {
 const PRUNE_EVERY_MS = 3_600_000;
 /** Ended sessions waiting to be written, at most (a few hundred bytes each). */
 export const MAX_PENDING_SESSIONS = 50_000;
-/** Rows per transaction: a few ms of one core, so one batch never stalls the loop for long. */
-export const SESSION_BATCH = 500;
+/** Rows per transaction: a few ms of one core, so one batch never stalls the loop for long
+ * (with WAL and synchronous=NORMAL a commit does not wait for the disk, so small is cheap). */
+export const SESSION_BATCH = 200;
 /** An ended session is written this long after it ends, at most (plus the batches before it). */
 export const SESSION_FLUSH_MS = 1_000;
 

@@ -18,7 +18,14 @@ export interface MetricsSources {
    */
   connectionRejections(): ReadonlyMap<string, number>;
   /** HLS figures, or null when HLS is off. */
-  hls(): { streams: number; parts: number; segments: number; heldRequests: number } | null;
+  hls(): {
+    streams: number;
+    parts: number;
+    segments: number;
+    heldRequests: number;
+    /** Requests served without a viewer session (an address at hls.maxSessionsPerIp). */
+    untrackedRequests: number;
+  } | null;
   /** Per-stream figures for the capped opt-in per-stream series. */
   streams(): { path: string; viewers: number; ingestKbps: number }[];
   /** Ended sessions the analytics never recorded (its write queue was full); 0 without it. */
@@ -279,6 +286,13 @@ export class OnairMetrics {
       'HLS requests held now (blocking playlist reloads, preload hints).',
       [],
       (s) => (s.hls === undefined ? undefined : s.hls === null ? [] : [[{}, s.hls.heldRequests]]),
+    );
+    this.#counter(
+      'onair_hls_untracked_requests_total',
+      'HLS requests served without a viewer session: the address had hls.maxSessionsPerIp sessions (or the server 100,000).',
+      [],
+      (s) =>
+        s.hls === undefined ? undefined : s.hls === null ? [] : [[{}, s.hls.untrackedRequests]],
     );
 
     this.#counter(

@@ -12,7 +12,7 @@ import { HlsSegmenter } from './hls-segmenter.ts';
 import { explainProfile, hlsProfile, type HlsProfile } from './hls-profile.ts';
 import { renderPlaylist, type PlaylistRequest } from './hls-playlist.ts';
 import { HlsWaiters } from './hls-waiters.ts';
-import { HlsSessions } from './hls-sessions.ts';
+import { HlsSessions, type HlsAdmission } from './hls-sessions.ts';
 import type { SessionRegistry } from '../../hub/session-registry.ts';
 import type { AccessControl } from '../../access/access-control.ts';
 
@@ -72,7 +72,9 @@ export class HlsHandler {
   constructor(options: HlsHandlerOptions) {
     this.#options = options;
     this.#corsHeader = options.cors ? ['Access-Control-Allow-Origin', '*'] : [];
-    this.#viewers = new HlsSessions(options.sessions);
+    this.#viewers = new HlsSessions(options.sessions, {
+      maxPerIp: options.config.maxSessionsPerIp,
+    });
     this.#logger = options.logger.child({ component: 'hls' });
     this.#profile = hlsProfile(options.config.profile);
     this.#waiters = new HlsWaiters({
@@ -146,7 +148,8 @@ export class HlsHandler {
         this.#reply(res, 403, 'This media URL is not signed for this stream (or expired)\n');
         return;
       }
-      if (!this.#countViewer(req, target.path, 0)) {
+      // Media never starts a session: only an allowed playlist request does.
+      if (this.#admit(req, target.path, false) === 'kicked') {
         this.#reply(res, 403, 'This viewer was disconnected by an operator\n');
         return;
       }
@@ -177,7 +180,7 @@ export class HlsHandler {
             this.#reply(res, result.status, `${result.message}\n`);
             return;
           }
-          if (!this.#countViewer(req, target.path, 0)) {
+          if (this.#admit(req, target.path, true) === 'kicked') {
             this.#reply(res, 403, 'This viewer was disconnected by an operator\n');
             return;
           }
@@ -190,14 +193,27 @@ export class HlsHandler {
       );
   }
 
-  /** Figures for metrics: streams segmented now, parts and segments made, held requests. */
-  stats(): { streams: number; parts: number; segments: number; heldRequests: number } {
+  /** Figures for metrics: streams segmented now, parts and segments made, held requests,
+   * requests served without a viewer session (over hls.maxSessionsPerIp). */
+  stats(): {
+    streams: number;
+    parts: number;
+    segments: number;
+    heldRequests: number;
+    untrackedRequests: number;
+  } {
     let { parts, segments } = this.#madeByDropped;
     for (const entry of this.#entries.values()) {
       parts += entry.segmenter.made.parts;
       segments += entry.segmenter.made.segments;
     }
-    return { streams: this.#entries.size, parts, segments, heldRequests: this.#waiters.size };
+    return {
+      streams: this.#entries.size,
+      parts,
+      segments,
+      heldRequests: this.#waiters.size,
+      untrackedRequests: this.#viewers.untrackedRequests,
+    };
   }
 
   /** Stops every segmenter and answers held requests (shutdown). */
@@ -207,9 +223,19 @@ export class HlsHandler {
     this.#viewers.close();
   }
 
-  /** Counts `bytes` sent to this request's viewer; false when an operator kicked it. */
-  #countViewer(req: IncomingMessage, path: string, bytes: number): boolean {
-    return this.#viewers.touch(
+  /** Admits a request of this request's viewer (starting its session when `start`). */
+  #admit(req: IncomingMessage, path: string, start: boolean): HlsAdmission {
+    return this.#viewers.admit(
+      path,
+      req.socket.remoteAddress ?? 'unknown',
+      req.headers['user-agent'],
+      start,
+    );
+  }
+
+  /** Counts `bytes` sent to this request's viewer. */
+  #countViewer(req: IncomingMessage, path: string, bytes: number): void {
+    this.#viewers.sent(
       path,
       req.socket.remoteAddress ?? 'unknown',
       req.headers['user-agent'],
