@@ -47,7 +47,10 @@ export interface PlayAttempt {
   readonly bearer?: string;
   /** The id its on_play carries (and its on_stop later); made here when absent (HLS). */
   readonly sessionId?: string;
-  /** Viewer limits apply (connection-like protocols); HLS requests are not connections. */
+  /**
+   * Viewer limits apply: connection-like protocols, and with limits.countHlsViewers the HLS
+   * playlist request that would start a new session (not its reloads, already counted).
+   */
   readonly counted: boolean;
 }
 
@@ -190,17 +193,23 @@ export class AccessControl {
   async authorizePlay(attempt: PlayAttempt): Promise<AccessResult> {
     const { config, sessions } = this.#options;
     const { limits } = config;
+    // HLS sessions (connectionless) count toward maxViewers and maxViewersPerStream only with
+    // limits.countHlsViewers, and never toward maxViewersPerIp (hls.maxSessionsPerIp bounds them).
+    const withHls = limits.countHlsViewers;
     const early =
       this.#lockedOut(attempt.ip) ??
       this.#addressRule(attempt.ip, this.#playAllow, this.#playDeny, 'play') ??
       (!attempt.counted
         ? null
-        : sessions.viewers >= limits.maxViewers
+        : (withHls ? sessions.viewers : sessions.connectedViewers) >= limits.maxViewers
           ? refuse(503, 'max-viewers', `at most ${limits.maxViewers} viewers`)
-          : sessions.viewersOf(attempt.path) >= limits.maxViewersPerStream
+          : (withHls
+                ? sessions.viewersOf(attempt.path)
+                : sessions.connectedViewersOf(attempt.path)) >= limits.maxViewersPerStream
             ? refuse(503, 'max-viewers-per-stream', 'this stream has all the viewers it may have')
             : attempt.protocol !== 'rtmp' &&
-                sessions.viewersFrom(attempt.ip) >= limits.maxViewersPerIp
+                attempt.protocol !== 'hls' &&
+                sessions.connectedViewersFrom(attempt.ip) >= limits.maxViewersPerIp
               ? refuse(429, 'max-viewers-per-ip', 'too many viewers from this address')
               : null);
     if (early) return this.#refused(early, attempt, 'play');

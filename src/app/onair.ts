@@ -133,6 +133,7 @@ export class Onair {
             logger,
             access: this.access,
             sessions: this.sessions,
+            countViewers: config.limits.countHlsViewers,
           })
         : null;
     this.#pages = new PagesHandler({ hub: this.hub, rtmpPort: config.rtmp.port });

@@ -28,6 +28,8 @@ export interface HlsHandlerOptions {
   readonly access: AccessControl;
   /** Where HLS viewers are registered (address + user agent + stream, until idle). */
   readonly sessions: SessionRegistry;
+  /** limits.countHlsViewers: a new session is checked against the viewer limits first. */
+  readonly countViewers?: boolean;
 }
 
 /** One stream's HLS state. */
@@ -158,21 +160,23 @@ export class HlsHandler {
       return;
     }
     const authorization = req.headers.authorization;
+    const ip = req.socket.remoteAddress ?? 'unknown';
+    const userAgent = req.headers['user-agent'];
+    // With limits.countHlsViewers, the request that would start a session is checked against
+    // the viewer limits, and only a checked one may start it; reloads are counted already.
+    const countViewers = this.#options.countViewers === true;
+    const counted = countViewers && this.#viewers.wouldStart(target.path, ip, userAgent);
     access
       .authorizePlay({
         path: target.path,
-        ip: req.socket.remoteAddress ?? 'unknown',
+        ip,
         protocol: 'hls',
         query: search.toString(),
         ...(authorization?.startsWith('Bearer ') ? { bearer: authorization.slice(7) } : {}),
         // The id of this viewer's HLS session (address + user agent + stream), so on_play and
         // the on_stop sent when it goes idle match.
-        sessionId: this.#viewers.idOf(
-          target.path,
-          req.socket.remoteAddress ?? 'unknown',
-          req.headers['user-agent'],
-        ),
-        counted: false,
+        sessionId: this.#viewers.idOf(target.path, ip, userAgent),
+        counted,
       })
       .then(
         (result) => {
@@ -180,7 +184,7 @@ export class HlsHandler {
             this.#reply(res, result.status, `${result.message}\n`);
             return;
           }
-          if (this.#admit(req, target.path, true) === 'kicked') {
+          if (this.#admit(req, target.path, !countViewers || counted) === 'kicked') {
             this.#reply(res, 403, 'This viewer was disconnected by an operator\n');
             return;
           }

@@ -203,6 +203,8 @@ export class HlsSessions {
         ...idOf(this.#pendingIds.get(key)),
         role: 'viewer',
         protocol: 'hls',
+        // Not a connection: the connection limits count it only with limits.countHlsViewers.
+        connectionless: true,
         path,
         ip,
         ...(userAgent === undefined ? {} : { userAgent: userAgent.slice(0, 200) }),
