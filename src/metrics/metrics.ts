@@ -23,7 +23,7 @@ export interface MetricsSources {
     parts: number;
     segments: number;
     heldRequests: number;
-    /** Requests served without a viewer session (an address at hls.maxSessionsPerIp). */
+    /** Requests served without a viewer session (mostly: an address at hls.maxSessionsPerIp). */
     untrackedRequests: number;
   } | null;
   /** Per-stream figures for the capped opt-in per-stream series. */
@@ -289,7 +289,7 @@ export class OnairMetrics {
     );
     this.#counter(
       'onair_hls_untracked_requests_total',
-      'HLS requests served without a viewer session: the address had hls.maxSessionsPerIp sessions (or the server 100,000).',
+      'HLS requests served without a viewer session: its address had hls.maxSessionsPerIp sessions (or the server 100,000), or media was asked for without an allowed playlist request.',
       [],
       (s) =>
         s.hls === undefined ? undefined : s.hls === null ? [] : [[{}, s.hls.untrackedRequests]],

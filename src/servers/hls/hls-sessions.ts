@@ -73,7 +73,8 @@ export class HlsSessions {
     this.#now = options.now ?? (() => performance.now());
   }
 
-  /** Requests served without a session because a cap was reached (metrics). */
+  /** Requests served without a session: a cap was reached, or media came with no session
+   * (metrics). */
   get untrackedRequests(): number {
     return this.#untracked;
   }
