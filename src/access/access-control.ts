@@ -47,7 +47,10 @@ export interface PlayAttempt {
   readonly bearer?: string;
   /** The id its on_play carries (and its on_stop later); made here when absent (HLS). */
   readonly sessionId?: string;
-  /** Viewer limits apply (connection-like protocols); HLS requests are not connections. */
+  /**
+   * Viewer limits apply: connection-like protocols, and with limits.countHlsViewers the HLS
+   * playlist request that would start a new session (not its reloads, already counted).
+   */
   readonly counted: boolean;
   /**
    * A probe (HEAD): only whether it may play is decided (address rules, the token of a private
@@ -196,22 +199,10 @@ export class AccessControl {
 
   /** Decides a play: address rules, limits, the token of a private stream, on_play. */
   async authorizePlay(attempt: PlayAttempt): Promise<AccessResult> {
-    const { config, sessions } = this.#options;
-    const { limits } = config;
     const early =
       this.#lockedOut(attempt.ip) ??
       this.#addressRule(attempt.ip, this.#playAllow, this.#playDeny, 'play') ??
-      (!attempt.counted
-        ? null
-        : (this.#memoryRefusal() ??
-          (sessions.viewers >= limits.maxViewers
-            ? refuse(503, 'max-viewers', `at most ${limits.maxViewers} viewers`)
-            : sessions.viewersOf(attempt.path) >= limits.maxViewersPerStream
-              ? refuse(503, 'max-viewers-per-stream', 'this stream has all the viewers it may have')
-              : attempt.protocol !== 'rtmp' &&
-                  sessions.viewersFrom(attempt.ip) >= limits.maxViewersPerIp
-                ? refuse(429, 'max-viewers-per-ip', 'too many viewers from this address')
-                : null)));
+      (attempt.counted ? this.#viewerLimit(attempt) : null);
     if (early) return this.#refused(early, attempt, 'play');
     const token = attempt.bearer ?? new URLSearchParams(attempt.query).get('token') ?? undefined;
     const cacheKey =
@@ -328,6 +319,32 @@ export class AccessControl {
       return refuse(403, 'ip-not-allowed', `this address may not ${what}`);
     }
     return null;
+  }
+
+  /**
+   * Why a counted viewer may not start now (the memory budget or a limit), or null. HLS sessions
+   * (connectionless) count toward maxViewers and maxViewersPerStream only with
+   * limits.countHlsViewers, and never toward maxViewersPerIp (hls.maxSessionsPerIp bounds them).
+   */
+  #viewerLimit(attempt: PlayAttempt): Refusal | null {
+    const { sessions, config } = this.#options;
+    const { limits } = config;
+    const withHls = limits.countHlsViewers;
+    const viewers = withHls ? sessions.viewers : sessions.connectedViewers;
+    const ofStream = withHls
+      ? sessions.viewersOf(attempt.path)
+      : sessions.connectedViewersOf(attempt.path);
+    const perIp = attempt.protocol !== 'rtmp' && attempt.protocol !== 'hls';
+    return (
+      this.#memoryRefusal() ??
+      (viewers >= limits.maxViewers
+        ? refuse(503, 'max-viewers', `at most ${limits.maxViewers} viewers`)
+        : ofStream >= limits.maxViewersPerStream
+          ? refuse(503, 'max-viewers-per-stream', 'this stream has all the viewers it may have')
+          : perIp && sessions.connectedViewersFrom(attempt.ip) >= limits.maxViewersPerIp
+            ? refuse(429, 'max-viewers-per-ip', 'too many viewers from this address')
+            : null)
+    );
   }
 
   #memoryRefusal(): Refusal | null {

@@ -82,6 +82,9 @@ export class Monitoring {
             onError: (error) => {
               this.#logger.error({ err: error }, 'analytics write failed');
             },
+            onDrop: (dropped) => {
+              this.#logger.warn({ dropped }, 'analytics queue full: ended sessions not recorded');
+            },
           });
     const isPrivate = (path: string): boolean => access.isPrivate(path);
     this.metrics = config.metrics.enabled
@@ -112,6 +115,7 @@ export class Monitoring {
                 unhandledRejections: this.unhandledRejections,
               };
             },
+            analyticsDropped: () => this.#recorder?.dropped ?? 0,
           },
           { perStreamSeries: config.metrics.perStreamSeries },
         )

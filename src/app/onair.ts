@@ -152,6 +152,8 @@ export class Onair {
             logger,
             access: this.access,
             sessions: this.sessions,
+            countViewers: config.limits.countHlsViewers,
+            clientAddress: (req) => this.addresses.of(req),
           })
         : null;
     this.#pages = new PagesHandler({ hub: this.hub, rtmpPort: config.rtmp.port });

@@ -18,7 +18,14 @@ export interface MetricsSources {
    */
   connectionRejections(): ReadonlyMap<string, number>;
   /** HLS figures, or null when HLS is off. */
-  hls(): { streams: number; parts: number; segments: number; heldRequests: number } | null;
+  hls(): {
+    streams: number;
+    parts: number;
+    segments: number;
+    heldRequests: number;
+    /** Requests served without a viewer session (mostly: an address at hls.maxSessionsPerIp). */
+    untrackedRequests: number;
+  } | null;
   /** Per-stream figures for the capped opt-in per-stream series. */
   streams(): { path: string; viewers: number; ingestKbps: number }[];
   /** The memory budget and the process's unhandled rejections; absent: those series read 0. */
@@ -28,6 +35,8 @@ export interface MetricsSources {
     overMemoryBudget: boolean;
     unhandledRejections: number;
   };
+  /** Ended sessions the analytics never recorded (its write queue was full); 0 without it. */
+  analyticsDropped(): number;
 }
 
 /** How OnairMetrics is set up. */
@@ -174,6 +183,7 @@ interface Snapshot {
   readonly hls: ReturnType<MetricsSources['hls']> | undefined;
   readonly streams: ReturnType<MetricsSources['streams']> | undefined;
   readonly process: ReturnType<NonNullable<MetricsSources['process']>> | null | undefined;
+  readonly analyticsDropped: number | undefined;
 }
 
 /** A finite, non-negative number (what a counter may hold). */
@@ -286,6 +296,20 @@ export class OnairMetrics {
       [],
       (s) => (s.hls === undefined ? undefined : s.hls === null ? [] : [[{}, s.hls.heldRequests]]),
     );
+    this.#counter(
+      'onair_hls_untracked_requests_total',
+      'HLS requests served without a viewer session: its address had hls.maxSessionsPerIp sessions (or the server 100,000), or media was asked for without an allowed playlist request.',
+      [],
+      (s) =>
+        s.hls === undefined ? undefined : s.hls === null ? [] : [[{}, s.hls.untrackedRequests]],
+    );
+
+    this.#counter(
+      'onair_analytics_dropped_sessions_total',
+      'Ended sessions not recorded in the analytics because its write queue was full.',
+      [],
+      (s) => (s.analyticsDropped === undefined ? undefined : [[{}, s.analyticsDropped]]),
+    );
 
     // Event-loop lag and the heap are prom-client's nodejs_eventloop_lag_* and nodejs_heap_*.
     const proc = (s: Snapshot) => (s.process === undefined ? undefined : s.process);
@@ -386,6 +410,7 @@ export class OnairMetrics {
       hls: this.#try(() => sources.hls()),
       streams: this.#try(() => sources.streams()),
       process: this.#try(() => sources.process?.() ?? null),
+      analyticsDropped: this.#try(() => sources.analyticsDropped()),
     };
   }
 

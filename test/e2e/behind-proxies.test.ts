@@ -85,6 +85,14 @@ describe('behind nginx, with server.trustedProxies', () => {
     }
   });
 
+  test('an LL-HLS viewer on another host is an HLS session with its own address', async () => {
+    assert.equal(await onClient(statusScript('/live/cam.m3u8')), '200');
+    const session = server.onair.sessions
+      .list()
+      .find((s) => s.protocol === 'hls' && s.ip === host.clientAddress);
+    assert.ok(session, `an HLS session from ${host.clientAddress}`);
+  });
+
   test('loopback trust does not reach through the proxy: the admin API and /metrics refuse the remote client', async () => {
     // From this machine, the API answers (401 without a token) and /metrics is open...
     assert.equal((await fetch(server.httpUrl('api/v1/streams'))).status, 401);
