@@ -48,8 +48,16 @@ export interface PlayAttempt {
   readonly bearer?: string;
   /** The id its on_play carries (and its on_stop later); made here when absent (HLS). */
   readonly sessionId?: string;
-  /** Viewer limits apply (connection-like protocols); HLS requests are not connections. */
+  /**
+   * Viewer limits apply: connection-like protocols, and with limits.countHlsViewers the HLS
+   * playlist request that would start a new session (not its reloads, already counted).
+   */
   readonly counted: boolean;
+  /**
+   * A probe (HEAD): only whether it may play is decided (address rules, the token of a private
+   * stream); no webhook is asked, no limit applies and nothing is cached.
+   */
+  readonly probe?: boolean;
 }
 
 /** What AccessControl is built from. */
@@ -66,6 +74,8 @@ export interface AccessControlOptions {
   readonly jwt: JwtVerifier | null;
   readonly logger: Logger;
   readonly nowMs?: () => number;
+  /** Whether the process is over its memory budget: new publishers and viewers are refused. */
+  readonly overMemoryBudget?: () => boolean;
 }
 
 const FAILURE_WINDOW_MS = 60_000;
@@ -131,6 +141,7 @@ export class AccessControl {
     const early =
       this.#lockedOut(attempt.ip) ??
       this.#addressRule(attempt.ip, this.#publishAllow, this.#publishDeny, 'publish') ??
+      this.#memoryRefusal() ??
       (sessions.publishers >= config.limits.maxPublishers
         ? refuse(503, 'max-publishers', `at most ${config.limits.maxPublishers} publishers`)
         : null);
@@ -192,24 +203,16 @@ export class AccessControl {
 
   /** Decides a play: address rules, limits, the token of a private stream, on_play. */
   async authorizePlay(attempt: PlayAttempt): Promise<AccessResult> {
-    const { config, sessions } = this.#options;
-    const { limits } = config;
     const early =
       this.#lockedOut(attempt.ip) ??
       this.#addressRule(attempt.ip, this.#playAllow, this.#playDeny, 'play') ??
-      (!attempt.counted
-        ? null
-        : sessions.viewers >= limits.maxViewers
-          ? refuse(503, 'max-viewers', `at most ${limits.maxViewers} viewers`)
-          : sessions.viewersOf(attempt.path) >= limits.maxViewersPerStream
-            ? refuse(503, 'max-viewers-per-stream', 'this stream has all the viewers it may have')
-            : attempt.protocol !== 'rtmp' &&
-                sessions.viewersFrom(attempt.ip) >= limits.maxViewersPerIp
-              ? refuse(429, 'max-viewers-per-ip', 'too many viewers from this address')
-              : null);
+      (attempt.counted ? this.#viewerLimit(attempt) : null);
     if (early) return this.#refused(early, attempt, 'play');
     const token = attempt.bearer ?? new URLSearchParams(attempt.query).get('token') ?? undefined;
-    const cacheKey = attempt.counted ? null : `${attempt.ip}|${attempt.path}|${token ?? ''}`;
+    const cacheKey =
+      attempt.counted || attempt.probe === true
+        ? null
+        : `${attempt.ip}|${attempt.path}|${token ?? ''}`;
     if (cacheKey !== null) {
       const cached = this.#hlsDecisions.get(cacheKey);
       if (cached && cached.until > this.#now()) return cached.result;
@@ -266,7 +269,7 @@ export class AccessControl {
         return this.#refused(refusal, attempt, 'play');
       }
     }
-    if (this.#options.config.hooks.onPlay !== '') {
+    if (this.#options.config.hooks.onPlay !== '' && attempt.probe !== true) {
       const decision = await this.#options.hooks.decide({
         action: 'on_play',
         id: attempt.sessionId ?? SessionRegistry.newId(),
@@ -321,6 +324,37 @@ export class AccessControl {
       return refuse(403, 'ip-not-allowed', `this address may not ${what}`);
     }
     return null;
+  }
+
+  /**
+   * Why a counted viewer may not start now (the memory budget or a limit), or null. HLS sessions
+   * (connectionless) count toward maxViewers and maxViewersPerStream only with
+   * limits.countHlsViewers, and never toward maxViewersPerIp (hls.maxSessionsPerIp bounds them).
+   */
+  #viewerLimit(attempt: PlayAttempt): Refusal | null {
+    const { sessions, config } = this.#options;
+    const { limits } = config;
+    const withHls = limits.countHlsViewers;
+    const viewers = withHls ? sessions.viewers : sessions.connectedViewers;
+    const ofStream = withHls
+      ? sessions.viewersOf(attempt.path)
+      : sessions.connectedViewersOf(attempt.path);
+    const perIp = attempt.protocol !== 'rtmp' && attempt.protocol !== 'hls';
+    return (
+      this.#memoryRefusal() ??
+      (viewers >= limits.maxViewers
+        ? refuse(503, 'max-viewers', `at most ${limits.maxViewers} viewers`)
+        : ofStream >= limits.maxViewersPerStream
+          ? refuse(503, 'max-viewers-per-stream', 'this stream has all the viewers it may have')
+          : perIp && sessions.connectedViewersFrom(attempt.ip) >= limits.maxViewersPerIp
+            ? refuse(429, 'max-viewers-per-ip', 'too many viewers from this address')
+            : null)
+    );
+  }
+
+  #memoryRefusal(): Refusal | null {
+    if (this.#options.overMemoryBudget?.() !== true) return null;
+    return refuse(503, 'memory-budget', 'the server is at its memory budget; try again later');
   }
 
   #lockedOut(ip: string): Refusal | null {

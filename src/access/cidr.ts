@@ -112,6 +112,14 @@ export class AddressList {
   }
 }
 
+/**
+ * The canonical text of an address (`::ffff:10.1.2.3` becomes `10.1.2.3`, IPv6 compressed), or
+ * null when it is not one address in the strict forms parseAddress() takes.
+ */
+export function canonicalAddress(text: string): string | null {
+  return parseAddress(text)?.toString() ?? null;
+}
+
 /** Whether an address is loopback: 127.0.0.0/8, ::1, or ::ffff:127.x.x.x. */
 export function isLoopback(ip: string): boolean {
   const address = parseAddress(ip);

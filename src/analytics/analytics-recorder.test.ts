@@ -2,9 +2,12 @@
 // ended sessions, aligned sampling, hourly prune, and failures kept away from the server.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { SessionRegistry } from '../hub/session-registry.ts';
+import { tempDir } from '../../test/support/temp-dir.ts';
 import { AnalyticsRecorder, sampleStreams } from './analytics-recorder.ts';
-import { AnalyticsStore, type StreamSample } from './analytics-store.ts';
+import { AnalyticsStore, type SessionRecord, type StreamSample } from './analytics-store.ts';
 
 const SALT = 'recorder-test-salt-0123';
 const HOUR = 3_600_000;
@@ -62,6 +65,7 @@ test('an ended session is recorded with its end, network and viewer key', (t) =>
   sessions.remove(session, { reason: 'kicked' });
   clock.now += 30_000;
   sessions.remove(other, { bytes: 100, droppedFrames: 0 });
+  recorder.flush();
 
   const from = session.since - 1000;
   const [row] = store.summary(from, clock.now + 1000);
@@ -73,6 +77,104 @@ test('an ended session is recorded with its end, network and viewer key', (t) =>
   assert.equal(row.watchTimeS, expectedMs / 1000);
   assert.deepEqual(Object.keys(row.byProtocol).sort(), ['hls', 'http-flv']);
   assert.deepEqual(errors, []);
+});
+
+/** Rows of the sessions table of a database file, read with a connection of its own. */
+function rowsIn(file: string): number {
+  const db = new Database(file, { readonly: true });
+  try {
+    return db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM sessions').get()?.n ?? 0;
+  } finally {
+    db.close();
+  }
+}
+
+test('ended sessions are written in batches, one transaction each, within the flush delay; stop() writes the rest', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const file = join(tempDir(t), 'analytics.db');
+  const store = AnalyticsStore.open(file, { salt: SALT, retentionDays: 30 });
+  const batches: number[] = [];
+  const write = store.recordSessions.bind(store);
+  store.recordSessions = (records: readonly SessionRecord[]) => {
+    batches.push(records.length);
+    write(records);
+  };
+  const sessions = new SessionRegistry();
+  const errors: unknown[] = [];
+  const recorder = new AnalyticsRecorder({
+    store,
+    sessions,
+    sample: () => [],
+    batchSize: 100,
+    flushMs: 1000,
+    onError: (error) => errors.push(error),
+  });
+  recorder.start();
+  const end = (n: number): void => {
+    for (let i = 0; i < n; i++) {
+      sessions.remove(addViewer(sessions, 'live/a', 'hls', `192.0.2.${i % 250}`));
+    }
+  };
+  end(250);
+  assert.equal(rowsIn(file), 0, 'nothing is written while the sessions end');
+  assert.equal(recorder.pending, 250);
+  t.mock.timers.tick(999);
+  assert.equal(rowsIn(file), 0);
+  t.mock.timers.tick(1); // the flush timer: one batch now, the next ones on later turns
+  assert.deepEqual(batches, [100]);
+  assert.equal(rowsIn(file), 100);
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(batches, [100, 100], 'one batch per turn of the event loop');
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(batches, [100, 100, 50]);
+  assert.equal(rowsIn(file), 250);
+
+  end(30);
+  assert.equal(recorder.pending, 30);
+  recorder.stop(); // a clean stop writes what is pending, at once
+  assert.deepEqual(batches, [100, 100, 50, 30]);
+  store.close();
+  assert.equal(rowsIn(file), 280, 'every row is in the file after stop and close');
+  assert.equal(recorder.dropped, 0);
+  assert.deepEqual(errors, []);
+});
+
+test('a full queue drops the newest ended sessions and counts them', (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const store = AnalyticsStore.open(':memory:', { salt: SALT, retentionDays: 30 });
+  t.after(() => {
+    store.close();
+  });
+  const sessions = new SessionRegistry();
+  const reported: number[] = [];
+  const recorder = new AnalyticsRecorder({
+    store,
+    sessions,
+    sample: () => [],
+    maxPending: 5,
+    flushMs: 1000,
+    onDrop: (n) => reported.push(n),
+  });
+  recorder.start();
+  const ended: string[] = [];
+  for (let i = 0; i < 8; i++) {
+    const session = addViewer(sessions, 'live/a', 'http-flv', `198.51.100.${i}`);
+    ended.push(session.id);
+    sessions.remove(session);
+  }
+  assert.equal(recorder.pending, 5);
+  assert.equal(recorder.dropped, 3);
+  assert.equal(sessions.viewers, 0, 'the sessions still end');
+  t.mock.timers.runAll();
+  assert.equal(recorder.pending, 0);
+  assert.deepEqual(reported, [3], 'the drops are reported once, with the flush');
+  // room again: the next ended session is kept
+  sessions.remove(addViewer(sessions, 'live/a', 'http-flv', '198.51.100.9'));
+  recorder.stop();
+  assert.equal(recorder.dropped, 3);
+  assert.deepEqual(reported, [3]);
+  const [row] = store.summary(Date.now() - 60_000, Date.now() + 60_000);
+  assert.equal(row?.views, 6, 'the five queued and the one after the drain');
 });
 
 test('tick() samples at the 10 s boundary and prunes once an hour', (t) => {
@@ -160,6 +262,9 @@ test('a failing store goes to onError, never to the server', (t) => {
     sessions.remove(session);
   });
   assert.equal(sessions.viewers, 0);
+  assert.doesNotThrow(() => {
+    recorder.flush();
+  });
   assert.doesNotThrow(() => {
     recorder.tick();
   });

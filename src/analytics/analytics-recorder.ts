@@ -1,11 +1,29 @@
 // AnalyticsRecorder: feeds a running server into the AnalyticsStore: every ended session, a
 // sample of every stream on each 10 s boundary, and an hourly prune. It never throws into the
 // server: failures go to onError.
+//
+// Ended sessions are queued and written in batches, one transaction each: a synchronous SQLite
+// commit per session made the end of 10,000 HLS sessions stall the event loop for most of a
+// second. The queue is bounded (a burst beyond it is dropped and counted, never buffered
+// without limit), a batch is written at most `flushMs` after its first row, one batch per
+// event-loop turn, and stop() writes whatever is left.
 import type { IngestFigures } from '../hub/ingest-stats.ts';
 import type { Session, SessionEnd, SessionRegistry } from '../hub/session-registry.ts';
-import { SAMPLE_STEP_MS, type AnalyticsStore, type StreamSample } from './analytics-store.ts';
+import {
+  SAMPLE_STEP_MS,
+  type AnalyticsStore,
+  type SessionRecord,
+  type StreamSample,
+} from './analytics-store.ts';
 
 const PRUNE_EVERY_MS = 3_600_000;
+/** Ended sessions waiting to be written, at most (a few hundred bytes each). */
+export const MAX_PENDING_SESSIONS = 50_000;
+/** Rows per transaction: a few ms of one core, so one batch never stalls the loop for long
+ * (with WAL and synchronous=NORMAL a commit does not wait for the disk, so small is cheap). */
+export const SESSION_BATCH = 200;
+/** An ended session is written this long after it ends, at most (plus the batches before it). */
+export const SESSION_FLUSH_MS = 1_000;
 
 /** Options of AnalyticsRecorder. */
 export interface AnalyticsRecorderOptions {
@@ -19,6 +37,14 @@ export interface AnalyticsRecorderOptions {
   readonly now?: () => number;
   /** Told of every failed write or sample (the recorder itself goes on). */
   readonly onError?: (error: unknown) => void;
+  /** Ended sessions queued at most; more are dropped and counted (MAX_PENDING_SESSIONS). */
+  readonly maxPending?: number;
+  /** Rows per transaction (SESSION_BATCH). */
+  readonly batchSize?: number;
+  /** Delay from the first queued row to its batch's write, ms (SESSION_FLUSH_MS). */
+  readonly flushMs?: number;
+  /** Told how many ended sessions were dropped since it was last told (at most once a flush). */
+  readonly onDrop?: (dropped: number) => void;
 }
 
 /** Records sessions as they end and samples streams on a timer, once started. */
@@ -29,9 +55,20 @@ export class AnalyticsRecorder {
   readonly #intervalMs: number;
   readonly #now: () => number;
   readonly #onError: (error: unknown) => void;
+  readonly #maxPending: number;
+  readonly #batchSize: number;
+  readonly #flushMs: number;
+  readonly #onDrop: (dropped: number) => void;
   #unsubscribe: (() => void) | null = null;
   #timer: NodeJS.Timeout | null = null;
   #lastPruneMs = Number.NEGATIVE_INFINITY;
+  /** Ended sessions not written yet, oldest first; `#head` is the first one still pending. */
+  #pending: SessionRecord[] = [];
+  #head = 0;
+  #flushTimer: NodeJS.Timeout | null = null;
+  #flushNext: NodeJS.Immediate | null = null;
+  #dropped = 0;
+  #droppedReported = 0;
 
   constructor(options: AnalyticsRecorderOptions) {
     const intervalMs = options.intervalMs ?? SAMPLE_STEP_MS;
@@ -44,6 +81,20 @@ export class AnalyticsRecorder {
     this.#intervalMs = intervalMs;
     this.#now = options.now ?? Date.now;
     this.#onError = options.onError ?? (() => undefined);
+    this.#maxPending = positive(options.maxPending ?? MAX_PENDING_SESSIONS, 'maxPending');
+    this.#batchSize = positive(options.batchSize ?? SESSION_BATCH, 'batchSize');
+    this.#flushMs = positive(options.flushMs ?? SESSION_FLUSH_MS, 'flushMs');
+    this.#onDrop = options.onDrop ?? (() => undefined);
+  }
+
+  /** Ended sessions queued and not written yet. */
+  get pending(): number {
+    return this.#pending.length - this.#head;
+  }
+
+  /** Ended sessions never written because the queue was full. */
+  get dropped(): number {
+    return this.#dropped;
   }
 
   /** Subscribes to the session registry and starts the sampling timer (idempotent). */
@@ -59,13 +110,22 @@ export class AnalyticsRecorder {
     this.#schedule();
   }
 
-  /** Stops listening and sampling. Sessions still open are not recorded (they are when they end,
-   * and on shutdown the server removes them before stopping the recorder). */
+  /** Stops listening and sampling, and writes every queued session before returning. Sessions
+   * still open are not recorded (they are when they end, and on shutdown the server removes
+   * them before stopping the recorder). */
   stop(): void {
     this.#unsubscribe?.();
     this.#unsubscribe = null;
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timer = null;
+    this.flush();
+  }
+
+  /** Writes every queued session now, a transaction per batch; never throws. */
+  flush(): void {
+    this.#cancelFlush();
+    while (this.pending > 0) this.#writeBatch();
+    this.#reportDrops();
   }
 
   /** Samples every stream now (and prunes when the last prune is an hour old); never throws. */
@@ -80,9 +140,14 @@ export class AnalyticsRecorder {
     }
   }
 
-  /** Writes one ended session (what the registry listener does); throws on store failure. */
+  /** Queues one ended session (what the registry listener does); dropped and counted when the
+   * queue is full. */
   record(session: Session, end: SessionEnd): void {
-    this.#store.recordSession({
+    if (this.pending >= this.#maxPending) {
+      this.#dropped++;
+      return;
+    }
+    this.#pending.push({
       id: session.id,
       stream: session.path,
       role: session.role,
@@ -95,6 +160,61 @@ export class AnalyticsRecorder {
       droppedFrames: end.droppedFrames,
       reason: end.reason,
     });
+    // One timer per drain: while batches are being written, they pick the new rows up.
+    if (this.#flushTimer === null && this.#flushNext === null) {
+      this.#flushTimer = setTimeout(() => {
+        this.#flushTimer = null;
+        this.#reportDrops();
+        this.#flushStep();
+      }, this.#flushMs).unref();
+    }
+  }
+
+  #reportDrops(): void {
+    const dropped = this.#dropped - this.#droppedReported;
+    if (dropped === 0) return;
+    this.#droppedReported = this.#dropped;
+    this.#guard(() => {
+      this.#onDrop(dropped);
+    });
+  }
+
+  /** One batch now; the next one on the next turn of the event loop, so I/O runs in between. */
+  #flushStep(): void {
+    this.#flushNext = null;
+    this.#writeBatch();
+    if (this.pending > 0) {
+      this.#flushNext = setImmediate(() => {
+        this.#flushStep();
+      });
+      this.#flushNext.unref();
+    }
+  }
+
+  /** Writes (or on failure, reports and forgets) the oldest batch. */
+  #writeBatch(): void {
+    if (this.pending === 0) return;
+    const end = Math.min(this.#pending.length, this.#head + this.#batchSize);
+    const batch = this.#pending.slice(this.#head, end);
+    this.#head = end;
+    if (this.#head === this.#pending.length) {
+      this.#pending = [];
+      this.#head = 0;
+    } else if (this.#head >= this.#batchSize * 8) {
+      // Drop the written prefix now and then, so the array does not keep it (amortized O(1)).
+      this.#pending = this.#pending.slice(this.#head);
+      this.#head = 0;
+    }
+    this.#guard(() => {
+      this.#store.recordSessions(batch);
+    });
+  }
+
+  #cancelFlush(): void {
+    if (this.#flushTimer !== null) clearTimeout(this.#flushTimer);
+    this.#flushTimer = null;
+    if (this.#flushNext !== null) clearImmediate(this.#flushNext);
+    this.#flushNext = null;
   }
 
   /** Arms the timer for the next interval boundary of the wall clock. */
@@ -119,6 +239,13 @@ export class AnalyticsRecorder {
       }
     }
   }
+}
+
+function positive(value: number, name: string): number {
+  if (!Number.isSafeInteger(value) || value <= 0) {
+    throw new RangeError(`AnalyticsRecorder: ${name} must be a positive integer`);
+  }
+  return value;
 }
 
 /** What sampleStreams() reads of a hub Stream (structural, so this layer needs no StreamHub). */

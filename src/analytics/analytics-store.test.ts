@@ -438,6 +438,29 @@ test('recordSamples is one transaction: a failing sample writes none of the inst
   store.close();
 });
 
+test('recordSessions writes a batch in one transaction: all of it, or none when a row fails', () => {
+  const store = openMemory(() => T0 + 60_000);
+  const batch = Array.from({ length: 300 }, (_, i) =>
+    viewer(`b${i}`, 'live/a', 'hls', `192.0.2.${i % 200}`, 'UA', T0, T0 + 1000),
+  );
+  store.recordSessions(batch);
+  assert.equal(store.summary(T0, T0 + 10_000)[0]?.views, 300);
+  const broken = {
+    ...viewer('broken', 'live/b', 'hls', '192.0.2.1', 'UA', T0, T0 + 1000),
+    get stream(): string {
+      throw new Error('broken row');
+    },
+  };
+  assert.throws(() => {
+    store.recordSessions([viewer('c1', 'live/b', 'hls', '192.0.2.1', 'UA', T0, T0 + 1000), broken]);
+  }, /broken row/);
+  assert.deepEqual(
+    store.summary(T0, T0 + 10_000).map((row) => row.stream),
+    ['live/a'],
+  );
+  store.close();
+});
+
 test('hostile-looking values are bounded before they are stored', () => {
   const store = openMemory(() => T0 + 60_000);
   store.recordSession({

@@ -227,6 +227,7 @@ export class AnalyticsStore {
   readonly #insertSample: Statement<unknown[]>;
   readonly #insertQoe: Statement<unknown[]>;
   readonly #recordSamples: (timeMs: number, samples: readonly StreamSample[]) => void;
+  readonly #recordSessions: (records: readonly SessionRecord[]) => void;
   readonly #prune: (cutoff: number) => number;
   readonly #historySamples: Statement<
     BucketRange,
@@ -287,6 +288,9 @@ export class AnalyticsStore {
           sample.fps === null || !Number.isFinite(sample.fps) ? null : Math.max(0, sample.fps),
         );
       }
+    });
+    this.#recordSessions = db.transaction((records: readonly SessionRecord[]) => {
+      for (const record of records) this.#insertSessionRow(record);
     });
     const pruneSessions = db.prepare<[number]>('DELETE FROM sessions WHERE ended_ms < ?');
     const pruneSamples = db.prepare<[number]>('DELETE FROM samples WHERE time_ms < ?');
@@ -389,6 +393,18 @@ export class AnalyticsStore {
 
   /** Stores one ended session: network and viewer key only, never the full address. */
   recordSession(record: SessionRecord): void {
+    this.#insertSessionRow(record);
+  }
+
+  /**
+   * Stores ended sessions in one transaction: a commit (a WAL append) per batch instead of per
+   * row, which is what makes thousands of ended sessions cheap. All or none are stored.
+   */
+  recordSessions(records: readonly SessionRecord[]): void {
+    this.#recordSessions(records);
+  }
+
+  #insertSessionRow(record: SessionRecord): void {
     const startedMs = time(record.startedMs);
     const userAgent =
       record.userAgent === undefined ? null : text(record.userAgent, MAX_TEXT.userAgent);

@@ -310,6 +310,7 @@ void test('GET /api/v1/sessions lists sessions by page', async (t) => {
         bytes: 1234,
         droppedFrames: null,
         queueDepth: null,
+        userAgent: null,
       },
       {
         id: viewer1.id,
@@ -321,6 +322,7 @@ void test('GET /api/v1/sessions lists sessions by page', async (t) => {
         bytes: null,
         droppedFrames: null,
         queueDepth: null,
+        userAgent: null,
       },
       {
         id: viewer2.id,
@@ -332,6 +334,7 @@ void test('GET /api/v1/sessions lists sessions by page', async (t) => {
         bytes: 99,
         droppedFrames: null,
         queueDepth: null,
+        userAgent: null,
       },
     ],
     page: 0,

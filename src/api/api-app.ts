@@ -1,6 +1,7 @@
 // The admin API (/api/v1, issue "Viewer access management"): sessions, kicks, signed tokens,
 // publish keys and private flags. A fastify app that the HTTP listener mounts with routing().
 import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import {
   fastify,
   type FastifyError,
@@ -37,6 +38,8 @@ export interface ApiDeps {
   readonly token: string;
   /** Whether a remote address may use the API at all (api.allowFrom). */
   readonly isAllowedAddress: (ip: string) => boolean;
+  /** The client's address (behind trusted proxies, the one they name); default: the peer's. */
+  readonly clientAddress?: (req: IncomingMessage) => string;
   readonly sessions: SessionRegistry;
   readonly store: AccessStore;
   /** Whether playing `path` needs a token: the config and the store combined. */
@@ -110,6 +113,8 @@ export async function createApiApp(deps: ApiDeps): Promise<FastifyInstance> {
   if (deps.token === '') throw new Error('the admin API needs a non-empty token');
   const logger = deps.logger.child({ component: 'api' });
   const tokenDigest = sha256(deps.token);
+  const addressOf = (request: FastifyRequest): string =>
+    deps.clientAddress?.(request.raw) ?? request.raw.socket.remoteAddress ?? '';
 
   /** Whether the request carries the API token. */
   function hasToken(request: FastifyRequest): boolean {
@@ -121,7 +126,7 @@ export async function createApiApp(deps: ApiDeps): Promise<FastifyInstance> {
 
   /** Answers 403 / 401 and returns false unless the request may use the API. */
   function admit(request: FastifyRequest, reply: FastifyReply): boolean {
-    const ip = request.raw.socket.remoteAddress ?? '';
+    const ip = addressOf(request);
     if (!deps.isAllowedAddress(ip)) {
       logger.debug(
         { ip, method: request.method },
@@ -177,8 +182,7 @@ export async function createApiApp(deps: ApiDeps): Promise<FastifyInstance> {
     if (PUBLIC_ROUTES.has(path)) return undefined;
     // Prometheus scrapers on api.allowFrom need no token; others need it (and any address).
     if (path === '/metrics') {
-      const ip = request.raw.socket.remoteAddress ?? '';
-      if (deps.isAllowedAddress(ip) || hasToken(request)) return undefined;
+      if (deps.isAllowedAddress(addressOf(request)) || hasToken(request)) return undefined;
       reply.header('www-authenticate', 'Bearer realm="onair"');
       sendError(reply, new ApiError(401, 'unauthorized', 'send the API token'));
       return reply;
@@ -251,6 +255,7 @@ export async function createApiApp(deps: ApiDeps): Promise<FastifyInstance> {
       bytes: session.bytes === undefined ? null : session.bytes(),
       droppedFrames: session.droppedFrames === undefined ? null : session.droppedFrames(),
       queueDepth: session.queueDepth === undefined ? null : session.queueDepth(),
+      userAgent: session.userAgent ?? null,
     }));
     return reply.send({ items, page, itemsPerPage, total: all.length });
   });
@@ -343,6 +348,7 @@ export async function createApiApp(deps: ApiDeps): Promise<FastifyInstance> {
     const monitoring = registerMonitoringRoutes(app, deps.monitoring, {
       logger,
       checkStreamPath: deps.checkStreamPath,
+      addressOf,
     });
     app.addHook('onClose', () => {
       monitoring.close();

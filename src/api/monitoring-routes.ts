@@ -1,7 +1,7 @@
 // The monitoring side of the admin API: streams, server figures, the live event feed (SSE),
 // history and summaries from the analytics store, player QoE beacons, thumbnails, health
 // probes, Prometheus metrics and the OpenAPI document.
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ServerResponse } from 'node:http';
 import { z } from 'zod';
 import type { Logger } from '../log/logger.ts';
@@ -70,7 +70,12 @@ interface StreamParams {
 export function registerMonitoringRoutes(
   app: FastifyInstance,
   deps: MonitoringDeps,
-  options: { logger: Logger; checkStreamPath: (path: string) => string | null },
+  options: {
+    logger: Logger;
+    checkStreamPath: (path: string) => string | null;
+    /** The client's address of a request (behind trusted proxies, the one they name). */
+    addressOf: (request: FastifyRequest) => string;
+  },
 ): { close(): void } {
   const { logger } = options;
   const streamPathOf = (params: StreamParams): string => {
@@ -134,7 +139,7 @@ export function registerMonitoringRoutes(
 
   // Beacons are small: 4 KiB is plenty, and a public route takes no more.
   app.post('/api/v1/qoe', { bodyLimit: 4096 }, (request, reply) => {
-    const result = deps.acceptQoe(request.raw.socket.remoteAddress ?? '', request.body);
+    const result = deps.acceptQoe(options.addressOf(request), request.body);
     if (!result.ok) {
       throw new ApiError(
         result.status,

@@ -10,10 +10,22 @@ import type { DashboardHandler } from '../servers/pages/dashboard-handler.ts';
 import { HlsHandler } from '../servers/hls/hls-handler.ts';
 import { listenServer, serverClosed } from '../protocols/listen-server.ts';
 import type { AccessControl, AccessResult } from '../access/access-control.ts';
+import type { ClientAddresses } from '../access/client-address.ts';
 import { SessionRegistry } from '../hub/session-registry.ts';
 
 /** Paths outside /api that the admin API app answers: probes and Prometheus. */
 const ADMIN_PATHS: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/metrics']);
+/**
+ * Deadline for receiving a whole request (headers and body). Node's default is 300 s; API and
+ * beacon bodies are a few KiB. It never cuts a response, so HTTP-FLV playback is not affected.
+ */
+const REQUEST_TIMEOUT_MS = 30_000;
+/** How often node:http checks the header and request deadlines of open connections. */
+const CONNECTIONS_CHECK_MS = 1000;
+/** How long a refused upgrade's answer may take to flush before its socket is destroyed. */
+const REFUSAL_GRACE_MS = 2000;
+/** Added to the hook timeout: the longest an upgrade may wait for its play decision. */
+const UPGRADE_DECISION_MARGIN_MS = 5000;
 
 /** Serves `/api/...` requests (the admin API's fastify router). */
 export type ApiRouter = (req: IncomingMessage, res: ServerResponse) => void;
@@ -30,18 +42,30 @@ export class HttpListener {
   readonly #access: AccessControl;
   readonly #api: ApiRouter | undefined;
   readonly #dashboard: DashboardHandler | undefined;
+  readonly #addresses: ClientAddresses;
+  readonly #upgradeDeadlineMs: number;
+  /**
+   * Sockets taken over by 'upgrade': node:http no longer tracks them, so closeAllConnections()
+   * would miss them and server.close() would wait for them forever.
+   */
+  readonly #upgraded = new Set<Duplex>();
 
   constructor(options: {
     config: HttpConfig;
     logger: Logger;
     flv: HttpFlvHandler;
     access: AccessControl;
+    addresses: ClientAddresses;
+    /** hooks.timeoutMs: an upgrade's decision may take that long. */
+    hookTimeoutMs: number;
     hls?: HlsHandler;
     pages?: PagesHandler;
     api?: ApiRouter;
     dashboard?: DashboardHandler;
   }) {
     this.#dashboard = options.dashboard;
+    this.#addresses = options.addresses;
+    this.#upgradeDeadlineMs = options.hookTimeoutMs + UPGRADE_DECISION_MARGIN_MS;
     this.#config = options.config;
     this.#access = options.access;
     this.#api = options.api;
@@ -49,16 +73,32 @@ export class HttpListener {
     this.#flv = options.flv;
     this.#hls = options.hls;
     this.#pages = options.pages;
-    this.#server = createServer({ headersTimeout: options.config.headersTimeoutMs }, (req, res) => {
-      this.#onRequest(req, res);
-    });
+    this.#server = createServer(
+      {
+        headersTimeout: options.config.headersTimeoutMs,
+        requestTimeout: REQUEST_TIMEOUT_MS,
+        // Both timeouts are only checked this often (Node's default: every 30 s).
+        connectionsCheckingInterval: CONNECTIONS_CHECK_MS,
+      },
+      (req, res) => {
+        this.#onRequest(req, res);
+      },
+    );
     this.#server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       this.#onUpgrade(req, socket, head);
     });
-    this.#server.on('clientError', (error, socket) => {
-      this.#logger.debug({ reason: error.message }, 'bad HTTP request');
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
-      else socket.destroy();
+    this.#server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
+      // Malformed requests, header overflows, header and request timeouts, resets: each closes
+      // only that connection, with the parser's code as the reason.
+      const reason = error.code ?? 'bad-request';
+      this.#logger.debug({ reason, detail: error.message }, 'bad HTTP request');
+      if (!socket.writable || reason === 'ECONNRESET') {
+        socket.destroy();
+        return;
+      }
+      const status = CLIENT_ERROR_STATUS[reason] ?? '400 Bad Request';
+      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\n\r\n`);
+      setTimeout(() => socket.destroy(), REFUSAL_GRACE_MS).unref();
     });
   }
 
@@ -67,13 +107,23 @@ export class HttpListener {
     return listenServer(this.#server, this.#config.host, this.#config.port);
   }
 
-  /** Stops accepting, ends long-lived responses and closes idle connections. */
+  /**
+   * Stops accepting and ends every viewer politely (FLV viewers get their last chunk or a
+   * WebSocket close, held HLS requests an answer); resolves once every connection is gone.
+   * A client that does not let go is cut by forceClose().
+   */
   async close(): Promise<void> {
     const closed = serverClosed(this.#server);
     this.#flv.close();
     this.#hls?.close();
-    this.#server.closeAllConnections();
+    this.#server.closeIdleConnections();
     await closed;
+  }
+
+  /** Destroys every connection still open, upgraded ones included (the shutdown deadline). */
+  forceClose(): void {
+    this.#server.closeAllConnections();
+    for (const socket of this.#upgraded) socket.destroy();
   }
 
   #onRequest(req: IncomingMessage, res: ServerResponse): void {
@@ -115,9 +165,12 @@ export class HttpListener {
           res.writeHead(405, { Allow: 'GET, HEAD, OPTIONS' }).end();
           return;
         }
-        this.#authorizeFlv(req, flvPath, 'http-flv', (result, sessionId) => {
-          if (result.ok) this.#flv.handleRequest(req, res, flvPath, sessionId);
-          else reply(res, result.status, `${result.message}\n`);
+        const probe = req.method === 'HEAD';
+        this.#authorizeFlv(req, flvPath, 'http-flv', probe, (result, sessionId, ip) => {
+          if (res.destroyed || req.socket.destroyed) return; // the client left during the decision
+          if (!result.ok) reply(res, result.status, `${result.message}\n`);
+          else if (probe) this.#flv.handleHead(res, flvPath);
+          else this.#flv.handleRequest(req, res, flvPath, sessionId, ip);
         });
         return;
       }
@@ -131,50 +184,90 @@ export class HttpListener {
     }
   }
 
-  /** Runs the play decision of an FLV viewer, then `then` (errors become a 503). */
+  /**
+   * Runs the play decision of an FLV viewer (a probe, for HEAD: no hook, no viewer counted),
+   * then `then` with the client's address (errors become a 503).
+   */
   #authorizeFlv(
     req: IncomingMessage,
     path: string,
     protocol: string,
-    then: (result: AccessResult, sessionId: string) => void,
+    probe: boolean,
+    then: (result: AccessResult, sessionId: string, ip: string) => void,
   ): void {
     const authorization = req.headers.authorization;
     const sessionId = SessionRegistry.newId();
+    const ip = this.#addresses.of(req);
     this.#access
       .authorizePlay({
         path,
-        ip: req.socket.remoteAddress ?? 'unknown',
+        ip,
         protocol,
         query: (req.url ?? '').split('?')[1] ?? '',
         ...(authorization?.startsWith('Bearer ') ? { bearer: authorization.slice(7) } : {}),
         sessionId,
-        counted: true,
+        counted: !probe,
+        probe,
       })
       .then(
         (result) => {
-          then(result, sessionId);
+          then(result, sessionId, ip);
         },
         (error: unknown) => {
           this.#logger.error({ err: error }, 'play authorization failed');
           const failed = { ok: false, status: 503, code: 'auth-error', message: 'failed' } as const;
-          then(failed, sessionId);
+          then(failed, sessionId, ip);
         },
       );
   }
 
+  /**
+   * An upgrade request. Node hands the raw socket over with no listener left on it, so it gets
+   * an error listener first (a reset would otherwise be an uncaught exception) and a deadline
+   * until it is upgraded or refused; a refusal is answered and the socket destroyed shortly
+   * after, whether or not the client closes its side.
+   */
   #onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const peer = req.socket.remoteAddress ?? 'unknown';
+    this.#upgraded.add(socket);
+    socket.on('error', (error) => {
+      this.#logger.debug({ peer, reason: 'socket-error', detail: error.message }, 'upgrade failed');
+      socket.destroy();
+    });
+    socket.on('close', () => {
+      clearTimeout(deadline);
+      this.#upgraded.delete(socket);
+    });
+    const deadline = setTimeout(() => {
+      this.#logger.warn(
+        { peer, reason: 'upgrade-timeout' },
+        'WebSocket upgrade not decided in time',
+      );
+      socket.destroy();
+    }, this.#upgradeDeadlineMs);
+    const refuse = (status: keyof typeof STATUS_TEXT, reason: string): void => {
+      clearTimeout(deadline);
+      this.#logger.debug({ peer, reason, status }, 'WebSocket upgrade refused');
+      if (socket.destroyed) return;
+      socket.end(`HTTP/1.1 ${status} ${STATUS_TEXT[status]}\r\nConnection: close\r\n\r\n`);
+      setTimeout(() => socket.destroy(), REFUSAL_GRACE_MS).unref();
+    };
     try {
       const path = decodeTarget(req.url);
       const flvPath = path === null ? null : HttpFlvHandler.streamPathOf(path);
       if (flvPath === null) {
-        socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
+        refuse(path === null ? 400 : 404, path === null ? 'bad-target' : 'not-found');
         return;
       }
-      this.#authorizeFlv(req, flvPath, 'ws-flv', (result, sessionId) => {
-        if (result.ok) this.#flv.handleUpgrade(req, socket, head, flvPath, sessionId);
-        else {
-          const line = `${result.status} ${STATUS_TEXT[result.status]}`;
-          socket.end(`HTTP/1.1 ${line}\r\nConnection: close\r\n\r\n`);
+      this.#authorizeFlv(req, flvPath, 'ws-flv', false, (result, sessionId, ip) => {
+        if (socket.destroyed) return; // the client left during the decision
+        if (!result.ok) {
+          refuse(result.status, result.code);
+          return;
+        }
+        clearTimeout(deadline);
+        if (!this.#flv.handleUpgrade(req, socket, head, flvPath, sessionId, ip)) {
+          refuse(400, 'bad-stream-path');
         }
       });
     } catch (error) {
@@ -184,12 +277,20 @@ export class HttpListener {
   }
 }
 
-const STATUS_TEXT: Record<401 | 403 | 429 | 503, string> = {
+/** Answers to parser errors other than 400 (node:http's codes). */
+const CLIENT_ERROR_STATUS: Partial<Record<string, string>> = {
+  HPE_HEADER_OVERFLOW: '431 Request Header Fields Too Large',
+  ERR_HTTP_REQUEST_TIMEOUT: '408 Request Timeout',
+};
+
+const STATUS_TEXT = {
+  400: 'Bad Request',
   401: 'Unauthorized',
   403: 'Forbidden',
+  404: 'Not Found',
   429: 'Too Many Requests',
   503: 'Service Unavailable',
-};
+} as const;
 
 /**
  * The request path, percent-decoded exactly once, or null when the target is malformed

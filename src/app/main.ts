@@ -34,24 +34,37 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
   const { config } = loaded;
   const logger = createLogger(config.log);
   // Last resort only: every socket handler already turns errors into closing that connection.
+  // An uncaught exception may have left any state half-changed, so the process exits (a
+  // supervisor restarts it). A rejected promise nobody awaited is a bug in one code path, not
+  // corrupted state: it is logged and counted, and the broadcasts go on.
   process.on('uncaughtException', (error) => {
     logger.fatal({ err: error }, 'uncaught exception; exiting');
     process.exit(1);
   });
+  let onair: Onair | null = null;
+  process.on('unhandledRejection', (reason) => {
+    logger.error({ err: reason }, 'unhandled promise rejection (a bug); the server goes on');
+    onair?.countUnhandledRejection();
+  });
   mkdirSync(config.dataDir, { recursive: true });
   // Signals are caught before anything is printed: a supervisor (or a test) that sends SIGTERM
   // as soon as it reads the banner must get a clean stop, not the default kill.
+  // A second signal while stopping means "now": the supervisor or the operator is done waiting.
+  let signals = 0;
   const stopped = new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
+      signals++;
+      if (signals > 1) {
+        logger.warn({ signal }, 'second signal: exiting at once');
+        process.exit(1);
+      }
       logger.info({ signal }, 'signal received');
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
       resolve();
     };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
   });
-  const onair = new Onair(config, logger);
+  onair = new Onair(config, logger);
   const { rtmpPort, httpPort } = await onair.start();
   const host = 'localhost';
   logger.info({ rtmpPort, httpPort, dataDir: config.dataDir }, 'onair is running');
@@ -88,13 +101,20 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
     );
   }
   await stopped;
+  // stop() keeps to server.shutdownTimeoutMs; this is the backstop should anything in it hang.
+  const backstop = setTimeout(() => {
+    logger.error('shutdown did not finish after its deadline; exiting');
+    process.exit(1);
+  }, config.server.shutdownTimeoutMs + 2000);
+  backstop.unref();
   await onair.stop();
   return 0;
 }
 
 main(process.argv.slice(2), process.env).then(
   (code) => {
-    process.exitCode = code;
+    // Explicit: a handle left open (a client that never let go) must not keep the process up.
+    process.exit(code);
   },
   (error: unknown) => {
     process.stderr.write(

@@ -14,6 +14,7 @@ import { QoeLimiter, parseQoeBeacon } from '../analytics/qoe.ts';
 import { OnairMetrics } from '../metrics/metrics.ts';
 import type { MonitoringDeps } from '../api/monitoring-routes.ts';
 import type { HlsHandler } from '../servers/hls/hls-handler.ts';
+import type { MemoryFigures } from './memory-budget.ts';
 import {
   LiveQoe,
   ServerFigures,
@@ -43,6 +44,8 @@ export interface MonitoringInputs {
   readonly listeners: () => { rtmp: number | null; http: number | null };
   /** `ok` once listening, `stopping` during shutdown. */
   readonly health: () => 'ok' | 'starting' | 'stopping';
+  /** The memory budget's figures. */
+  readonly memory: () => MemoryFigures;
 }
 
 /** The monitoring parts, started and stopped with the server. */
@@ -51,6 +54,8 @@ export class Monitoring {
   readonly metrics: OnairMetrics | null;
   /** Connections the servers refused or closed for a reason, by reason (metrics). */
   readonly rejections = new Map<string, number>();
+  /** Promise rejections nobody handled (main.ts counts them here). */
+  unhandledRejections = 0;
   readonly #figures: ServerFigures;
   readonly #store: AnalyticsStore | null;
   readonly #recorder: AnalyticsRecorder | null;
@@ -77,6 +82,9 @@ export class Monitoring {
             onError: (error) => {
               this.#logger.error({ err: error }, 'analytics write failed');
             },
+            onDrop: (dropped) => {
+              this.#logger.warn({ dropped }, 'analytics queue full: ended sessions not recorded');
+            },
           });
     const isPrivate = (path: string): boolean => access.isPrivate(path);
     this.metrics = config.metrics.enabled
@@ -98,6 +106,16 @@ export class Monitoring {
                 ingestKbps: stream.ingest.figures().kbps5s,
               }));
             },
+            process: () => {
+              const memory = inputs.memory();
+              return {
+                memoryBudgetBytes: memory.budgetBytes,
+                memoryUsedBytes: memory.usedBytes,
+                overMemoryBudget: memory.over,
+                unhandledRejections: this.unhandledRejections,
+              };
+            },
+            analyticsDropped: () => this.#recorder?.dropped ?? 0,
           },
           { perStreamSeries: config.metrics.perStreamSeries },
         )

@@ -11,12 +11,14 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { HttpListener } from './http-listener.ts';
 import { Monitoring } from './monitoring-setup.ts';
+import { MemoryBudget } from './memory-budget.ts';
 import { DashboardHandler } from '../servers/pages/dashboard-handler.ts';
 import { SessionRegistry } from '../hub/session-registry.ts';
 import { checkStreamPath } from '../hub/stream-path.ts';
 import { AccessControl } from '../access/access-control.ts';
 import { AccessStore } from '../access/access-store.ts';
 import { AddressList, isValidCidr } from '../access/cidr.ts';
+import { ClientAddresses } from '../access/client-address.ts';
 import { parseDuration } from '../access/duration.ts';
 import { createJwtVerifier } from '../access/jwt.ts';
 import { deriveKeys, type AccessKeys } from '../access/keys.ts';
@@ -37,6 +39,9 @@ export class Onair {
   readonly hub: StreamHub;
   readonly sessions = new SessionRegistry();
   readonly access: AccessControl;
+  /** Client addresses behind server.trustedProxies. */
+  readonly addresses: ClientAddresses;
+  readonly memory: MemoryBudget;
   /** The auth secret (auth.secret, or the one kept in the data directory): keys derive from it. */
   readonly secret: string;
   /** One key per purpose, derived from the secret (tokens, HLS media URIs, hooks). */
@@ -67,6 +72,19 @@ export class Onair {
       },
     });
     mkdirSync(config.dataDir, { recursive: true });
+    this.addresses = new ClientAddresses(
+      config.server.trustedProxies,
+      config.server.forwardedHeader,
+    );
+    this.memory = new MemoryBudget({
+      maxMemoryMB: config.limits.maxMemoryMB,
+      onChange: (over, figures) => {
+        const fields = { usedBytes: figures.usedBytes, budgetBytes: figures.budgetBytes };
+        if (over)
+          logger.warn(fields, 'over the memory budget: refusing new publishers and viewers');
+        else logger.info(fields, 'back under the memory budget');
+      },
+    });
     this.secret =
       config.auth.secret || loadOrCreateSecret(join(config.dataDir, 'auth-secret')).value;
     this.keys = deriveKeys(this.secret);
@@ -105,6 +123,7 @@ export class Onair {
       store: this.#store,
       sessions: this.sessions,
       hooks: this.#hooks,
+      overMemoryBudget: () => this.memory.over,
       jwt: createJwtVerifier({
         ...(config.auth.jwtSecret ? { secret: config.auth.jwtSecret } : {}),
         ...(config.auth.jwksUrl ? { jwksUrl: config.auth.jwksUrl } : {}),
@@ -139,6 +158,8 @@ export class Onair {
             logger,
             access: this.access,
             sessions: this.sessions,
+            countViewers: config.limits.countHlsViewers,
+            clientAddress: (req) => this.addresses.of(req),
           })
         : null;
     this.#pages = new PagesHandler({ hub: this.hub, rtmpPort: config.rtmp.port });
@@ -147,6 +168,8 @@ export class Onair {
           config: config.http,
           logger,
           access: this.access,
+          addresses: this.addresses,
+          hookTimeoutMs: config.hooks.timeoutMs,
           ...(config.api.enabled
             ? {
                 api: (req, res) => {
@@ -177,7 +200,13 @@ export class Onair {
       logger,
       listeners: () => this.#ports,
       health: () => this.#health,
+      memory: () => this.memory.figures(),
     });
+  }
+
+  /** Counts a promise rejection nobody handled (main.ts logs it; the metrics show the count). */
+  countUnhandledRejection(): void {
+    this.#monitoring.unhandledRejections++;
   }
 
   /** What the HLS profile implies for players, or null when HLS is off. */
@@ -192,6 +221,7 @@ export class Onair {
       this.#api = await createApiApp({
         token: this.apiToken.value,
         isAllowedAddress: (ip) => allowFrom.matches(ip),
+        clientAddress: (req) => this.addresses.of(req),
         sessions: this.sessions,
         store: this.#store,
         isPrivate: (path) => this.access.isPrivate(path),
@@ -204,6 +234,7 @@ export class Onair {
       });
     }
     this.#monitoring.start();
+    this.memory.start();
     const rtmpPort = this.#rtmp ? await this.#rtmp.listen() : null;
     if (rtmpPort !== null) this.#pages.setRtmpPort(rtmpPort);
     const httpPort = this.#http ? await this.#http.listen() : null;
@@ -212,15 +243,51 @@ export class Onair {
     return { rtmpPort, httpPort };
   }
 
-  /** Stops accepting, ends every stream and session cleanly. */
-  async stop(): Promise<void> {
-    this.#logger.info('stopping');
+  /**
+   * Stops within server.shutdownTimeoutMs: readiness goes to 503, no new connections are taken,
+   * every stream and session ends politely (FLV viewers get their last chunk, WebSocket viewers
+   * a close frame, held HLS requests an answer); what has not let go by half the deadline is
+   * cut. Then the hooks' queued notifications (on_unpublish, on_stop) are delivered with what is
+   * left of it, and the analytics are written and closed. Resolves true when everything ended
+   * in time, false when something had to be cut.
+   */
+  async stop(): Promise<boolean> {
+    const timeoutMs = this.config.server.shutdownTimeoutMs;
+    const startedMs = Date.now();
+    const leftMs = (): number => Math.max(0, timeoutMs - (Date.now() - startedMs));
+    this.#logger.info({ timeoutMs }, 'stopping');
     this.#health = 'stopping';
     this.hub.close();
-    await Promise.all([this.#rtmp?.close(), this.#http?.close()]);
+    const connections = Promise.all([this.#rtmp?.close(), this.#http?.close()]);
+    const clean = await settlesWithin(connections, Math.ceil(timeoutMs / 2));
+    if (!clean) {
+      this.#logger.warn('connections still open at half the shutdown deadline: cutting them');
+      // RTMP sessions destroy their sockets when closed; only HTTP ends politely.
+      this.#http?.forceClose();
+      // Their close events (which end their sessions, and so queue on_stop) run on later ticks.
+      await settlesWithin(connections, Math.min(leftMs(), 1000));
+    }
     // The on_unpublish / on_stop of the sessions just ended are delivered, not cut off.
-    await this.#hooks.drain(this.config.server.shutdownTimeoutMs);
+    await this.#hooks.drain(leftMs());
     await this.#api?.close();
     this.#monitoring.stop();
+    this.memory.stop();
+    this.#logger.info({ clean, ms: Date.now() - startedMs }, 'stopped');
+    return clean;
+  }
+}
+
+/** Whether `promise` settles within `ms` (it is left running when it does not). */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => {
+      resolve(false);
+    }, ms);
+  });
+  try {
+    return await Promise.race([promise.then(() => true), timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }

@@ -469,6 +469,12 @@ const serverSchema = section(
       '',
       'Proxies and load balancers trusted to name the client: X-Forwarded-For / Forwarded on HTTP, the PROXY protocol (v1, v2) on RTMP (CIDR list); empty: none.',
     ),
+    forwardedHeader: z
+      .enum(['x-forwarded-for', 'forwarded'])
+      .default('x-forwarded-for')
+      .describe(
+        'The one header trusted proxies name the client in (the other is ignored, so a client cannot slip a forged one past a proxy that only sets one).',
+      ),
     shutdownTimeoutMs: int({
       min: 0,
       max: 10 * MINUTE_MS,

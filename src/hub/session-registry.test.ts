@@ -40,6 +40,29 @@ test('SessionRegistry counts viewers per stream and per address, and publishers'
   );
 });
 
+test('SessionRegistry: connectionless viewers are listed and counted as viewers, but not in the connected counts', () => {
+  const registry = new SessionRegistry();
+  const closed: string[] = [];
+  const flv = registry.add(spec('viewer', 'live/a', '10.0.0.1', closed));
+  const hls = [1, 2, 3].map(() =>
+    registry.add({ ...spec('viewer', 'live/a', '10.0.0.1', closed), connectionless: true }),
+  );
+  registry.add({ ...spec('viewer', 'live/b', '10.0.0.2', closed), connectionless: true });
+  assert.equal(registry.viewers, 5);
+  assert.equal(registry.viewersOf('live/a'), 4);
+  assert.equal(registry.viewersFrom('10.0.0.1'), 4);
+  assert.equal(registry.list().length, 5);
+  assert.equal(registry.connectedViewers, 1);
+  assert.equal(registry.connectedViewersOf('live/a'), 1);
+  assert.equal(registry.connectedViewersOf('live/b'), 0);
+  assert.equal(registry.connectedViewersFrom('10.0.0.1'), 1);
+  for (const session of hls) registry.remove(session);
+  registry.remove(flv);
+  assert.equal(registry.viewers, 1);
+  assert.equal(registry.connectedViewers, 0);
+  assert.equal(registry.connectedViewersFrom('10.0.0.1'), 0);
+});
+
 test('SessionRegistry.kick() and closePublishers() call the sessions close callbacks', () => {
   const registry = new SessionRegistry();
   const closed: string[] = [];

@@ -27,6 +27,11 @@ export interface SessionSpec {
   readonly queueDepth?: () => number;
   /** The User-Agent the client sent (HTTP), or the flashVer (RTMP). */
   readonly userAgent?: string;
+  /**
+   * A viewer with no connection of its own (HLS: inferred from requests). Listed and counted in
+   * `viewers` like any other, but not in the `connected*` counts the connection limits use.
+   */
+  readonly connectionless?: boolean;
 }
 
 /** A registered session. */
@@ -61,7 +66,10 @@ export class SessionRegistry {
   readonly #sessions = new Map<string, Session>();
   readonly #viewersByPath = new Map<string, number>();
   readonly #viewersByIp = new Map<string, number>();
+  readonly #connectedByPath = new Map<string, number>();
+  readonly #connectedByIp = new Map<string, number>();
   #viewers = 0;
+  #connectedViewers = 0;
   #publishers = 0;
 
   /** A fresh session id: made before the play/publish decision, so every hook of a session
@@ -78,6 +86,11 @@ export class SessionRegistry {
       this.#viewers++;
       bump(this.#viewersByPath, spec.path, 1);
       bump(this.#viewersByIp, spec.ip, 1);
+      if (spec.connectionless !== true) {
+        this.#connectedViewers++;
+        bump(this.#connectedByPath, spec.path, 1);
+        bump(this.#connectedByIp, spec.ip, 1);
+      }
     } else {
       this.#publishers++;
     }
@@ -137,6 +150,11 @@ export class SessionRegistry {
       this.#viewers--;
       bump(this.#viewersByPath, session.path, -1);
       bump(this.#viewersByIp, session.ip, -1);
+      if (session.connectionless !== true) {
+        this.#connectedViewers--;
+        bump(this.#connectedByPath, session.path, -1);
+        bump(this.#connectedByIp, session.ip, -1);
+      }
     } else {
       this.#publishers--;
     }
@@ -180,6 +198,19 @@ export class SessionRegistry {
 
   viewersFrom(ip: string): number {
     return this.#viewersByIp.get(ip) ?? 0;
+  }
+
+  /** Viewers with a connection of their own (every one but the connectionless). */
+  get connectedViewers(): number {
+    return this.#connectedViewers;
+  }
+
+  connectedViewersOf(path: string): number {
+    return this.#connectedByPath.get(path) ?? 0;
+  }
+
+  connectedViewersFrom(ip: string): number {
+    return this.#connectedByIp.get(ip) ?? 0;
   }
 }
 

@@ -32,6 +32,7 @@ interface FakeState {
   rejections: Map<string, number>;
   hls: ReturnType<MetricsSources['hls']>;
   streams: ReturnType<MetricsSources['streams']>;
+  analyticsDropped: number;
   throwFrom: string | null;
 }
 
@@ -45,6 +46,7 @@ function fakeSources(sessions = new SessionRegistry()): {
     rejections: new Map(),
     hls: null,
     streams: [],
+    analyticsDropped: 0,
     throwFrom: null,
   };
   const guard = (what: string): void => {
@@ -66,6 +68,7 @@ function fakeSources(sessions = new SessionRegistry()): {
       return state.hls;
     },
     streams: () => state.streams,
+    analyticsDropped: () => state.analyticsDropped,
   };
   return { sources, state };
 }
@@ -139,6 +142,8 @@ test('the exposition is well formed: names, TYPEs, default process_ and nodejs_ 
     onair_hls_parts_total: 'counter',
     onair_hls_segments_total: 'counter',
     onair_hls_held_requests: 'gauge',
+    onair_hls_untracked_requests_total: 'counter',
+    onair_analytics_dropped_sessions_total: 'counter',
     onair_metrics_source_errors_total: 'counter',
     // prom-client defaults, standard names without our prefix
     nodejs_eventloop_lag_seconds: 'gauge',
@@ -181,7 +186,8 @@ test('values equal the sources, including the totals of ended sessions', async (
   const ws = session(sessions, 'viewer', 'ws-flv', wsViewer, 3);
   session(sessions, 'viewer', 'ws-flv', { n: 1 });
   state.liveStreams = 1;
-  state.hls = { streams: 2, parts: 40, segments: 7, heldRequests: 5 };
+  state.hls = { streams: 2, parts: 40, segments: 7, heldRequests: 5, untrackedRequests: 9 };
+  state.analyticsDropped = 12;
   const metrics = new OnairMetrics(sources, { perStreamSeries: 0 });
 
   let families = await scrape(metrics);
@@ -200,6 +206,8 @@ test('values equal the sources, including the totals of ended sessions', async (
   assert.equal(value(families, 'onair_hls_parts_total'), 40);
   assert.equal(value(families, 'onair_hls_segments_total'), 7);
   assert.equal(value(families, 'onair_hls_held_requests'), 5);
+  assert.equal(value(families, 'onair_hls_untracked_requests_total'), 9);
+  assert.equal(value(families, 'onair_analytics_dropped_sessions_total'), 12);
 
   // A viewer leaves: its bytes and drops stay in the totals; the gauge goes down.
   wsViewer.n = 350;
@@ -377,7 +385,7 @@ test('rendering twice gives the same counters; they follow the sources, never do
   const bytes = { n: 1000 };
   session(sessions, 'viewer', 'http-flv', bytes);
   state.refusals = new Map([['bad-key', 3]]);
-  state.hls = { streams: 1, parts: 10, segments: 2, heldRequests: 0 };
+  state.hls = { streams: 1, parts: 10, segments: 2, heldRequests: 0, untrackedRequests: 0 };
   const metrics = new OnairMetrics(sources, { perStreamSeries: 0 });
   const counters = (families: Map<string, Family>) =>
     [...families.values()]
@@ -400,7 +408,7 @@ test('a source that throws keeps its last values and is counted; the scrape stil
   const { sources, state } = fakeSources();
   state.liveStreams = 3;
   state.refusals = new Map([['token-ip', 2]]);
-  state.hls = { streams: 1, parts: 5, segments: 1, heldRequests: 2 };
+  state.hls = { streams: 1, parts: 5, segments: 1, heldRequests: 2, untrackedRequests: 0 };
   const metrics = new OnairMetrics(sources, { perStreamSeries: 0 });
   await scrape(metrics);
   state.liveStreams = 9;

@@ -18,9 +18,25 @@ export interface MetricsSources {
    */
   connectionRejections(): ReadonlyMap<string, number>;
   /** HLS figures, or null when HLS is off. */
-  hls(): { streams: number; parts: number; segments: number; heldRequests: number } | null;
+  hls(): {
+    streams: number;
+    parts: number;
+    segments: number;
+    heldRequests: number;
+    /** Requests served without a viewer session (mostly: an address at hls.maxSessionsPerIp). */
+    untrackedRequests: number;
+  } | null;
   /** Per-stream figures for the capped opt-in per-stream series. */
   streams(): { path: string; viewers: number; ingestKbps: number }[];
+  /** The memory budget and the process's unhandled rejections; absent: those series read 0. */
+  process?(): {
+    memoryBudgetBytes: number;
+    memoryUsedBytes: number;
+    overMemoryBudget: boolean;
+    unhandledRejections: number;
+  };
+  /** Ended sessions the analytics never recorded (its write queue was full); 0 without it. */
+  analyticsDropped(): number;
 }
 
 /** How OnairMetrics is set up. */
@@ -58,6 +74,7 @@ export const LIMIT_REFUSAL_CODES = [
   'max-viewers-per-stream',
   'max-viewers-per-ip',
   'too-many-failures',
+  'memory-budget',
 ] as const;
 
 /** Close and refusal codes of the servers (connection caps, protocol and codec errors). */
@@ -166,6 +183,8 @@ interface Snapshot {
   readonly rejections: ReadonlyMap<string, number> | undefined;
   readonly hls: ReturnType<MetricsSources['hls']> | undefined;
   readonly streams: ReturnType<MetricsSources['streams']> | undefined;
+  readonly process: ReturnType<NonNullable<MetricsSources['process']>> | null | undefined;
+  readonly analyticsDropped: number | undefined;
 }
 
 /** A finite, non-negative number (what a counter may hold). */
@@ -278,6 +297,59 @@ export class OnairMetrics {
       [],
       (s) => (s.hls === undefined ? undefined : s.hls === null ? [] : [[{}, s.hls.heldRequests]]),
     );
+    this.#counter(
+      'onair_hls_untracked_requests_total',
+      'HLS requests served without a viewer session: its address had hls.maxSessionsPerIp sessions (or the server 100,000), or media was asked for without an allowed playlist request.',
+      [],
+      (s) =>
+        s.hls === undefined ? undefined : s.hls === null ? [] : [[{}, s.hls.untrackedRequests]],
+    );
+
+    this.#counter(
+      'onair_analytics_dropped_sessions_total',
+      'Ended sessions not recorded in the analytics because its write queue was full.',
+      [],
+      (s) => (s.analyticsDropped === undefined ? undefined : [[{}, s.analyticsDropped]]),
+    );
+
+    // Event-loop lag and the heap are prom-client's nodejs_eventloop_lag_* and nodejs_heap_*.
+    const proc = (s: Snapshot) => (s.process === undefined ? undefined : s.process);
+    this.#gauge(
+      'onair_memory_budget_bytes',
+      'The memory budget (limits.maxMemoryMB, or 75% of the heap limit).',
+      [],
+      (s) => {
+        const p = proc(s);
+        return p === undefined ? undefined : p === null ? [] : [[{}, p.memoryBudgetBytes]];
+      },
+    );
+    this.#gauge(
+      'onair_memory_used_bytes',
+      'What the memory budget counts: the JS heap in use plus buffers outside it.',
+      [],
+      (s) => {
+        const p = proc(s);
+        return p === undefined ? undefined : p === null ? [] : [[{}, p.memoryUsedBytes]];
+      },
+    );
+    this.#gauge(
+      'onair_memory_over_budget',
+      '1 while over the memory budget (new publishers and viewers are refused), else 0.',
+      [],
+      (s) => {
+        const p = proc(s);
+        return p === undefined ? undefined : [[{}, p?.overMemoryBudget === true ? 1 : 0]];
+      },
+    );
+    this.#counter(
+      'onair_unhandled_rejections_total',
+      'Promise rejections nobody handled (each is a bug, logged with its stack).',
+      [],
+      (s) => {
+        const p = proc(s);
+        return p === undefined ? undefined : [[{}, p?.unhandledRejections ?? 0]];
+      },
+    );
 
     // Stream names are chosen by clients, so a `stream` label has unbounded cardinality: these
     // series are opt-in and capped to the perStreamSeries streams with the most viewers. When
@@ -338,6 +410,8 @@ export class OnairMetrics {
       rejections: this.#try(() => sources.connectionRejections()),
       hls: this.#try(() => sources.hls()),
       streams: this.#try(() => sources.streams()),
+      process: this.#try(() => sources.process?.() ?? null),
+      analyticsDropped: this.#try(() => sources.analyticsDropped()),
     };
   }
 

@@ -135,7 +135,7 @@ describe('monitoring under a known load', () => {
       5000,
       'the HTTP-FLV viewers of live/b gone',
     );
-    const summary = (await api('analytics/summary')) as {
+    type Summary = {
       streams: {
         stream: string;
         views: number;
@@ -144,6 +144,16 @@ describe('monitoring under a known load', () => {
         byProtocol: Record<string, { views: number }>;
       }[];
     };
+    // Ended sessions are written in batches, within a second of their end.
+    const written = Date.now() + 10_000;
+    let summary = (await api('analytics/summary')) as Summary;
+    while (
+      (summary.streams.find((s) => s.stream === 'live/b')?.views ?? 0) < 2 &&
+      Date.now() < written
+    ) {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      summary = (await api('analytics/summary')) as Summary;
+    }
     const b = summary.streams.find((s) => s.stream === 'live/b');
     assert.ok(b, JSON.stringify(summary));
     assert.equal(b.views, 2);

@@ -12,7 +12,7 @@ import { HlsSegmenter } from './hls-segmenter.ts';
 import { explainProfile, hlsProfile, type HlsProfile } from './hls-profile.ts';
 import { renderPlaylist, type PlaylistRequest } from './hls-playlist.ts';
 import { HlsWaiters } from './hls-waiters.ts';
-import { HlsSessions } from './hls-sessions.ts';
+import { HlsSessions, type HlsAdmission } from './hls-sessions.ts';
 import type { SessionRegistry } from '../../hub/session-registry.ts';
 import type { AccessControl } from '../../access/access-control.ts';
 
@@ -28,6 +28,10 @@ export interface HlsHandlerOptions {
   readonly access: AccessControl;
   /** Where HLS viewers are registered (address + user agent + stream, until idle). */
   readonly sessions: SessionRegistry;
+  /** limits.countHlsViewers: a new session is checked against the viewer limits first. */
+  readonly countViewers?: boolean;
+  /** The client's address of a request (behind trusted proxies, the one they name). */
+  readonly clientAddress?: (req: IncomingMessage) => string;
 }
 
 /** One stream's HLS state. */
@@ -72,7 +76,9 @@ export class HlsHandler {
   constructor(options: HlsHandlerOptions) {
     this.#options = options;
     this.#corsHeader = options.cors ? ['Access-Control-Allow-Origin', '*'] : [];
-    this.#viewers = new HlsSessions(options.sessions);
+    this.#viewers = new HlsSessions(options.sessions, {
+      maxPerIp: options.config.maxSessionsPerIp,
+    });
     this.#logger = options.logger.child({ component: 'hls' });
     this.#profile = hlsProfile(options.config.profile);
     this.#waiters = new HlsWaiters({
@@ -146,7 +152,8 @@ export class HlsHandler {
         this.#reply(res, 403, 'This media URL is not signed for this stream (or expired)\n');
         return;
       }
-      if (!this.#countViewer(req, target.path, 0)) {
+      // Media never starts a session: only an allowed playlist request does.
+      if (this.#admit(req, target.path, false) === 'kicked') {
         this.#reply(res, 403, 'This viewer was disconnected by an operator\n');
         return;
       }
@@ -155,21 +162,23 @@ export class HlsHandler {
       return;
     }
     const authorization = req.headers.authorization;
+    const ip = this.#addressOf(req);
+    const userAgent = req.headers['user-agent'];
+    // With limits.countHlsViewers, the request that would start a session is checked against
+    // the viewer limits, and only a checked one may start it; reloads are counted already.
+    const countViewers = this.#options.countViewers === true;
+    const counted = countViewers && this.#viewers.wouldStart(target.path, ip, userAgent);
     access
       .authorizePlay({
         path: target.path,
-        ip: req.socket.remoteAddress ?? 'unknown',
+        ip,
         protocol: 'hls',
         query: search.toString(),
         ...(authorization?.startsWith('Bearer ') ? { bearer: authorization.slice(7) } : {}),
         // The id of this viewer's HLS session (address + user agent + stream), so on_play and
         // the on_stop sent when it goes idle match.
-        sessionId: this.#viewers.idOf(
-          target.path,
-          req.socket.remoteAddress ?? 'unknown',
-          req.headers['user-agent'],
-        ),
-        counted: false,
+        sessionId: this.#viewers.idOf(target.path, ip, userAgent),
+        counted,
       })
       .then(
         (result) => {
@@ -177,7 +186,7 @@ export class HlsHandler {
             this.#reply(res, result.status, `${result.message}\n`);
             return;
           }
-          if (!this.#countViewer(req, target.path, 0)) {
+          if (this.#admit(req, target.path, !countViewers || counted) === 'kicked') {
             this.#reply(res, 403, 'This viewer was disconnected by an operator\n');
             return;
           }
@@ -190,14 +199,27 @@ export class HlsHandler {
       );
   }
 
-  /** Figures for metrics: streams segmented now, parts and segments made, held requests. */
-  stats(): { streams: number; parts: number; segments: number; heldRequests: number } {
+  /** Figures for metrics: streams segmented now, parts and segments made, held requests,
+   * requests served without a viewer session (over hls.maxSessionsPerIp). */
+  stats(): {
+    streams: number;
+    parts: number;
+    segments: number;
+    heldRequests: number;
+    untrackedRequests: number;
+  } {
     let { parts, segments } = this.#madeByDropped;
     for (const entry of this.#entries.values()) {
       parts += entry.segmenter.made.parts;
       segments += entry.segmenter.made.segments;
     }
-    return { streams: this.#entries.size, parts, segments, heldRequests: this.#waiters.size };
+    return {
+      streams: this.#entries.size,
+      parts,
+      segments,
+      heldRequests: this.#waiters.size,
+      untrackedRequests: this.#viewers.untrackedRequests,
+    };
   }
 
   /** Stops every segmenter and answers held requests (shutdown). */
@@ -207,14 +229,18 @@ export class HlsHandler {
     this.#viewers.close();
   }
 
-  /** Counts `bytes` sent to this request's viewer; false when an operator kicked it. */
-  #countViewer(req: IncomingMessage, path: string, bytes: number): boolean {
-    return this.#viewers.touch(
-      path,
-      req.socket.remoteAddress ?? 'unknown',
-      req.headers['user-agent'],
-      bytes,
-    );
+  #addressOf(req: IncomingMessage): string {
+    return this.#options.clientAddress?.(req) ?? req.socket.remoteAddress ?? 'unknown';
+  }
+
+  /** Admits a request of this request's viewer (starting its session when `start`). */
+  #admit(req: IncomingMessage, path: string, start: boolean): HlsAdmission {
+    return this.#viewers.admit(path, this.#addressOf(req), req.headers['user-agent'], start);
+  }
+
+  /** Counts `bytes` sent to this request's viewer. */
+  #countViewer(req: IncomingMessage, path: string, bytes: number): void {
+    this.#viewers.sent(path, this.#addressOf(req), req.headers['user-agent'], bytes);
   }
 
   #playlist(
@@ -331,7 +357,7 @@ export class HlsHandler {
       return;
     }
     const refused = this.#waiters.add({
-      ip: req.socket.remoteAddress ?? 'unknown',
+      ip: this.#addressOf(req),
       ready,
       respond,
       timeoutMs,

@@ -56,8 +56,34 @@ export class HttpFlvHandler {
     return this.#viewers.size;
   }
 
-  /** Handles GET/HEAD for an HTTP-FLV URL whose stream path is `path` (already decoded once). */
-  handleRequest(req: IncomingMessage, res: ServerResponse, path: string, sessionId: string): void {
+  /**
+   * Answers HEAD for an HTTP-FLV URL like GET, without a body and without a viewer: 200 with the
+   * headers GET would send when the stream is live, 404 otherwise, at once (no waiting for a
+   * publisher), so a keep-alive connection stays in step for the next request.
+   */
+  handleHead(res: ServerResponse, path: string): void {
+    const cors = this.#corsHeaders();
+    const live = this.#options.hub.get(path)?.publisher != null;
+    if (!live) {
+      res.writeHead(404, { 'Content-Type': 'text/plain', ...cors }).end();
+      return;
+    }
+    res.writeHead(200, {
+      'Content-Type': 'video/x-flv',
+      'Cache-Control': 'no-cache, no-store',
+      ...cors,
+    });
+    res.end();
+  }
+
+  /** Handles GET for an HTTP-FLV URL whose stream path is `path` (already decoded once). */
+  handleRequest(
+    req: IncomingMessage,
+    res: ServerResponse,
+    path: string,
+    sessionId: string,
+    ip: string,
+  ): void {
     const cors = this.#corsHeaders();
     let stream;
     try {
@@ -95,7 +121,7 @@ export class HttpFlvHandler {
       role: 'viewer',
       protocol: 'http-flv',
       path,
-      ip: socket.remoteAddress ?? 'unknown',
+      ip,
       close: () => {
         queue.close('kicked');
       },
@@ -136,10 +162,6 @@ export class HttpFlvHandler {
           ...(chunked ? {} : { Connection: 'close' }),
           ...cors,
         });
-        if (req.method === 'HEAD') {
-          res.end();
-          return;
-        }
         // From here on the body is written straight to the socket in bytes shared by every
         // viewer (chunk framing included), so Node's per-write chunking is bypassed.
         res.flushHeaders();
@@ -149,21 +171,24 @@ export class HttpFlvHandler {
     });
   }
 
-  /** Handles an upgrade to WebSocket on a `.flv` URL (WS-FLV). */
+  /**
+   * Handles an upgrade to WebSocket on a `.flv` URL (WS-FLV). Returns false, touching nothing,
+   * when `path` is not a valid stream path (the caller answers 400).
+   */
   handleUpgrade(
     req: IncomingMessage,
     socket: Duplex,
     head: Buffer,
     path: string,
     sessionId: string,
-  ): void {
-    let stream;
+    ip: string,
+  ): boolean {
+    let stream: ReturnType<StreamHub['open']>;
     try {
       stream = this.#options.hub.open(path);
     } catch (error) {
       if (!(error instanceof HubError)) throw error;
-      socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
-      return;
+      return false;
     }
     this.#wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
       const output = stream.output('flv', encodeFlvFrame);
@@ -193,7 +218,7 @@ export class HttpFlvHandler {
         role: 'viewer',
         protocol: 'ws-flv',
         path,
-        ip: req.socket.remoteAddress ?? 'unknown',
+        ip,
         close: () => {
           queue.close('kicked');
         },
@@ -224,6 +249,7 @@ export class HttpFlvHandler {
         },
       });
     });
+    return true;
   }
 
   /** Ends every viewer (shutdown). */
