@@ -46,6 +46,8 @@ export interface MonitoringInputs {
   readonly health: () => 'ok' | 'starting' | 'stopping';
   /** The memory budget's figures. */
   readonly memory: () => MemoryFigures;
+  /** Hook notifications dropped, by action (WebhookClient.droppedByAction). */
+  readonly hookDrops?: () => ReadonlyMap<string, number>;
 }
 
 /** The monitoring parts, started and stopped with the server. */
@@ -116,6 +118,7 @@ export class Monitoring {
               };
             },
             analyticsDropped: () => this.#recorder?.dropped ?? 0,
+            hookNotificationsDropped: () => inputs.hookDrops?.() ?? new Map<string, number>(),
           },
           { perStreamSeries: config.metrics.perStreamSeries },
         )

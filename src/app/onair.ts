@@ -201,6 +201,7 @@ export class Onair {
       listeners: () => this.#ports,
       health: () => this.#health,
       memory: () => this.memory.figures(),
+      hookDrops: () => this.#hooks.droppedByAction,
     });
   }
 

@@ -345,6 +345,30 @@ test('hook durations: a histogram with the documented buckets, hook and result l
   ]);
 });
 
+test('hook notifications dropped: by hook, both notification hooks at 0 from the start', async () => {
+  const { sources } = fakeSources();
+  const drops = new Map<string, number>();
+  const metrics = new OnairMetrics(
+    { ...sources, hookNotificationsDropped: () => drops },
+    { perStreamSeries: 0 },
+  );
+  let families = await scrape(metrics);
+  assert.equal(families.get('onair_hook_notifications_dropped_total')?.type, 'counter');
+  assert.equal(value(families, 'onair_hook_notifications_dropped_total', { hook: 'on_stop' }), 0);
+  assert.equal(
+    value(families, 'onair_hook_notifications_dropped_total', { hook: 'on_unpublish' }),
+    0,
+  );
+  drops.set('on_stop', 9901);
+  drops.set('bogus', 2);
+  families = await scrape(metrics);
+  assert.equal(
+    value(families, 'onair_hook_notifications_dropped_total', { hook: 'on_stop' }),
+    9901,
+  );
+  assert.equal(value(families, 'onair_hook_notifications_dropped_total', { hook: 'other' }), 2);
+});
+
 test('per-stream series: none at 0, at most N (most viewers first) when opted in', async () => {
   const { sources, state } = fakeSources();
   state.streams = [

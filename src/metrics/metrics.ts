@@ -37,6 +37,8 @@ export interface MetricsSources {
   };
   /** Ended sessions the analytics never recorded (its write queue was full); 0 without it. */
   analyticsDropped(): number;
+  /** Hook notifications never delivered (no room, or cut off by a shutdown), by action. */
+  hookNotificationsDropped?(): ReadonlyMap<string, number>;
 }
 
 /** How OnairMetrics is set up. */
@@ -185,6 +187,7 @@ interface Snapshot {
   readonly streams: ReturnType<MetricsSources['streams']> | undefined;
   readonly process: ReturnType<NonNullable<MetricsSources['process']>> | null | undefined;
   readonly analyticsDropped: number | undefined;
+  readonly hookDrops: ReadonlyMap<string, number> | undefined;
 }
 
 /** A finite, non-negative number (what a counter may hold). */
@@ -306,6 +309,12 @@ export class OnairMetrics {
     );
 
     this.#counter(
+      'onair_hook_notifications_dropped_total',
+      'Hook notifications not delivered: their queue had no fair room (a flood of sessions ending), or a shutdown cut them off.',
+      ['hook'],
+      (s) => (s.hookDrops === undefined ? undefined : hookDropRows(s.hookDrops)),
+    );
+    this.#counter(
       'onair_analytics_dropped_sessions_total',
       'Ended sessions not recorded in the analytics because its write queue was full.',
       [],
@@ -412,6 +421,7 @@ export class OnairMetrics {
       streams: this.#try(() => sources.streams()),
       process: this.#try(() => sources.process?.() ?? null),
       analyticsDropped: this.#try(() => sources.analyticsDropped()),
+      hookDrops: this.#try(() => sources.hookNotificationsDropped?.() ?? new Map()),
     };
   }
 
@@ -467,6 +477,16 @@ export class OnairMetrics {
       },
     });
   }
+}
+
+/** Notification drops by hook, both notification hooks present at 0, other keys as `other`. */
+function hookDropRows(drops: ReadonlyMap<string, number>): Row<'hook'>[] {
+  const sums = new Map<string, number>([
+    ['on_unpublish', 0],
+    ['on_stop', 0],
+  ]);
+  for (const [action, count] of drops) add(sums, hookLabel(action), count);
+  return rowsOf(sums, 'hook');
 }
 
 /** One row per map entry, the key as label `name`. */
