@@ -99,7 +99,7 @@ export class AccessControl {
   readonly #playAllow: AddressList;
   readonly #playDeny: AddressList;
   readonly #failures = new Map<string, FailureRecord>();
-  /** HLS play decisions (token + on_play) by ip|path|token, so a player's reloads are cheap. */
+  /** HLS play decisions (token + on_play) by ip|path|sha256(token): a player's reloads are cheap. */
   readonly #hlsDecisions = new Map<string, { result: AccessResult; until: number }>();
   /** Refusals by code (metrics read it). */
   readonly refusals = new Map<string, number>();
@@ -209,10 +209,7 @@ export class AccessControl {
       (attempt.counted ? this.#viewerLimit(attempt) : null);
     if (early) return this.#refused(early, attempt, 'play');
     const token = attempt.bearer ?? new URLSearchParams(attempt.query).get('token') ?? undefined;
-    const cacheKey =
-      attempt.counted || attempt.probe === true
-        ? null
-        : `${attempt.ip}|${attempt.path}|${token ?? ''}`;
+    const cacheKey = attempt.counted || attempt.probe === true ? null : decisionKey(attempt, token);
     if (cacheKey !== null) {
       const cached = this.#hlsDecisions.get(cacheKey);
       if (cached && cached.until > this.#now()) return cached.result;
@@ -393,6 +390,18 @@ export class AccessControl {
     );
     return refusal;
   }
+}
+
+/**
+ * The HLS decision cache's key: the token by its SHA-256, so the cache holds neither tokens
+ * (secrets) nor what a client made long (a URL can carry a 16 KiB one: 10,000 of those were
+ * 120 MB).
+ */
+function decisionKey(attempt: { ip: string; path: string }, token: string | undefined): string {
+  const digest = createHash('sha256')
+    .update(token ?? '', 'utf8')
+    .digest('base64url');
+  return `${attempt.ip}|${attempt.path}|${digest}`;
 }
 
 function refuse(status: Refusal['status'], code: string, message: string): Refusal {
