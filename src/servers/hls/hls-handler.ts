@@ -13,7 +13,7 @@ import { explainProfile, hlsProfile, type HlsProfile } from './hls-profile.ts';
 import { renderPlaylist, type PlaylistRequest } from './hls-playlist.ts';
 import { HlsWaiters } from './hls-waiters.ts';
 import { HlsSessions, type HlsAdmission } from './hls-sessions.ts';
-import type { SessionRegistry } from '../../hub/session-registry.ts';
+import type { SessionRegistry, SessionSlot } from '../../hub/session-registry.ts';
 import type { AccessControl } from '../../access/access-control.ts';
 
 /** What the handler is built from. */
@@ -179,6 +179,9 @@ export class HlsHandler {
         // the on_stop sent when it goes idle match.
         sessionId: this.#viewers.idOf(target.path, ip, userAgent),
         counted,
+        // The room a counted new viewer was checked for is held until its session starts.
+        reserve: counted,
+        connectionless: true,
       })
       .then(
         (result) => {
@@ -186,7 +189,14 @@ export class HlsHandler {
             this.#reply(res, result.status, `${result.message}\n`);
             return;
           }
-          if (this.#admit(req, target.path, !countViewers || counted) === 'kicked') {
+          const slot = result.slot;
+          if (res.destroyed) {
+            slot?.release(); // the client left during the decision
+            return;
+          }
+          const admission = this.#admit(req, target.path, !countViewers || counted, slot);
+          slot?.release(); // no-op when the session took it
+          if (admission === 'kicked') {
             this.#reply(res, 403, 'This viewer was disconnected by an operator\n');
             return;
           }
@@ -234,8 +244,8 @@ export class HlsHandler {
   }
 
   /** Admits a request of this request's viewer (starting its session when `start`). */
-  #admit(req: IncomingMessage, path: string, start: boolean): HlsAdmission {
-    return this.#viewers.admit(path, this.#addressOf(req), req.headers['user-agent'], start);
+  #admit(req: IncomingMessage, path: string, start: boolean, slot?: SessionSlot): HlsAdmission {
+    return this.#viewers.admit(path, this.#addressOf(req), req.headers['user-agent'], start, slot);
   }
 
   /** Counts `bytes` sent to this request's viewer. */
