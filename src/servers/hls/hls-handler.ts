@@ -32,6 +32,8 @@ export interface HlsHandlerOptions {
   readonly countViewers?: boolean;
   /** The client's address of a request (behind trusted proxies, the one they name). */
   readonly clientAddress?: (req: IncomingMessage) => string;
+  /** Whether the process is over its memory budget: no new segmenter is made. */
+  readonly overMemoryBudget?: () => boolean;
 }
 
 /** One stream's HLS state. */
@@ -64,6 +66,7 @@ const MEDIA_FILE = /^([0-9a-f]{8})-(?:init(\d{1,9})\.mp4|(\d{1,12})(?:\.(\d{1,6}
 /** Serves `/<path>.m3u8`, `/<path>/index.m3u8` and the media files they list. */
 export class HlsHandler {
   readonly #options: HlsHandlerOptions;
+  #lean = false;
   readonly #logger: Logger;
   readonly #profile: HlsProfile;
   readonly #entries = new Map<string, HlsEntry>();
@@ -132,6 +135,16 @@ export class HlsHandler {
   ): void {
     if (checkStreamPath(target.path) !== null) {
       this.#reply(res, 400, 'Bad stream name\n');
+      return;
+    }
+    if (
+      target.kind === 'playlist' &&
+      !this.#entries.has(target.path) &&
+      this.#options.overMemoryBudget?.() === true
+    ) {
+      // A new segmenter holds a window of segments in memory: not while over the budget.
+      this.#logger.warn({ stream: target.path, reason: 'memory-budget' }, 'HLS refused');
+      this.#reply(res, 503, 'The server is at its memory budget; try again later\n');
       return;
     }
     const entry =
@@ -230,6 +243,15 @@ export class HlsHandler {
       heldRequests: this.#waiters.size,
       untrackedRequests: this.#viewers.untrackedRequests,
     };
+  }
+
+  /**
+   * While the process is over its memory budget, every segmenter keeps the shortest window a
+   * live playlist may have (HlsSegmenter.lean); after, windows grow back as segments are made.
+   */
+  set lean(lean: boolean) {
+    this.#lean = lean;
+    for (const entry of this.#entries.values()) entry.segmenter.lean = lean;
   }
 
   /** Stops every segmenter and answers held requests (shutdown). */
@@ -410,6 +432,7 @@ export class HlsHandler {
         },
       }),
     };
+    entry.segmenter.lean = this.#lean;
     this.#entries.set(path, entry);
     stream.subscribe(entry.segmenter);
     // The cached GOP just arrived in one burst: date it from its newest frame, not its oldest.
