@@ -4,7 +4,12 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../log/logger.ts';
-import { SessionRegistry, type Session, type SessionEnd } from '../hub/session-registry.ts';
+import {
+  SessionRegistry,
+  type Session,
+  type SessionEnd,
+  type SessionSlot,
+} from '../hub/session-registry.ts';
 import type { AccessStore } from './access-store.ts';
 import { AddressList, isLoopback } from './cidr.ts';
 import type { JwtVerifier } from './jwt.ts';
@@ -22,8 +27,12 @@ export interface Refusal {
   readonly message: string;
 }
 
-/** The answer to a publish or play attempt. */
-export type AccessResult = { readonly ok: true } | Refusal;
+/**
+ * The answer to a publish or play attempt. An attempt that asked to `reserve` gets the slot that
+ * has counted it toward the limits since its check: it must become the session
+ * (`sessions.add(spec, slot)`) or be released (the client left before it started).
+ */
+export type AccessResult = { readonly ok: true; readonly slot?: SessionSlot } | Refusal;
 
 /** A publisher asking to publish. */
 export interface PublishAttempt {
@@ -35,6 +44,8 @@ export interface PublishAttempt {
   readonly sessionId: string;
   /** Adobe challenge credentials from the connect, checked against the stream's key. */
   readonly adobe?: { readonly user: string; readonly check: (password: string) => boolean };
+  /** Hold a slot from the limit check on, returned with an allowed result (see AccessResult). */
+  readonly reserve?: boolean;
 }
 
 /** A viewer asking to play. */
@@ -58,6 +69,10 @@ export interface PlayAttempt {
    * stream); no webhook is asked, no limit applies and nothing is cached.
    */
   readonly probe?: boolean;
+  /** Hold a slot from the limit check on (counted attempts), returned with an allowed result. */
+  readonly reserve?: boolean;
+  /** The viewer has no connection of its own (HLS): its slot counts as such. */
+  readonly connectionless?: boolean;
 }
 
 /** What AccessControl is built from. */
@@ -146,6 +161,16 @@ export class AccessControl {
         ? refuse(503, 'max-publishers', `at most ${config.limits.maxPublishers} publishers`)
         : null);
     if (early) return this.#refused(early, attempt, 'publish');
+    const slot =
+      attempt.reserve === true
+        ? sessions.reserve({ role: 'publisher', path: attempt.path, ip: attempt.ip })
+        : undefined;
+    return holding(slot, this.#decidePublish(attempt));
+  }
+
+  /** Keys, tokens and on_publish, once the limits let the attempt through. */
+  async #decidePublish(attempt: PublishAttempt): Promise<AccessResult> {
+    const { config } = this.#options;
     const params = new URLSearchParams(attempt.query);
     const key = params.get('key');
     const token = params.get('token');
@@ -208,6 +233,20 @@ export class AccessControl {
       this.#addressRule(attempt.ip, this.#playAllow, this.#playDeny, 'play') ??
       (attempt.counted ? this.#viewerLimit(attempt) : null);
     if (early) return this.#refused(early, attempt, 'play');
+    const slot =
+      attempt.reserve === true && attempt.counted
+        ? this.#options.sessions.reserve({
+            role: 'viewer',
+            path: attempt.path,
+            ip: attempt.ip,
+            connectionless: attempt.connectionless === true,
+          })
+        : undefined;
+    return holding(slot, this.#playDecision(attempt));
+  }
+
+  /** The token, on_play and the HLS decision cache, once the limits let the attempt through. */
+  async #playDecision(attempt: PlayAttempt): Promise<AccessResult> {
     const token = attempt.bearer ?? new URLSearchParams(attempt.query).get('token') ?? undefined;
     const cacheKey = attempt.counted || attempt.probe === true ? null : decisionKey(attempt, token);
     if (cacheKey !== null) {
@@ -402,6 +441,26 @@ function decisionKey(attempt: { ip: string; path: string }, token: string | unde
     .update(token ?? '', 'utf8')
     .digest('base64url');
   return `${attempt.ip}|${attempt.path}|${digest}`;
+}
+
+/** The decision, with `slot` released unless it allows (then the slot goes with the answer). */
+async function holding(
+  slot: SessionSlot | undefined,
+  decision: Promise<AccessResult>,
+): Promise<AccessResult> {
+  if (slot === undefined) return decision;
+  let result: AccessResult;
+  try {
+    result = await decision;
+  } catch (error) {
+    slot.release();
+    throw error;
+  }
+  if (!result.ok) {
+    slot.release();
+    return result;
+  }
+  return { ok: true, slot };
 }
 
 function refuse(status: Refusal['status'], code: string, message: string): Refusal {

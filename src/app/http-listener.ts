@@ -167,10 +167,14 @@ export class HttpListener {
         }
         const probe = req.method === 'HEAD';
         this.#authorizeFlv(req, flvPath, 'http-flv', probe, (result, sessionId, ip) => {
-          if (res.destroyed || req.socket.destroyed) return; // the client left during the decision
+          if (res.destroyed || req.socket.destroyed) {
+            // The client left during the decision: it never becomes a viewer.
+            if (result.ok) result.slot?.release();
+            return;
+          }
           if (!result.ok) reply(res, result.status, `${result.message}\n`);
           else if (probe) this.#flv.handleHead(res, flvPath);
-          else this.#flv.handleRequest(req, res, flvPath, sessionId, ip);
+          else this.#flv.handleRequest(req, res, flvPath, sessionId, ip, result.slot);
         });
         return;
       }
@@ -208,6 +212,7 @@ export class HttpListener {
         sessionId,
         counted: !probe,
         probe,
+        reserve: !probe,
       })
       .then(
         (result) => {
@@ -260,13 +265,21 @@ export class HttpListener {
         return;
       }
       this.#authorizeFlv(req, flvPath, 'ws-flv', false, (result, sessionId, ip) => {
-        if (socket.destroyed) return; // the client left during the decision
         if (!result.ok) {
           refuse(result.status, result.code);
           return;
         }
+        const slot = result.slot;
+        // Whatever happens to the socket before the viewer starts, its room is given back
+        // (release() does nothing once the session has taken it).
+        socket.once('close', () => slot?.release());
+        if (socket.destroyed) {
+          slot?.release(); // the client left during the decision
+          return;
+        }
         clearTimeout(deadline);
-        if (!this.#flv.handleUpgrade(req, socket, head, flvPath, sessionId, ip)) {
+        if (!this.#flv.handleUpgrade(req, socket, head, flvPath, sessionId, ip, slot)) {
+          slot?.release();
           refuse(400, 'bad-stream-path');
         }
       });

@@ -160,6 +160,7 @@ export class Onair {
             sessions: this.sessions,
             countViewers: config.limits.countHlsViewers,
             clientAddress: (req) => this.addresses.of(req),
+            overMemoryBudget: () => this.memory.over,
           })
         : null;
     this.#pages = new PagesHandler({ hub: this.hub, rtmpPort: config.rtmp.port });

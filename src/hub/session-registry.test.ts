@@ -75,3 +75,57 @@ test('SessionRegistry.kick() and closePublishers() call the sessions close callb
   assert.deepEqual(closed, ['live/a:bye', 'live/a:revoked']);
   assert.equal(registry.get(viewer.id), viewer, "closing is the owner's job; it removes later");
 });
+
+test('a slot counts from reserve() on; released, it counts no more; release() twice is once', () => {
+  const registry = new SessionRegistry();
+  const slot = registry.reserve({ role: 'viewer', path: 'live/a', ip: '10.0.0.1' });
+  assert.equal(registry.viewers, 1);
+  assert.equal(registry.connectedViewersOf('live/a'), 1);
+  assert.equal(registry.connectedViewersFrom('10.0.0.1'), 1);
+  assert.equal(registry.list().length, 0, 'a slot is not a session');
+  slot.release();
+  slot.release();
+  assert.equal(registry.viewers, 0);
+  assert.equal(registry.connectedViewersOf('live/a'), 0);
+  const publisher = registry.reserve({ role: 'publisher', path: 'live/a', ip: '10.0.0.1' });
+  assert.equal(registry.publishers, 1);
+  publisher.release();
+  assert.equal(registry.publishers, 0);
+});
+
+test('a session added with its slot takes the room: counted once, and release() after is a no-op', () => {
+  const registry = new SessionRegistry();
+  const slot = registry.reserve({ role: 'viewer', path: 'live/a', ip: '10.0.0.1' });
+  const session = registry.add(spec('viewer', 'live/a', '10.0.0.1', []), slot);
+  assert.equal(registry.viewers, 1);
+  slot.release();
+  assert.equal(registry.viewers, 1, 'the session keeps its room');
+  registry.remove(session);
+  assert.equal(registry.viewers, 0);
+  assert.equal(registry.connectedViewersFrom('10.0.0.1'), 0);
+});
+
+test('a connectionless slot counts as a viewer but not toward the connection counts', () => {
+  const registry = new SessionRegistry();
+  const slot = registry.reserve({
+    role: 'viewer',
+    path: 'live/a',
+    ip: '10.0.0.1',
+    connectionless: true,
+  });
+  assert.equal(registry.viewers, 1);
+  assert.equal(registry.connectedViewers, 0);
+  slot.release();
+  assert.equal(registry.viewers, 0);
+});
+
+test('a slot its holder forgets releases itself after two minutes', (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const registry = new SessionRegistry();
+  const slot = registry.reserve({ role: 'viewer', path: 'live/a', ip: '10.0.0.1' });
+  t.mock.timers.tick(119_000);
+  assert.equal(registry.viewers, 1);
+  t.mock.timers.tick(1_000);
+  assert.equal(registry.viewers, 0);
+  assert.equal(slot.held, false);
+});

@@ -50,6 +50,55 @@ export interface SessionEnd {
   readonly droppedFrames: number;
 }
 
+/** What a slot counts as: the fields of a SessionSpec the limits read. */
+export type SlotSpec = Pick<SessionSpec, 'role' | 'path' | 'ip' | 'connectionless'>;
+
+/** A held slot is released on its own after this long (a caller that forgot it). */
+const SLOT_TTL_MS = 120_000;
+
+/**
+ * Room held for a client while its publish or play is being decided (a webhook, a JWKS fetch):
+ * it counts toward the limits like a session, so concurrent attempts cannot all pass a limit
+ * that only one of them fits. It ends as a session (`add(spec, slot)`) or is released; a slot
+ * forgotten by its holder releases itself after SLOT_TTL_MS. release() is idempotent.
+ */
+export class SessionSlot {
+  readonly spec: SlotSpec;
+  #state: 'held' | 'used' | 'released' = 'held';
+  readonly #release: () => void;
+  readonly #timer: NodeJS.Timeout;
+
+  /** @internal made by SessionRegistry.reserve() */
+  constructor(spec: SlotSpec, release: () => void) {
+    this.spec = spec;
+    this.#release = release;
+    this.#timer = setTimeout(() => {
+      this.release();
+    }, SLOT_TTL_MS);
+    this.#timer.unref();
+  }
+
+  get held(): boolean {
+    return this.#state === 'held';
+  }
+
+  /** Gives the room back (the attempt was refused, or its client left). */
+  release(): void {
+    if (this.#state !== 'held') return;
+    this.#state = 'released';
+    clearTimeout(this.#timer);
+    this.#release();
+  }
+
+  /** @internal the room now belongs to a session */
+  use(): boolean {
+    if (this.#state !== 'held') return false;
+    this.#state = 'used';
+    clearTimeout(this.#timer);
+    return true;
+  }
+}
+
 /** Told of every session that starts and ends (analytics, metrics). */
 export interface SessionListener {
   added?(session: Session): void;
@@ -78,22 +127,26 @@ export class SessionRegistry {
     return randomBytes(6).toString('hex');
   }
 
-  /** Registers a session; returns it (with its id). Call remove() when it ends. */
-  add(spec: SessionSpec): Session {
+  /** Holds room for a client being decided on: it counts toward the limits from now on. */
+  reserve(spec: SlotSpec): SessionSlot {
+    this.#count(spec, 1);
+    return new SessionSlot({ ...spec }, () => {
+      this.#count(spec, -1);
+    });
+  }
+
+  /**
+   * Registers a session; returns it (with its id). Call remove() when it ends. With the `slot`
+   * held for it by the decision, the session takes that room instead of counting again.
+   */
+  add(spec: SessionSpec, slot?: SessionSlot): Session {
     const session: Session = { ...spec, id: spec.id ?? SessionRegistry.newId(), since: Date.now() };
     this.#sessions.set(session.id, session);
-    if (spec.role === 'viewer') {
-      this.#viewers++;
-      bump(this.#viewersByPath, spec.path, 1);
-      bump(this.#viewersByIp, spec.ip, 1);
-      if (spec.connectionless !== true) {
-        this.#connectedViewers++;
-        bump(this.#connectedByPath, spec.path, 1);
-        bump(this.#connectedByIp, spec.ip, 1);
-      }
-    } else {
-      this.#publishers++;
+    if (slot?.use() === true) {
+      // The slot counted what it was reserved as; a session that turned out otherwise corrects it.
+      this.#count(slot.spec, -1);
     }
+    this.#count(spec, 1);
     for (const listener of this.#listeners) {
       try {
         listener.added?.(session);
@@ -146,17 +199,22 @@ export class SessionRegistry {
         // a listener's failure is its own; the session still ends
       }
     }
-    if (session.role === 'viewer') {
-      this.#viewers--;
-      bump(this.#viewersByPath, session.path, -1);
-      bump(this.#viewersByIp, session.ip, -1);
-      if (session.connectionless !== true) {
-        this.#connectedViewers--;
-        bump(this.#connectedByPath, session.path, -1);
-        bump(this.#connectedByIp, session.ip, -1);
-      }
-    } else {
-      this.#publishers--;
+    this.#count(session, -1);
+  }
+
+  /** Adds `by` (1 or -1) to every count `spec` is part of. */
+  #count(spec: SlotSpec, by: 1 | -1): void {
+    if (spec.role === 'publisher') {
+      this.#publishers += by;
+      return;
+    }
+    this.#viewers += by;
+    bump(this.#viewersByPath, spec.path, by);
+    bump(this.#viewersByIp, spec.ip, by);
+    if (spec.connectionless !== true) {
+      this.#connectedViewers += by;
+      bump(this.#connectedByPath, spec.path, by);
+      bump(this.#connectedByIp, spec.ip, by);
     }
   }
 

@@ -13,7 +13,7 @@ import { explainProfile, hlsProfile, type HlsProfile } from './hls-profile.ts';
 import { renderPlaylist, type PlaylistRequest } from './hls-playlist.ts';
 import { HlsWaiters } from './hls-waiters.ts';
 import { HlsSessions, type HlsAdmission } from './hls-sessions.ts';
-import type { SessionRegistry } from '../../hub/session-registry.ts';
+import type { SessionRegistry, SessionSlot } from '../../hub/session-registry.ts';
 import type { AccessControl } from '../../access/access-control.ts';
 
 /** What the handler is built from. */
@@ -32,6 +32,8 @@ export interface HlsHandlerOptions {
   readonly countViewers?: boolean;
   /** The client's address of a request (behind trusted proxies, the one they name). */
   readonly clientAddress?: (req: IncomingMessage) => string;
+  /** Whether the process is over its memory budget: no new segmenter is made. */
+  readonly overMemoryBudget?: () => boolean;
 }
 
 /** One stream's HLS state. */
@@ -64,6 +66,7 @@ const MEDIA_FILE = /^([0-9a-f]{8})-(?:init(\d{1,9})\.mp4|(\d{1,12})(?:\.(\d{1,6}
 /** Serves `/<path>.m3u8`, `/<path>/index.m3u8` and the media files they list. */
 export class HlsHandler {
   readonly #options: HlsHandlerOptions;
+  #lean = false;
   readonly #logger: Logger;
   readonly #profile: HlsProfile;
   readonly #entries = new Map<string, HlsEntry>();
@@ -134,6 +137,16 @@ export class HlsHandler {
       this.#reply(res, 400, 'Bad stream name\n');
       return;
     }
+    if (
+      target.kind === 'playlist' &&
+      !this.#entries.has(target.path) &&
+      this.#options.overMemoryBudget?.() === true
+    ) {
+      // A new segmenter holds a window of segments in memory: not while over the budget.
+      this.#logger.warn({ stream: target.path, reason: 'memory-budget' }, 'HLS refused');
+      this.#reply(res, 503, 'The server is at its memory budget; try again later\n');
+      return;
+    }
     const entry =
       target.kind === 'playlist' ? this.#entryFor(target.path) : this.#entries.get(target.path);
     const wrongContainer = target.kind === 'media' && target.container !== entry?.profile.container;
@@ -179,6 +192,9 @@ export class HlsHandler {
         // the on_stop sent when it goes idle match.
         sessionId: this.#viewers.idOf(target.path, ip, userAgent),
         counted,
+        // The room a counted new viewer was checked for is held until its session starts.
+        reserve: counted,
+        connectionless: true,
       })
       .then(
         (result) => {
@@ -186,7 +202,14 @@ export class HlsHandler {
             this.#reply(res, result.status, `${result.message}\n`);
             return;
           }
-          if (this.#admit(req, target.path, !countViewers || counted) === 'kicked') {
+          const slot = result.slot;
+          if (res.destroyed) {
+            slot?.release(); // the client left during the decision
+            return;
+          }
+          const admission = this.#admit(req, target.path, !countViewers || counted, slot);
+          slot?.release(); // no-op when the session took it
+          if (admission === 'kicked') {
             this.#reply(res, 403, 'This viewer was disconnected by an operator\n');
             return;
           }
@@ -222,6 +245,15 @@ export class HlsHandler {
     };
   }
 
+  /**
+   * While the process is over its memory budget, every segmenter keeps the shortest window a
+   * live playlist may have (HlsSegmenter.lean); after, windows grow back as segments are made.
+   */
+  set lean(lean: boolean) {
+    this.#lean = lean;
+    for (const entry of this.#entries.values()) entry.segmenter.lean = lean;
+  }
+
   /** Stops every segmenter and answers held requests (shutdown). */
   close(): void {
     for (const entry of this.#entries.values()) this.#drop(entry);
@@ -234,8 +266,8 @@ export class HlsHandler {
   }
 
   /** Admits a request of this request's viewer (starting its session when `start`). */
-  #admit(req: IncomingMessage, path: string, start: boolean): HlsAdmission {
-    return this.#viewers.admit(path, this.#addressOf(req), req.headers['user-agent'], start);
+  #admit(req: IncomingMessage, path: string, start: boolean, slot?: SessionSlot): HlsAdmission {
+    return this.#viewers.admit(path, this.#addressOf(req), req.headers['user-agent'], start, slot);
   }
 
   /** Counts `bytes` sent to this request's viewer. */
@@ -400,6 +432,7 @@ export class HlsHandler {
         },
       }),
     };
+    entry.segmenter.lean = this.#lean;
     this.#entries.set(path, entry);
     stream.subscribe(entry.segmenter);
     // The cached GOP just arrived in one burst: date it from its newest frame, not its oldest.

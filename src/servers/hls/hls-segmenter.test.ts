@@ -378,3 +378,21 @@ test('the compatible profile muxes MPEG-TS segments that open with PAT and PMT, 
     assert.equal(segment.parts.length, 1, 'one internal part: the whole segment');
   }
 });
+
+test('lean (over the memory budget) trims the window to four segments at once, and keeps it there until off', () => {
+  const { segmenter, updates } = makeSegmenter('low-latency', { windowSegments: 12 });
+  segmenter.onTracks(testTracks('av'));
+  feedVideo(segmenter, { frames: 251, fps: 25, gop: 25, withAudio: true }); // 10 segments
+  assert.equal(segmenter.segments.length, 10);
+  const firstMsn = segmenter.segments[0]?.msn ?? -1;
+  const before = updates();
+  segmenter.lean = true;
+  assert.equal(segmenter.segments.length, 4);
+  assert.equal(segmenter.segments[0]?.msn, firstMsn + 6, 'the oldest went');
+  assert.ok(updates() > before, 'playlists are re-rendered');
+  feedVideo(segmenter, { fromMs: 10_040, frames: 100, fps: 25, gop: 25, withAudio: true });
+  assert.equal(segmenter.segments.length, 4);
+  segmenter.lean = false;
+  feedVideo(segmenter, { fromMs: 14_040, frames: 100, fps: 25, gop: 25, withAudio: true });
+  assert.equal(segmenter.segments.length, 8, 'the window grows back as segments are made');
+});

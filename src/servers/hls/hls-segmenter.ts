@@ -69,6 +69,9 @@ const MP3_FRAME_SAMPLES = 1152;
  * arrives a part target after the part began, a segment when that frame is a keyframe and the
  * segment is long enough (or has run past the maximum). Audio-only streams are cut on time.
  */
+/** Segments kept while the process is over its memory budget (see HlsSegmenter.lean). */
+export const LEAN_WINDOW_SEGMENTS = 4;
+
 export class HlsSegmenter implements Subscriber {
   readonly #options: HlsSegmenterOptions;
   readonly #segments: HlsSegmentEntry[] = [];
@@ -101,6 +104,8 @@ export class HlsSegmenter implements Subscriber {
   #audioTicks: number | null = null;
   #ts: TsMuxer | null = null;
   #anchor: { dtsMs: number; wallMs: number } | null = null;
+
+  #lean = false;
 
   constructor(options: HlsSegmenterOptions) {
     this.#options = options;
@@ -415,19 +420,40 @@ export class HlsSegmenter implements Subscriber {
     this.#segments.push(current);
     this.made.segments++;
     this.#windowBytes += current.bytes.length;
-    // Parts are only listed for the last segments; older ones keep just their whole bytes.
-    const { windowSegments, maxWindowBytes } = this.#options;
+    this.#trimWindow();
+    this.#options.onUpdate();
+  }
+
+  /**
+   * Keeps the window to its bounds, or to LEAN_WINDOW_SEGMENTS while `lean` (the process is
+   * over its memory budget): the fewest segments RFC 8216 6.2.2 lets a live playlist keep
+   * (three target durations after the oldest is removed).
+   */
+  set lean(lean: boolean) {
+    if (lean === this.#lean) return;
+    this.#lean = lean;
+    if (lean && this.#trimWindow()) this.#options.onUpdate();
+  }
+
+  /** Drops the oldest segments beyond the bounds; returns whether any went. */
+  #trimWindow(): boolean {
+    const { maxWindowBytes } = this.#options;
+    const windowSegments = this.#lean
+      ? Math.min(this.#options.windowSegments, LEAN_WINDOW_SEGMENTS)
+      : this.#options.windowSegments;
+    let trimmed = false;
     while (
       this.#segments.length > windowSegments ||
       (this.#windowBytes > maxWindowBytes && this.#segments.length > 1)
     ) {
       const dropped = this.#segments.shift();
       if (!dropped) break;
+      trimmed = true;
       this.#windowBytes -= dropped.bytes?.length ?? 0;
       // EXT-X-DISCONTINUITY-SEQUENCE counts the discontinuities that left the playlist.
       if (dropped.discontinuity) this.#discontinuitySequence++;
     }
-    this.#options.onUpdate();
+    return trimmed;
   }
 
   #resetTimeline(): void {

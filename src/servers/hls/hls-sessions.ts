@@ -9,7 +9,7 @@
 // Every request costs O(1), and so does every ended session: the sweep walks the sessions in
 // order of last request and stops at the first one still active.
 import { performance } from 'node:perf_hooks';
-import { SessionRegistry, type Session } from '../../hub/session-registry.ts';
+import { SessionRegistry, type Session, type SessionSlot } from '../../hub/session-registry.ts';
 
 function idOf(id: string | undefined): { id?: string } {
   return id === undefined ? {} : { id };
@@ -111,7 +111,13 @@ export class HlsSessions {
    * kick on its address and stream lasts, is any untracked one: beyond the cap, a kicked viewer
    * cannot come back unseen under another user agent.
    */
-  admit(path: string, ip: string, userAgent: string | undefined, start: boolean): HlsAdmission {
+  admit(
+    path: string,
+    ip: string,
+    userAgent: string | undefined,
+    start: boolean,
+    slot?: SessionSlot,
+  ): HlsAdmission {
     const key = keyOf(path, ip, userAgent);
     if (this.#isKicked(this.#kicked, key)) return 'kicked';
     const tracked = this.#tracked.get(key);
@@ -120,7 +126,7 @@ export class HlsSessions {
       return 'tracked';
     }
     if (start && this.#hasRoom(ip)) {
-      this.#start(key, path, ip, userAgent);
+      this.#start(key, path, ip, userAgent, slot);
       return 'tracked';
     }
     if (this.#isKicked(this.#kickedStreams, `${ip}|${path}`)) return 'kicked';
@@ -196,30 +202,39 @@ export class HlsSessions {
     this.#tracked.set(key, tracked);
   }
 
-  #start(key: string, path: string, ip: string, userAgent: string | undefined): void {
+  #start(
+    key: string,
+    path: string,
+    ip: string,
+    userAgent: string | undefined,
+    slot: SessionSlot | undefined,
+  ): void {
     const entry: Tracked = {
       lastMs: this.#now(),
       bytes: 0,
-      session: this.#registry.add({
-        ...idOf(this.#pendingIds.get(key)),
-        role: 'viewer',
-        protocol: 'hls',
-        // Not a connection: the connection limits count it only with limits.countHlsViewers.
-        connectionless: true,
-        path,
-        ip,
-        ...(userAgent === undefined ? {} : { userAgent: userAgent.slice(0, 200) }),
-        close: () => {
-          this.#end(key, 'kicked');
-          const until = this.#now() + KICK_MS;
-          // Re-inserted, so both maps stay in order of expiry.
-          this.#kicked.delete(key);
-          this.#kicked.set(key, until);
-          this.#kickedStreams.delete(`${ip}|${path}`);
-          this.#kickedStreams.set(`${ip}|${path}`, until);
+      session: this.#registry.add(
+        {
+          ...idOf(this.#pendingIds.get(key)),
+          role: 'viewer',
+          protocol: 'hls',
+          // Not a connection: the connection limits count it only with limits.countHlsViewers.
+          connectionless: true,
+          path,
+          ip,
+          ...(userAgent === undefined ? {} : { userAgent: userAgent.slice(0, 200) }),
+          close: () => {
+            this.#end(key, 'kicked');
+            const until = this.#now() + KICK_MS;
+            // Re-inserted, so both maps stay in order of expiry.
+            this.#kicked.delete(key);
+            this.#kicked.set(key, until);
+            this.#kickedStreams.delete(`${ip}|${path}`);
+            this.#kickedStreams.set(`${ip}|${path}`, until);
+          },
+          bytes: () => entry.bytes,
         },
-        bytes: () => entry.bytes,
-      }),
+        slot,
+      ),
     };
     this.#pendingIds.delete(key);
     this.#tracked.set(key, entry);

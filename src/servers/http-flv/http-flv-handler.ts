@@ -9,7 +9,7 @@ import type { StreamHub } from '../../hub/stream-hub.ts';
 import { HubError } from '../../hub/hub-errors.ts';
 import type { Track } from '../../media/track.ts';
 import { ViewerQueue } from '../../hub/viewer-queue.ts';
-import type { SessionRegistry } from '../../hub/session-registry.ts';
+import type { SessionRegistry, SessionSlot } from '../../hub/session-registry.ts';
 import type { AccessControl } from '../../access/access-control.ts';
 import type { CloseReason } from '../../hub/subscriber.ts';
 import {
@@ -83,6 +83,7 @@ export class HttpFlvHandler {
     path: string,
     sessionId: string,
     ip: string,
+    slot?: SessionSlot,
   ): void {
     const cors = this.#corsHeaders();
     let stream;
@@ -90,6 +91,7 @@ export class HttpFlvHandler {
       stream = this.#options.hub.open(path);
     } catch (error) {
       if (!(error instanceof HubError)) throw error;
+      slot?.release();
       res.writeHead(400, { 'Content-Type': 'text/plain', ...cors }).end(`${error.message}\n`);
       return;
     }
@@ -116,20 +118,23 @@ export class HttpFlvHandler {
     const onDrain = (): void => {
       queue.drain();
     };
-    const session = this.#options.sessions.add({
-      id: sessionId,
-      role: 'viewer',
-      protocol: 'http-flv',
-      path,
-      ip,
-      close: () => {
-        queue.close('kicked');
+    const session = this.#options.sessions.add(
+      {
+        id: sessionId,
+        role: 'viewer',
+        protocol: 'http-flv',
+        path,
+        ip,
+        close: () => {
+          queue.close('kicked');
+        },
+        bytes: () => bytesOut,
+        droppedFrames: () => queue.droppedFrames,
+        queueDepth: () => queue.depth,
+        ...userAgentOf(req),
       },
-      bytes: () => bytesOut,
-      droppedFrames: () => queue.droppedFrames,
-      queueDepth: () => queue.depth,
-      ...userAgentOf(req),
-    });
+      slot,
+    );
     const finish = (reason: CloseReason | 'client-left'): void => {
       if (!this.#viewers.delete(queue)) return;
       this.#options.sessions.remove(session, { reason });
@@ -182,6 +187,7 @@ export class HttpFlvHandler {
     path: string,
     sessionId: string,
     ip: string,
+    slot?: SessionSlot,
   ): boolean {
     let stream: ReturnType<StreamHub['open']>;
     try {
@@ -213,20 +219,23 @@ export class HttpFlvHandler {
         },
         this.#options.hubConfig.viewer,
       );
-      const session = this.#options.sessions.add({
-        id: sessionId,
-        role: 'viewer',
-        protocol: 'ws-flv',
-        path,
-        ip,
-        close: () => {
-          queue.close('kicked');
+      const session = this.#options.sessions.add(
+        {
+          id: sessionId,
+          role: 'viewer',
+          protocol: 'ws-flv',
+          path,
+          ip,
+          close: () => {
+            queue.close('kicked');
+          },
+          bytes: () => bytesOut,
+          droppedFrames: () => queue.droppedFrames,
+          queueDepth: () => queue.depth,
+          ...userAgentOf(req),
         },
-        bytes: () => bytesOut,
-        droppedFrames: () => queue.droppedFrames,
-        queueDepth: () => queue.depth,
-        ...userAgentOf(req),
-      });
+        slot,
+      );
       const finish = (reason: CloseReason | 'client-left'): void => {
         if (!this.#viewers.delete(queue)) return;
         this.#options.sessions.remove(session, { reason });
