@@ -467,3 +467,36 @@ describe('SIGTERM with clients that do not let go', () => {
     }
   });
 });
+
+describe('a promise rejection nobody handles (a bug in some code path)', () => {
+  test('is logged with its stack and counted; the process and its viewers go on', async () => {
+    const own = await startServerProcess(
+      {},
+      { preload: [new URL('../support/reject-on-sigusr2.mjs', import.meta.url).href] },
+    );
+    const source = publishTestPattern(own.rtmpUrl('live/bug'), { gop: 25, seconds: 60 });
+    try {
+      const watcher = watchHttpFlv(own.httpUrl('live/bug.flv'));
+      await waitFor(() => watcher.tags.length > 10, 30_000, 'the stream to play');
+      own.child.kill('SIGUSR2');
+      await waitFor(
+        () => own.logs.some((entry) => String(entry.msg).startsWith('unhandled promise rejection')),
+        10_000,
+        'the rejection to be logged',
+      );
+      assert.equal(
+        metricValue(await own.metrics(), 'onair_unhandled_rejections_total'),
+        1,
+        'counted',
+      );
+      const tags = watcher.tags.length;
+      await waitFor(() => watcher.tags.length > tags + 10, 10_000, 'the viewer to go on');
+      assert.equal(own.exited(), false);
+      watcher.close();
+    } finally {
+      await source.stop();
+      const { code } = await own.stop();
+      assert.equal(code, 0);
+    }
+  });
+});

@@ -42,6 +42,7 @@ export interface ServerProcess {
 /** Starts onair with `config` (merged over loopback, ports 0, debug logs, a known API token). */
 export async function startServerProcess(
   config: Record<string, unknown> = {},
+  options: { preload?: readonly string[] } = {},
 ): Promise<ServerProcess> {
   const dataDir = mkdtempSync(join(tmpdir(), 'onair-proc-'));
   const merged = {
@@ -56,7 +57,14 @@ export async function startServerProcess(
   writeFileSync(configFile, JSON.stringify(merged));
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', 'src/app/main.ts', '--config', configFile],
+    [
+      ...(options.preload ?? []).flatMap((module) => ['--import', module]),
+      '--import',
+      'tsx',
+      'src/app/main.ts',
+      '--config',
+      configFile,
+    ],
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const logs: Record<string, unknown>[] = [];
