@@ -14,6 +14,7 @@ import {
   type0Header,
   type CapturedMedia,
 } from '../support/raw-rtmp.ts';
+import { heldMemory } from '../support/held-memory.ts';
 import { RtmpClient } from '../../src/protocols/rtmp/rtmp-client.ts';
 import { encodeAmf0, type Amf0Value } from '../../src/codecs/amf0.ts';
 import {
@@ -373,6 +374,34 @@ describe('chunk layer (section 2)', () => {
       await stillFlowing();
     });
   }
+
+  test('Set Chunk Size 1, then 4 MB of an unfinished message: the server holds about its 2 MB of data, not a Buffer per byte', async () => {
+    const raw = await rawSession({ connect: false });
+    try {
+      raw.sendControl(MessageType.SetChunkSize, encodeUint32Payload(1));
+      raw.chunkSize = 1;
+      const dataBytes = 2 * 1024 * 1024;
+      // A type 0 chunk of a 8 MiB - 1 video message with its 1 data byte, then type 3 chunks
+      // (0xc6: fmt 3, csid 6) of 1 byte each: 2 bytes on the wire per byte of data.
+      const header = { csid: 6, timestamp: 0, typeId: MessageType.Video, streamId: 1 };
+      const body = Buffer.alloc(2 * dataBytes - 1);
+      for (let i = 1; i < body.length; i += 2) body[i] = 0xc6;
+      const before = heldMemory();
+      raw.write(type0Header({ ...header, length: 8 * 1024 * 1024 - 1 }));
+      for (let off = 0; off < body.length && !raw.closed; off += 256 * 1024) {
+        raw.write(body.subarray(off, off + 256 * 1024));
+        await waitFor(() => raw.socket.writableLength === 0 || raw.closed, 10_000, 'a drain');
+      }
+      // connect on csid 3 (chunks interleave): its _result means the server read all of it.
+      await raw.connect();
+      const growth = heldMemory() - before;
+      assert.ok(growth < 24 * 1024 * 1024, `the server grew by ${growth} bytes`);
+      assert.equal(raw.closed, false, 'a bounded footprint: no reason to close it yet');
+    } finally {
+      raw.destroy();
+    }
+    await stillFlowing();
+  });
 
   test('type 3 chunks after an extended timestamp are read with and without the repeated 4-byte field', async () => {
     const media = captured();
