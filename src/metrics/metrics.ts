@@ -72,6 +72,7 @@ export const SERVER_REJECTION_CODES = [
   'idle-timeout',
   'bitrate-cap',
   'bad-name',
+  'field-too-long',
   'auth-error',
   'too-slow',
   'handshake-timeout',

@@ -233,6 +233,63 @@ describe('handshake and session state (section 1)', () => {
   }
 });
 
+describe('over-long strings in commands (sections 3 and 5)', () => {
+  const base = { app: 'live', tcUrl: 'rtmp://127.0.0.1/live', flashVer: 'raw' };
+  const tooLong: [string, Record<string, string>][] = [
+    ['a tcUrl of 60,000 slashes', { tcUrl: `rtmp://127.0.0.1/a${'/'.repeat(60_000)}b` }],
+    ['a 4097-character app', { app: `live?t=${'x'.repeat(4090)}` }],
+    ['a 257-character flashVer', { flashVer: 'F'.repeat(257) }],
+    ['a 5000-character swfUrl', { swfUrl: `http://x/${'s'.repeat(5000)}` }],
+    ['a 5000-character pageUrl', { pageUrl: `http://x/${'p'.repeat(5000)}` }],
+  ];
+  for (const [what, fields] of tooLong) {
+    test(`connect with ${what} gets NetConnection.Connect.Rejected and closes as field-too-long`, async () => {
+      const raw = await closesFor(
+        'field-too-long',
+        (raw) => {
+          raw.sendCommand(['connect', 1, { ...base, ...fields }]);
+        },
+        { connect: false },
+      );
+      const reply = raw.commands.find((c) => c.name === '_error');
+      assert.equal(statusInfo(reply!)?.code, 'NetConnection.Connect.Rejected');
+    });
+  }
+
+  test('a tcUrl of 4000 slashes (under the cap) connects at once, its app trimmed to live', async () => {
+    const raw = await rawSession({ connect: false });
+    try {
+      const tcUrl = `rtmp://127.0.0.1/${'/'.repeat(4000)}live${'/'.repeat(40)}`;
+      raw.sendCommand(['connect', 1, { ...base, tcUrl }]);
+      await raw.expectCommand((c) => c.name === '_result' && c.txn === 1, 'connect _result');
+      const id = await raw.createStream(2);
+      raw.sendCommand(['publish', 0, null, 'slashes', 'live'], id);
+      await raw.expectStatus('NetStream.Publish.Start');
+      assert.notEqual(server.onair.hub.get('live/slashes'), undefined);
+    } finally {
+      raw.destroy();
+    }
+    await stillFlowing();
+  });
+
+  const longName = `cam?key=${'k'.repeat(5000)}`;
+  test('publish with a 5000-character name (its query included) gets NetStream.Publish.BadName as field-too-long', async () => {
+    await closesFor('field-too-long', async (raw) => {
+      const id = await raw.createStream(2);
+      raw.sendCommand(['publish', 0, null, longName, 'live'], id);
+      await raw.expectStatus('NetStream.Publish.BadName');
+    });
+  });
+
+  test('play with a 5000-character name gets NetStream.Play.StreamNotFound as field-too-long', async () => {
+    await closesFor('field-too-long', async (raw) => {
+      const id = await raw.createStream(2);
+      raw.sendCommand(['play', 0, null, longName], id);
+      await raw.expectStatus('NetStream.Play.StreamNotFound');
+    });
+  });
+});
+
 describe('handshake deadline and connection caps (section 1, short deadline)', () => {
   let quick: TestServer;
   let checks = 0;

@@ -24,6 +24,11 @@ import {
 import { SessionRegistry, type Session } from '../../hub/session-registry.ts';
 import { frameFromMessage } from './rtmp-ingest.ts';
 import { appFromConnect, resolveStreamName } from './rtmp-stream-name.ts';
+import {
+  MAX_LOGGED_COMMAND_LENGTH,
+  MAX_STREAM_NAME_LENGTH,
+  overLongConnectField,
+} from './rtmp-command-limits.ts';
 
 /** What a session needs from the server. */
 export interface RtmpSessionContext {
@@ -165,7 +170,10 @@ export class RtmpServerSession {
         this.#closeStream(message.streamId);
         return;
       default:
-        this.#logger.debug({ command: name }, 'ignoring an unknown RTMP command');
+        this.#logger.debug(
+          { command: name.slice(0, MAX_LOGGED_COMMAND_LENGTH) },
+          'ignoring an unknown RTMP command',
+        );
     }
   }
 
@@ -177,18 +185,18 @@ export class RtmpServerSession {
     const object = isObject(command) ? command : null;
     const app = object?.app;
     const tcUrl = object?.tcUrl;
-    if (typeof app !== 'string' || typeof tcUrl !== 'string') {
-      this.connection.sendCommand(0, [
-        '_error',
-        txn,
-        null,
-        status('error', 'NetConnection.Connect.Rejected', 'connect needs a string app and tcUrl'),
-      ]);
-      this.connection.end({ code: 'connect-rejected', message: 'connect without a string app' });
+    if (object === null || typeof app !== 'string' || typeof tcUrl !== 'string') {
+      this.#rejectConnect(txn, 'connect-rejected', 'connect needs a string app and tcUrl');
+      return;
+    }
+    const tooLong = overLongConnectField(object);
+    if (tooLong !== null) {
+      const { field, cap } = tooLong;
+      this.#rejectConnect(txn, 'field-too-long', `${field} is longer than ${cap} characters`);
       return;
     }
     if (!this.#adobeAuth(txn, tcUrl, app)) return;
-    const flashVer = object?.flashVer;
+    const flashVer = object.flashVer;
     if (typeof flashVer === 'string') this.#flashVer = flashVer.slice(0, 200);
     this.#app = appFromConnect(tcUrl, app);
     const window = this.#context.rtmp.ackWindowBytes;
@@ -203,6 +211,17 @@ export class RtmpServerSession {
         objectEncoding: 0,
       },
     ]);
+  }
+
+  /** Answers `connect` with NetConnection.Connect.Rejected and ends the connection (logged at close). */
+  #rejectConnect(txn: number, reason: string, description: string): void {
+    this.connection.sendCommand(0, [
+      '_error',
+      txn,
+      null,
+      status('error', 'NetConnection.Connect.Rejected', description),
+    ]);
+    this.connection.end({ code: reason, message: description });
   }
 
   /**
@@ -265,6 +284,10 @@ export class RtmpServerSession {
 
   #publish(streamId: number, rawName: Amf0Value): void {
     if (!this.#requireConnect() || this.#app === null) return;
+    if (isOverLongName(rawName)) {
+      this.#refuse(streamId, 'NetStream.Publish.BadName', 'field-too-long', overLongNameReason);
+      return;
+    }
     const resolved =
       typeof rawName === 'string' ? resolveStreamName(this.#app, rawName) : 'not a string';
     if (typeof resolved === 'string' || this.#publishing || this.#publishPending) {
@@ -361,6 +384,11 @@ export class RtmpServerSession {
 
   #play(streamId: number, rawName: Amf0Value): void {
     if (!this.#requireConnect() || this.#app === null) return;
+    if (isOverLongName(rawName)) {
+      const code = 'NetStream.Play.StreamNotFound';
+      this.#refuse(streamId, code, 'field-too-long', overLongNameReason);
+      return;
+    }
     const resolved =
       typeof rawName === 'string' ? resolveStreamName(this.#app, rawName) : 'not a string';
     if (
@@ -599,6 +627,13 @@ const sampleAccess = Buffer.from([
   0x01,
   0x01,
 ]);
+
+/** A publish or play name (with its query) over MAX_STREAM_NAME_LENGTH. */
+function isOverLongName(name: Amf0Value): boolean {
+  return typeof name === 'string' && name.length > MAX_STREAM_NAME_LENGTH;
+}
+
+const overLongNameReason = `the stream name is longer than ${MAX_STREAM_NAME_LENGTH} characters`;
 
 function status(level: string, code: string, description: string): Amf0Object {
   return { level, code, description };
