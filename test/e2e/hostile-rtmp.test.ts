@@ -294,7 +294,9 @@ describe('handshake deadline and connection caps (section 1, short deadline)', (
   let quick: TestServer;
   let checks = 0;
   before(async () => {
-    quick = await startServer({ rtmp: { handshakeTimeoutMs: 1000, maxConnectionsPerIp: 20 } });
+    quick = await startServer({
+      rtmp: { handshakeTimeoutMs: 1000, idleTimeoutMs: 1000, maxConnectionsPerIp: 20 },
+    });
   });
   after(async () => {
     await quick.stop();
@@ -348,6 +350,37 @@ describe('handshake deadline and connection caps (section 1, short deadline)', (
     await quickStillServes();
     await stillFlowing();
   });
+
+  for (const role of ['publish', 'play'] as const) {
+    test(`a connection left with nothing after ${role} then deleteStream is closed as idle-timeout`, async () => {
+      const source = await RtmpClient.connect(quick.rtmpUrl(`live/left-${role}`));
+      const mark = quick.logs.length;
+      const raw = await rawSession({ port: quick.rtmpPort });
+      try {
+        const media = captured();
+        const sourceId = await source.publish();
+        source.sendMedia(sourceId, MessageType.Video, 0, media.videoHeader);
+        source.sendMedia(sourceId, MessageType.Audio, 0, media.audioHeader);
+        source.sendMedia(sourceId, MessageType.Video, 40, media.keyframe);
+        const id = await raw.createStream(2);
+        const name = role === 'publish' ? `gone-${role}` : `left-${role}`;
+        raw.sendCommand(
+          role === 'publish' ? ['publish', 0, null, name, 'live'] : ['play', 0, null, name],
+          id,
+        );
+        await raw.expectStatus(
+          role === 'publish' ? 'NetStream.Publish.Start' : 'NetStream.Play.Start',
+        );
+        raw.sendCommand(['deleteStream', 0, null, id]);
+        await raw.waitClosed(10_000);
+        await expectLogged(mark, 'idle-timeout', quick);
+      } finally {
+        raw.destroy();
+        source.close();
+      }
+      await stillFlowing();
+    });
+  }
 
   test('a connect dripped 1 byte per 100 ms after a fast handshake is closed by the same deadline', async () => {
     const mark = quick.logs.length;

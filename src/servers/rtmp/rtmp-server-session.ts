@@ -45,6 +45,16 @@ export interface RtmpSessionContext {
   readonly onClose: (session: RtmpServerSession, info: RtmpCloseInfo) => void;
 }
 
+/** Where a connection comes from, when the socket's own view is not the whole story. */
+export interface RtmpSessionStart {
+  /** The client: from a PROXY header, or the socket's peer. */
+  readonly peer: { readonly address: string; readonly port: number };
+  /** The trusted proxy the connection came through (the socket's peer), for the logs. */
+  readonly proxy?: string;
+  /** What is left of rtmp.handshakeTimeoutMs after reading the PROXY header. */
+  readonly handshakeTimeoutMs: number;
+}
+
 interface Playback {
   readonly output: SharedOutput;
   readonly queue: ViewerQueue;
@@ -103,18 +113,24 @@ export class RtmpServerSession {
   /** Messages the publisher sent that did not become frames, by reason. */
   readonly skipped = new Map<string, number>();
 
-  constructor(socket: Socket, context: RtmpSessionContext) {
+  constructor(socket: Socket, context: RtmpSessionContext, start?: RtmpSessionStart) {
     this.#context = context;
-    this.remoteAddress = socket.remoteAddress ?? 'unknown';
-    this.#logger = context.logger.child({
-      peer: `${this.remoteAddress}:${socket.remotePort ?? 0}`,
-    });
     const rtmp = context.rtmp;
+    // Everything that names the client (caps, access, sessions, logs) uses this address.
+    const peer = start?.peer ?? {
+      address: socket.remoteAddress ?? 'unknown',
+      port: socket.remotePort ?? 0,
+    };
+    this.remoteAddress = peer.address;
+    this.#logger = context.logger.child({
+      peer: `${peer.address}:${peer.port}`,
+      ...(start?.proxy === undefined ? {} : { proxy: start.proxy }),
+    });
     this.connection = new RtmpConnection(
       socket,
       {
         role: 'server',
-        handshakeTimeoutMs: rtmp.handshakeTimeoutMs,
+        handshakeTimeoutMs: start?.handshakeTimeoutMs ?? rtmp.handshakeTimeoutMs,
         maxMessageBytes: rtmp.maxMessageBytes,
         maxCommandBytes: rtmp.maxCommandBytes,
         maxChunkStreams: rtmp.maxChunkStreams,
@@ -522,7 +538,8 @@ export class RtmpServerSession {
   }
 
   #closeStream(streamId: number): void {
-    if (this.#publishing?.streamId === streamId) {
+    const publishing = this.#publishing?.streamId === streamId;
+    if (publishing) {
       this.#stopPublishing('deleteStream');
       this.connection.socket.setTimeout(0);
     }
@@ -533,6 +550,23 @@ export class RtmpServerSession {
       playback.output.removeViewer(playback.queue);
       this.#forgetPlayback(playback, 'deleteStream');
     }
+    if ((publishing || playback) && this.#idle()) {
+      // Nothing left to wait for: without a deadline the connection would hold its slot forever.
+      this.connection.armDeadline(this.#context.rtmp.idleTimeoutMs, {
+        code: 'idle-timeout',
+        message: 'no publish or play after deleteStream',
+      });
+    }
+  }
+
+  /** Neither publishing nor playing, nor waiting for a decision to. */
+  #idle(): boolean {
+    return (
+      this.#publishing === null &&
+      !this.#publishPending &&
+      this.#playing.size === 0 &&
+      this.#playPending.size === 0
+    );
   }
 
   #onMedia(message: RtmpMessage): void {
