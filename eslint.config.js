@@ -1,6 +1,7 @@
 // ESLint: typescript-eslint strict type-checked, plus the layer rules of docs/architecture.md.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import regexp from 'eslint-plugin-regexp';
 
 /** Folders a layer must never import, with the reason shown to whoever tries. */
 const layerRules = [
@@ -69,6 +70,24 @@ const layerRules = [
   },
 ];
 
+/**
+ * eslint-plugin-regexp's "possible errors" of its recommended set, plus no-super-linear-move
+ * (not in the set): no regex in src/ may backtrack or rescan super-linearly on what a client
+ * sends (a trim regex on the RTMP app stalled every client for seconds). The set's best
+ * practice and style rules stay off: 44 reports across src/, none of them a bug.
+ */
+const regexpRules = {
+  ...Object.fromEntries(
+    Object.entries(regexp.configs['flat/recommended'].rules).filter(
+      ([name]) =>
+        name.startsWith('regexp/') &&
+        regexp.rules[name.slice('regexp/'.length)]?.meta.docs.category === 'Possible Errors',
+    ),
+  ),
+  'regexp/no-super-linear-backtracking': 'error',
+  'regexp/no-super-linear-move': 'error',
+};
+
 export default tseslint.config(
   {
     ignores: [
@@ -100,6 +119,7 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
     },
   },
+  { files: ['src/**/*.ts'], plugins: { regexp }, rules: regexpRules },
   {
     files: ['**/*.js', '**/*.mjs'],
     ...tseslint.configs.disableTypeChecked,

@@ -142,6 +142,7 @@ export class Onair {
           hub: this.hub,
           logger,
           maxPublishKbps: config.limits.maxPublishKbps,
+          trustedProxies: AddressList.parse(config.server.trustedProxies),
           onReject: (reason) => {
             this.#monitoring.countRejection(reason);
           },

@@ -12,6 +12,7 @@ import type { ChunkDecoderOptions } from './rtmp-chunk-decoder.ts';
 import { ChunkEncoder, encodeMessage } from './rtmp-chunk-encoder.ts';
 import { MessageType, encodeUint32Payload } from './rtmp-message.ts';
 import type { RtmpMessage } from './rtmp-message.ts';
+import { heldMemory } from '../../test/support/held-memory.ts';
 
 /** Bytes from hex written by hand; whitespace is ignored so fields can be laid out. */
 function hex(...parts: string[]): Buffer {
@@ -379,6 +380,100 @@ void test('ChunkDecoder.push() hands a one-chunk message out as a view of the in
   assert.equal(m?.payload.buffer, input.buffer);
 });
 
+/** The bytes of a `length`-byte video message on csid 6 at chunk size 1, all but its last chunk. */
+function unfinishedInOneByteChunks(length: number): {
+  bytes: Buffer;
+  last: Buffer;
+  payload: Buffer;
+} {
+  const payload = pattern(length, 7);
+  const whole = Buffer.concat([setChunkSize(1), encodeMessage(msg({ csid: 6, payload }), 1)]);
+  return { bytes: whole.subarray(0, whole.length - 2), last: whole.subarray(-2), payload };
+}
+
+/** Pushes `bytes` in 64 KiB pieces (socket reads), calling `each` after every push. */
+function pushAsReads(decoder: ChunkDecoder, bytes: Buffer, each: () => void = () => undefined) {
+  for (let off = 0; off < bytes.length; off += 64 * 1024) {
+    assert.deepEqual(decoder.push(bytes.subarray(off, off + 64 * 1024)).length, off === 0 ? 1 : 0);
+    each();
+  }
+}
+
+void test('ChunkDecoder.push() holds an unfinished message in 1-byte chunks in at most twice its bytes (hostile 2)', () => {
+  const { bytes, last, payload } = unfinishedInOneByteChunks(1 << 20);
+  const decoder = new ChunkDecoder();
+  pushAsReads(decoder, bytes, () => {
+    const { retainedBytes, bufferedBytes } = decoder;
+    assert.ok(retainedBytes <= 2 * bufferedBytes + 256, `${retainedBytes} for ${bufferedBytes}`);
+  });
+  assert.equal(decoder.bufferedBytes, payload.length - 1);
+  const [message] = decoder.push(last);
+  assert.ok(message?.payload.equals(payload), 'the message arrives intact');
+  assert.deepEqual([decoder.bufferedBytes, decoder.retainedBytes], [0, 0]);
+});
+
+void test('ChunkDecoder.push() grows the heap by about the data, not per chunk, for 1-byte chunks (hostile 2)', () => {
+  // 1 MiB of data in 1-byte chunks: a Buffer view per chunk (~100 bytes of heap each) would
+  // hold over 100 MB until the message ends; a copy holds at most 2 MiB.
+  const { bytes } = unfinishedInOneByteChunks(1 << 20);
+  const decoder = new ChunkDecoder();
+  const before = heldMemory();
+  pushAsReads(decoder, bytes);
+  const growth = heldMemory() - before;
+  assert.equal(decoder.bufferedBytes, (1 << 20) - 1);
+  assert.ok(growth < 8 * 1024 * 1024, `held ${growth} bytes for 1 MiB of data`);
+});
+
+void test('ChunkDecoder.push() hands a message spanning pushes out intact, in no input buffer', () => {
+  const m = msg({ csid: 6, payload: pattern(20_000, 9) });
+  const bytes = Buffer.concat([setChunkSize(4096), encodeMessage(m, 4096)]);
+  const pieces = [bytes.subarray(0, 3000), bytes.subarray(3000, 9000), bytes.subarray(9000)];
+  const decoder = new ChunkDecoder();
+  const out = pieces.flatMap((piece) => decoder.push(piece));
+  assert.deepEqual(out[1], m);
+  assert.ok(pieces.every((piece) => piece.buffer !== out[1]?.payload.buffer));
+  assert.deepEqual([decoder.bufferedBytes, decoder.retainedBytes], [0, 0]);
+});
+
+/** `bytes` cut into separate 64 KiB buffers, as a socket delivers them. */
+function socketReads(bytes: Buffer): Buffer[] {
+  const reads: Buffer[] = [];
+  for (let off = 0; off < bytes.length; off += 64 * 1024) {
+    reads.push(Buffer.from(bytes.subarray(off, off + 64 * 1024)));
+  }
+  return reads;
+}
+
+void test('ChunkDecoder.push() keeps large chunks of a message straddling reads as views of the reads (no copy)', () => {
+  const m = msg({ csid: 6, payload: pattern(100_000, 5) });
+  const [first, second] = socketReads(Buffer.concat([setChunkSize(4096), encodeMessage(m, 4096)]));
+  assert.ok(first && second);
+  const decoder = new ChunkDecoder();
+  assert.equal(decoder.push(first).length, 1);
+  // What is kept is the read itself (plus a Buffer object per chunk), not a copy beside it.
+  assert.ok(decoder.retainedBytes >= first.length);
+  assert.ok(decoder.retainedBytes <= first.length + 16 * 128, String(decoder.retainedBytes));
+  assert.deepEqual(decoder.push(second), [m]);
+  assert.equal(decoder.retainedBytes, 0);
+});
+
+void test('ChunkDecoder.push() copies instead of pinning reads that are mostly other data (hostile 2)', () => {
+  // Each 64 KiB read: one 4096-byte chunk of an unfinished 1 MiB message, then 15 finished
+  // 4000-byte messages. Views would pin all of every read for 4 KiB of it.
+  const filler = encodeMessage(msg({ csid: 8, payload: pattern(4000, 1) }), 4096);
+  // csid 6, fmt 0: timestamp 0, length 0x100000, video, message stream 1.
+  const reads = [Buffer.concat([setChunkSize(4096), hex('06 000000 100000 09 01000000')])];
+  for (let i = 0; i < 40; i++) {
+    const chunk = Buffer.concat([i === 0 ? Buffer.alloc(0) : hex('c6'), pattern(4096, i)]);
+    reads.push(Buffer.concat([chunk, ...Array.from({ length: 15 }, () => filler)]));
+  }
+  const decoder = new ChunkDecoder();
+  for (const read of reads) decoder.push(read);
+  assert.equal(decoder.bufferedBytes, 40 * 4096);
+  const bound = 2 * decoder.bufferedBytes + 256 + 64 * 1024;
+  assert.ok(decoder.retainedBytes <= bound, `${decoder.retainedBytes} > ${bound}`);
+});
+
 // ---- Fuzz seeds (gortmplib corpora) and properties ----
 
 interface Seed {
@@ -439,6 +534,38 @@ void test('property: decode(encodeMessage(m)) equals m for any chunk size and an
         assert.deepEqual(whole, messages);
         const cuts = cutSeeds.map((n) => n % (bytes.length + 1));
         assert.deepEqual(decodeSplit(bytes, cuts).slice(1), messages);
+      },
+    ),
+    { numRuns: 150 },
+  );
+});
+
+void test('property: memory held for unfinished messages stays within twice their bytes, any chunk size and split', () => {
+  fc.assert(
+    fc.property(
+      fc.array(messageArb, { minLength: 1, maxLength: 4 }),
+      fc.integer({ min: 1, max: 5000 }),
+      fc.array(fc.nat(), { maxLength: 12 }),
+      (messages, chunkSize, cutSeeds) => {
+        const bytes = Buffer.concat([
+          setChunkSize(chunkSize),
+          ...messages.map((m) => encodeMessage(m, chunkSize)),
+        ]);
+        const cuts = [...new Set(cutSeeds.map((n) => n % (bytes.length + 1)))].sort(
+          (a, b) => a - b,
+        );
+        const decoder = new ChunkDecoder();
+        const out: RtmpMessage[] = [];
+        let start = 0;
+        for (const cut of [...cuts, bytes.length]) {
+          out.push(...decoder.push(bytes.subarray(start, cut)));
+          start = cut;
+          // One message unfinished at a time (they are sent one after another): twice its
+          // bytes, plus one pushed buffer its views may keep alive.
+          assert.ok(decoder.retainedBytes <= 2 * decoder.bufferedBytes + 256 + 64 * 1024);
+        }
+        assert.deepEqual(out.slice(1), messages);
+        assert.deepEqual([decoder.bufferedBytes, decoder.retainedBytes], [0, 0]);
       },
     ),
     { numRuns: 150 },

@@ -24,10 +24,21 @@ export const DEFAULT_MAX_BUFFERED_BYTES = 32 * 1024 * 1024;
 /** Chunk size every connection starts with (RTMP 1.0 section 5.4.1). */
 export const DEFAULT_CHUNK_SIZE = 128;
 
+/** Smallest copy made of an unfinished message's first bytes (unless the message is shorter). */
+const MIN_TAIL_BYTES = 256;
+/** What a kept view costs on the heap (a Buffer object), counted with the buffer it pins. */
+const VIEW_COST_BYTES = 128;
+/**
+ * What one unfinished message may hold beyond twice its bytes: one socket read (Node reads at
+ * most 64 KiB), so a message straddling reads is kept as views of them, no copy, while small
+ * chunks, or a little data in each of many large reads, get copied instead.
+ */
+const VIEW_SLACK_BYTES = 64 * 1024;
 /** Longest chunk header: 3-byte basic header, 11-byte type 0 header, 4-byte extended timestamp. */
 const MAX_HEADER_BYTES = 18;
 /** The 24-bit timestamp value that says "read the 4-byte extended timestamp" (section 5.3.1.3). */
 const EXTENDED_MARKER = 0xffffff;
+const EMPTY = Buffer.alloc(0);
 
 /** What one chunk stream id remembers between chunks (section 5.3.1.2: headers compress). */
 class ChunkStream {
@@ -46,9 +57,30 @@ class ChunkStream {
   extended = false;
   /** That header's raw 4-byte extended value, matched when peeking at type 3 chunks. */
   extendedValue = 0;
-  /** Data of the message being assembled, as received (subarrays of the pushed buffers). */
-  parts: Buffer[] = [];
+  /** Bytes of the current message received so far (kept, or in `pending`). */
   received = 0;
+  /**
+   * Data of the current message kept from earlier pushes, in order: views of the pushed
+   * buffers where the chunks are large (as cheap as it gets), copies where they are small.
+   */
+  parts: Buffer[] = [];
+  /**
+   * The copy being filled after `parts`: small chunk data is coalesced here, the buffer
+   * growing to at most twice what it holds (never sized from `length` before bytes arrive).
+   */
+  tail: Buffer | null = null;
+  /** Bytes of `tail` filled. */
+  tailBytes = 0;
+  /** Memory the current message holds: pushed buffers its views keep alive, plus copies. */
+  retained = 0;
+  /**
+   * The message's data in the buffer being decoded now (views), moved to `parts` or copied to
+   * `tail` before the push returns: a view per chunk is never kept across pushes, so 1-byte
+   * chunks cannot cost ~100 bytes of heap per byte.
+   */
+  pending: Buffer[] = [];
+  /** On the decoder's list of streams with `pending` data to keep at the end of this run. */
+  dirty = false;
 
   constructor(readonly csid: number) {}
 }
@@ -73,6 +105,10 @@ export class ChunkDecoder {
   #chunkSize = DEFAULT_CHUNK_SIZE;
   #bytesReceived = 0;
   #bufferedBytes = 0;
+  /** Memory held for unfinished messages (sum of their `retained`). */
+  #retainedBytes = 0;
+  /** Streams that got data in the current run (their `pending` views point into its buffer). */
+  readonly #dirty: ChunkStream[] = [];
   /** The chunk whose data is being read, or null between chunks (reading a header). */
   #current: ChunkStream | null = null;
   /** Data bytes left in the current chunk. */
@@ -102,6 +138,14 @@ export class ChunkDecoder {
   /** Bytes currently held in unfinished messages across all chunk streams. */
   get bufferedBytes(): number {
     return this.#bufferedBytes;
+  }
+
+  /**
+   * Memory held for unfinished messages, whatever the chunk size: at most twice
+   * {@link bufferedBytes}, plus 64 KiB (one socket read) and 256 bytes per unfinished message.
+   */
+  get retainedBytes(): number {
+    return this.#retainedBytes;
   }
 
   /**
@@ -135,9 +179,22 @@ export class ChunkDecoder {
   /**
    * Decodes `buf` from `pos` until at least `stopAt` (or the end of `buf`), appending finished
    * messages to `out`. Returns the position reached; an incomplete header at the end is moved
-   * to the carry and counts as consumed.
+   * to the carry and counts as consumed. Data of messages still unfinished is kept (as views
+   * or copies, see #hold) before returning.
    */
   #run(buf: Buffer, start: number, stopAt: number, out: RtmpMessage[]): number {
+    const pos = this.#decode(buf, start, stopAt, out);
+    const dirty = this.#dirty;
+    for (const stream of dirty) {
+      stream.dirty = false;
+      if (stream.pending.length > 0) this.#hold(stream, buf);
+    }
+    dirty.length = 0;
+    return pos;
+  }
+
+  /** The loop of {@link #run}: headers and chunk data, without keeping what is unfinished. */
+  #decode(buf: Buffer, start: number, stopAt: number, out: RtmpMessage[]): number {
     const end = buf.length;
     let pos = start;
     while (pos < stopAt) {
@@ -154,8 +211,20 @@ export class ChunkDecoder {
       }
       const available = end - pos;
       const take = this.#chunkLeft < available ? this.#chunkLeft : available;
+      if (take === stream.length && stream.received === 0) {
+        // The hot path: the whole message in this chunk, handed out as a view (no copy).
+        this.#chunkLeft = 0;
+        this.#current = null;
+        pos += take;
+        this.#emit(stream, buf.subarray(pos - take, pos), out);
+        continue;
+      }
       if (take > 0) {
-        stream.parts.push(buf.subarray(pos, pos + take));
+        if (!stream.dirty) {
+          stream.dirty = true;
+          this.#dirty.push(stream);
+        }
+        stream.pending.push(buf.subarray(pos, pos + take));
         stream.received += take;
         this.#bufferedBytes += take;
         this.#chunkLeft -= take;
@@ -295,14 +364,87 @@ export class ChunkDecoder {
     this.#chunkLeft = left < this.#chunkSize ? left : this.#chunkSize;
   }
 
+  /**
+   * Keeps the data `stream` got in `buf` (its unfinished message goes on in a later push):
+   * as views of `buf` while what they keep alive (all of `buf`, and a Buffer object each)
+   * stays within twice the message's bytes plus one read, else as a copy. Views are what a
+   * message straddling socket reads at usual chunk sizes costs; copies bound everything else.
+   */
+  #hold(stream: ChunkStream, buf: Buffer): void {
+    const pending = stream.pending;
+    stream.pending = [];
+    let bytes = 0;
+    for (const view of pending) bytes += view.length;
+    const cost = buf.buffer.byteLength + pending.length * VIEW_COST_BYTES;
+    if (stream.retained + cost <= 2 * stream.received + VIEW_SLACK_BYTES) {
+      const parts = stream.parts;
+      if (stream.tail !== null) {
+        parts.push(stream.tail.subarray(0, stream.tailBytes));
+        stream.tail = null;
+        stream.tailBytes = 0;
+      }
+      for (const view of pending) parts.push(view);
+      stream.retained += cost;
+      this.#retainedBytes += cost;
+      return;
+    }
+    let tail = stream.tail;
+    const needed = stream.tailBytes + bytes;
+    if (tail === null || tail.length < needed) {
+      // Twice what it will hold, but no further than the message's end.
+      const room = stream.length - (stream.received - needed);
+      const wanted = Math.max(2 * needed, stream.parts.length === 0 ? MIN_TAIL_BYTES : 0);
+      const capacity = wanted < room ? wanted : room;
+      // Slow: its own memory, not a slice of the shared pool that a small buffer would pin.
+      const grown = Buffer.allocUnsafeSlow(capacity);
+      const before = tail === null ? 0 : tail.length;
+      if (tail !== null) grown.set(tail.subarray(0, stream.tailBytes));
+      stream.retained += capacity - before;
+      this.#retainedBytes += capacity - before;
+      stream.tail = tail = grown;
+    }
+    stream.tailBytes = copyInto(tail, stream.tailBytes, pending);
+  }
+
+  /** The whole payload of the message `stream` just finished. */
+  #payload(stream: ChunkStream): Buffer {
+    const { pending, parts, tail, length } = stream;
+    if (parts.length === 0) {
+      if (tail === null)
+        return pending.length === 1 ? (pending[0] ?? EMPTY) : Buffer.concat(pending, length);
+      if (tail.length === length) {
+        copyInto(tail, stream.tailBytes, pending); // coalesced from small chunks: no last copy
+        return tail;
+      }
+    }
+    const out = Buffer.allocUnsafe(length);
+    let offset = copyInto(out, 0, parts);
+    if (tail !== null) offset = copyInto(out, offset, [tail.subarray(0, stream.tailBytes)]);
+    copyInto(out, offset, pending);
+    return out;
+  }
+
+  /** Forgets the message being assembled on `stream` (finished or aborted). */
+  #reset(stream: ChunkStream): void {
+    this.#bufferedBytes -= stream.received;
+    this.#retainedBytes -= stream.retained;
+    if (stream.parts.length > 0) stream.parts = [];
+    if (stream.pending.length > 0) stream.pending = [];
+    stream.tail = null;
+    stream.tailBytes = 0;
+    stream.retained = 0;
+    stream.received = 0;
+  }
+
   /** Emits the finished message on `stream` and applies Set Chunk Size and Abort. */
   #finish(stream: ChunkStream, out: RtmpMessage[]): void {
-    const parts = stream.parts;
-    const payload =
-      parts.length === 1 ? (parts[0] ?? Buffer.alloc(0)) : Buffer.concat(parts, stream.length);
-    this.#bufferedBytes -= stream.received;
-    stream.parts = [];
-    stream.received = 0;
+    const payload = this.#payload(stream);
+    this.#reset(stream);
+    this.#emit(stream, payload, out);
+  }
+
+  /** Hands out the message on `stream` with `payload`; Set Chunk Size and Abort apply now. */
+  #emit(stream: ChunkStream, payload: Buffer, out: RtmpMessage[]): void {
     out.push({
       csid: stream.csid,
       typeId: stream.typeId,
@@ -315,13 +457,19 @@ export class ChunkDecoder {
       this.#chunkSize = validateChunkSize(decodeUint32Payload(payload, 'Set Chunk Size'));
     } else if (stream.typeId === MessageType.Abort) {
       const target = this.#streams.get(decodeUint32Payload(payload, 'Abort'));
-      if (target !== undefined) {
-        this.#bufferedBytes -= target.received;
-        target.parts = [];
-        target.received = 0;
-      }
+      if (target !== undefined) this.#reset(target);
     }
   }
+}
+
+/** Copies `views` one after another into `to` from `at`; returns the offset after them. */
+function copyInto(to: Buffer, at: number, views: readonly Buffer[]): number {
+  let offset = at;
+  for (const view of views) {
+    to.set(view, offset);
+    offset += view.length;
+  }
+  return offset;
 }
 
 /**

@@ -14,6 +14,7 @@ import {
   type0Header,
   type CapturedMedia,
 } from '../support/raw-rtmp.ts';
+import { heldMemory } from '../support/held-memory.ts';
 import { RtmpClient } from '../../src/protocols/rtmp/rtmp-client.ts';
 import { encodeAmf0, type Amf0Value } from '../../src/codecs/amf0.ts';
 import {
@@ -232,11 +233,70 @@ describe('handshake and session state (section 1)', () => {
   }
 });
 
+describe('over-long strings in commands (sections 3 and 5)', () => {
+  const base = { app: 'live', tcUrl: 'rtmp://127.0.0.1/live', flashVer: 'raw' };
+  const tooLong: [string, Record<string, string>][] = [
+    ['a tcUrl of 60,000 slashes', { tcUrl: `rtmp://127.0.0.1/a${'/'.repeat(60_000)}b` }],
+    ['a 4097-character app', { app: `live?t=${'x'.repeat(4090)}` }],
+    ['a 257-character flashVer', { flashVer: 'F'.repeat(257) }],
+    ['a 5000-character swfUrl', { swfUrl: `http://x/${'s'.repeat(5000)}` }],
+    ['a 5000-character pageUrl', { pageUrl: `http://x/${'p'.repeat(5000)}` }],
+  ];
+  for (const [what, fields] of tooLong) {
+    test(`connect with ${what} gets NetConnection.Connect.Rejected and closes as field-too-long`, async () => {
+      const raw = await closesFor(
+        'field-too-long',
+        (raw) => {
+          raw.sendCommand(['connect', 1, { ...base, ...fields }]);
+        },
+        { connect: false },
+      );
+      const reply = raw.commands.find((c) => c.name === '_error');
+      assert.equal(statusInfo(reply!)?.code, 'NetConnection.Connect.Rejected');
+    });
+  }
+
+  test('a tcUrl of 4000 slashes (under the cap) connects at once, its app trimmed to live', async () => {
+    const raw = await rawSession({ connect: false });
+    try {
+      const tcUrl = `rtmp://127.0.0.1/${'/'.repeat(4000)}live${'/'.repeat(40)}`;
+      raw.sendCommand(['connect', 1, { ...base, tcUrl }]);
+      await raw.expectCommand((c) => c.name === '_result' && c.txn === 1, 'connect _result');
+      const id = await raw.createStream(2);
+      raw.sendCommand(['publish', 0, null, 'slashes', 'live'], id);
+      await raw.expectStatus('NetStream.Publish.Start');
+      assert.notEqual(server.onair.hub.get('live/slashes'), undefined);
+    } finally {
+      raw.destroy();
+    }
+    await stillFlowing();
+  });
+
+  const longName = `cam?key=${'k'.repeat(5000)}`;
+  test('publish with a 5000-character name (its query included) gets NetStream.Publish.BadName as field-too-long', async () => {
+    await closesFor('field-too-long', async (raw) => {
+      const id = await raw.createStream(2);
+      raw.sendCommand(['publish', 0, null, longName, 'live'], id);
+      await raw.expectStatus('NetStream.Publish.BadName');
+    });
+  });
+
+  test('play with a 5000-character name gets NetStream.Play.StreamNotFound as field-too-long', async () => {
+    await closesFor('field-too-long', async (raw) => {
+      const id = await raw.createStream(2);
+      raw.sendCommand(['play', 0, null, longName], id);
+      await raw.expectStatus('NetStream.Play.StreamNotFound');
+    });
+  });
+});
+
 describe('handshake deadline and connection caps (section 1, short deadline)', () => {
   let quick: TestServer;
   let checks = 0;
   before(async () => {
-    quick = await startServer({ rtmp: { handshakeTimeoutMs: 1000, maxConnectionsPerIp: 20 } });
+    quick = await startServer({
+      rtmp: { handshakeTimeoutMs: 1000, idleTimeoutMs: 1000, maxConnectionsPerIp: 20 },
+    });
   });
   after(async () => {
     await quick.stop();
@@ -290,6 +350,37 @@ describe('handshake deadline and connection caps (section 1, short deadline)', (
     await quickStillServes();
     await stillFlowing();
   });
+
+  for (const role of ['publish', 'play'] as const) {
+    test(`a connection left with nothing after ${role} then deleteStream is closed as idle-timeout`, async () => {
+      const source = await RtmpClient.connect(quick.rtmpUrl(`live/left-${role}`));
+      const mark = quick.logs.length;
+      const raw = await rawSession({ port: quick.rtmpPort });
+      try {
+        const media = captured();
+        const sourceId = await source.publish();
+        source.sendMedia(sourceId, MessageType.Video, 0, media.videoHeader);
+        source.sendMedia(sourceId, MessageType.Audio, 0, media.audioHeader);
+        source.sendMedia(sourceId, MessageType.Video, 40, media.keyframe);
+        const id = await raw.createStream(2);
+        const name = role === 'publish' ? `gone-${role}` : `left-${role}`;
+        raw.sendCommand(
+          role === 'publish' ? ['publish', 0, null, name, 'live'] : ['play', 0, null, name],
+          id,
+        );
+        await raw.expectStatus(
+          role === 'publish' ? 'NetStream.Publish.Start' : 'NetStream.Play.Start',
+        );
+        raw.sendCommand(['deleteStream', 0, null, id]);
+        await raw.waitClosed(10_000);
+        await expectLogged(mark, 'idle-timeout', quick);
+      } finally {
+        raw.destroy();
+        source.close();
+      }
+      await stillFlowing();
+    });
+  }
 
   test('a connect dripped 1 byte per 100 ms after a fast handshake is closed by the same deadline', async () => {
     const mark = quick.logs.length;
@@ -373,6 +464,34 @@ describe('chunk layer (section 2)', () => {
       await stillFlowing();
     });
   }
+
+  test('Set Chunk Size 1, then 4 MB of an unfinished message: the server holds about its 2 MB of data, not a Buffer per byte', async () => {
+    const raw = await rawSession({ connect: false });
+    try {
+      raw.sendControl(MessageType.SetChunkSize, encodeUint32Payload(1));
+      raw.chunkSize = 1;
+      const dataBytes = 2 * 1024 * 1024;
+      // A type 0 chunk of a 8 MiB - 1 video message with its 1 data byte, then type 3 chunks
+      // (0xc6: fmt 3, csid 6) of 1 byte each: 2 bytes on the wire per byte of data.
+      const header = { csid: 6, timestamp: 0, typeId: MessageType.Video, streamId: 1 };
+      const body = Buffer.alloc(2 * dataBytes - 1);
+      for (let i = 1; i < body.length; i += 2) body[i] = 0xc6;
+      const before = heldMemory();
+      raw.write(type0Header({ ...header, length: 8 * 1024 * 1024 - 1 }));
+      for (let off = 0; off < body.length && !raw.closed; off += 256 * 1024) {
+        raw.write(body.subarray(off, off + 256 * 1024));
+        await waitFor(() => raw.socket.writableLength === 0 || raw.closed, 10_000, 'a drain');
+      }
+      // connect on csid 3 (chunks interleave): its _result means the server read all of it.
+      await raw.connect();
+      const growth = heldMemory() - before;
+      assert.ok(growth < 24 * 1024 * 1024, `the server grew by ${growth} bytes`);
+      assert.equal(raw.closed, false, 'a bounded footprint: no reason to close it yet');
+    } finally {
+      raw.destroy();
+    }
+    await stillFlowing();
+  });
 
   test('type 3 chunks after an extended timestamp are read with and without the repeated 4-byte field', async () => {
     const media = captured();

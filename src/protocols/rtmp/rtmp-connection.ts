@@ -104,14 +104,32 @@ export class RtmpConnection {
         this.#ending ?? { code: 'peer-closed', message: 'the peer closed the connection' },
       );
     });
-    this.#deadline = setTimeout(() => {
-      this.close({ code: 'handshake-timeout', message: 'handshake and connect not done in time' });
-    }, options.handshakeTimeoutMs);
+    this.armDeadline(options.handshakeTimeoutMs, {
+      code: 'handshake-timeout',
+      message: 'handshake and connect not done in time',
+    });
     if (this.#handshake instanceof HandshakeClient) socket.write(this.#handshake.start());
   }
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** Closes the connection with `info` in `ms` unless cleared (or re-armed) before. */
+  armDeadline(ms: number, info: RtmpCloseInfo): void {
+    this.clearDeadline();
+    if (this.#closed) return;
+    this.#deadline = setTimeout(() => {
+      this.close(info);
+    }, ms);
+  }
+
+  /**
+   * Bytes of this socket read before the connection took it over (those after a PROXY
+   * header), handled as if they had just arrived.
+   */
+  receive(bytes: Buffer): void {
+    if (bytes.length > 0) this.#onData(bytes);
   }
 
   /** The owner got what it waited for (connect, publish or play): no more deadline. */

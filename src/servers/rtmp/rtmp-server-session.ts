@@ -24,6 +24,11 @@ import {
 import { SessionRegistry, type Session } from '../../hub/session-registry.ts';
 import { frameFromMessage } from './rtmp-ingest.ts';
 import { appFromConnect, resolveStreamName } from './rtmp-stream-name.ts';
+import {
+  MAX_LOGGED_COMMAND_LENGTH,
+  MAX_STREAM_NAME_LENGTH,
+  overLongConnectField,
+} from './rtmp-command-limits.ts';
 
 /** What a session needs from the server. */
 export interface RtmpSessionContext {
@@ -38,6 +43,16 @@ export interface RtmpSessionContext {
   /** limits.maxPublishKbps: a publisher above it over a 10 s window is closed; 0: no cap. */
   readonly maxPublishKbps: number;
   readonly onClose: (session: RtmpServerSession, info: RtmpCloseInfo) => void;
+}
+
+/** Where a connection comes from, when the socket's own view is not the whole story. */
+export interface RtmpSessionStart {
+  /** The client: from a PROXY header, or the socket's peer. */
+  readonly peer: { readonly address: string; readonly port: number };
+  /** The trusted proxy the connection came through (the socket's peer), for the logs. */
+  readonly proxy?: string;
+  /** What is left of rtmp.handshakeTimeoutMs after reading the PROXY header. */
+  readonly handshakeTimeoutMs: number;
 }
 
 interface Playback {
@@ -98,18 +113,24 @@ export class RtmpServerSession {
   /** Messages the publisher sent that did not become frames, by reason. */
   readonly skipped = new Map<string, number>();
 
-  constructor(socket: Socket, context: RtmpSessionContext) {
+  constructor(socket: Socket, context: RtmpSessionContext, start?: RtmpSessionStart) {
     this.#context = context;
-    this.remoteAddress = socket.remoteAddress ?? 'unknown';
-    this.#logger = context.logger.child({
-      peer: `${this.remoteAddress}:${socket.remotePort ?? 0}`,
-    });
     const rtmp = context.rtmp;
+    // Everything that names the client (caps, access, sessions, logs) uses this address.
+    const peer = start?.peer ?? {
+      address: socket.remoteAddress ?? 'unknown',
+      port: socket.remotePort ?? 0,
+    };
+    this.remoteAddress = peer.address;
+    this.#logger = context.logger.child({
+      peer: `${peer.address}:${peer.port}`,
+      ...(start?.proxy === undefined ? {} : { proxy: start.proxy }),
+    });
     this.connection = new RtmpConnection(
       socket,
       {
         role: 'server',
-        handshakeTimeoutMs: rtmp.handshakeTimeoutMs,
+        handshakeTimeoutMs: start?.handshakeTimeoutMs ?? rtmp.handshakeTimeoutMs,
         maxMessageBytes: rtmp.maxMessageBytes,
         maxCommandBytes: rtmp.maxCommandBytes,
         maxChunkStreams: rtmp.maxChunkStreams,
@@ -165,7 +186,10 @@ export class RtmpServerSession {
         this.#closeStream(message.streamId);
         return;
       default:
-        this.#logger.debug({ command: name }, 'ignoring an unknown RTMP command');
+        this.#logger.debug(
+          { command: name.slice(0, MAX_LOGGED_COMMAND_LENGTH) },
+          'ignoring an unknown RTMP command',
+        );
     }
   }
 
@@ -177,18 +201,18 @@ export class RtmpServerSession {
     const object = isObject(command) ? command : null;
     const app = object?.app;
     const tcUrl = object?.tcUrl;
-    if (typeof app !== 'string' || typeof tcUrl !== 'string') {
-      this.connection.sendCommand(0, [
-        '_error',
-        txn,
-        null,
-        status('error', 'NetConnection.Connect.Rejected', 'connect needs a string app and tcUrl'),
-      ]);
-      this.connection.end({ code: 'connect-rejected', message: 'connect without a string app' });
+    if (object === null || typeof app !== 'string' || typeof tcUrl !== 'string') {
+      this.#rejectConnect(txn, 'connect-rejected', 'connect needs a string app and tcUrl');
+      return;
+    }
+    const tooLong = overLongConnectField(object);
+    if (tooLong !== null) {
+      const { field, cap } = tooLong;
+      this.#rejectConnect(txn, 'field-too-long', `${field} is longer than ${cap} characters`);
       return;
     }
     if (!this.#adobeAuth(txn, tcUrl, app)) return;
-    const flashVer = object?.flashVer;
+    const flashVer = object.flashVer;
     if (typeof flashVer === 'string') this.#flashVer = flashVer.slice(0, 200);
     this.#app = appFromConnect(tcUrl, app);
     const window = this.#context.rtmp.ackWindowBytes;
@@ -203,6 +227,17 @@ export class RtmpServerSession {
         objectEncoding: 0,
       },
     ]);
+  }
+
+  /** Answers `connect` with NetConnection.Connect.Rejected and ends the connection (logged at close). */
+  #rejectConnect(txn: number, reason: string, description: string): void {
+    this.connection.sendCommand(0, [
+      '_error',
+      txn,
+      null,
+      status('error', 'NetConnection.Connect.Rejected', description),
+    ]);
+    this.connection.end({ code: reason, message: description });
   }
 
   /**
@@ -265,6 +300,10 @@ export class RtmpServerSession {
 
   #publish(streamId: number, rawName: Amf0Value): void {
     if (!this.#requireConnect() || this.#app === null) return;
+    if (isOverLongName(rawName)) {
+      this.#refuse(streamId, 'NetStream.Publish.BadName', 'field-too-long', overLongNameReason);
+      return;
+    }
     const resolved =
       typeof rawName === 'string' ? resolveStreamName(this.#app, rawName) : 'not a string';
     if (typeof resolved === 'string' || this.#publishing || this.#publishPending) {
@@ -361,6 +400,11 @@ export class RtmpServerSession {
 
   #play(streamId: number, rawName: Amf0Value): void {
     if (!this.#requireConnect() || this.#app === null) return;
+    if (isOverLongName(rawName)) {
+      const code = 'NetStream.Play.StreamNotFound';
+      this.#refuse(streamId, code, 'field-too-long', overLongNameReason);
+      return;
+    }
     const resolved =
       typeof rawName === 'string' ? resolveStreamName(this.#app, rawName) : 'not a string';
     if (
@@ -494,7 +538,8 @@ export class RtmpServerSession {
   }
 
   #closeStream(streamId: number): void {
-    if (this.#publishing?.streamId === streamId) {
+    const publishing = this.#publishing?.streamId === streamId;
+    if (publishing) {
       this.#stopPublishing('deleteStream');
       this.connection.socket.setTimeout(0);
     }
@@ -505,6 +550,23 @@ export class RtmpServerSession {
       playback.output.removeViewer(playback.queue);
       this.#forgetPlayback(playback, 'deleteStream');
     }
+    if ((publishing || playback) && this.#idle()) {
+      // Nothing left to wait for: without a deadline the connection would hold its slot forever.
+      this.connection.armDeadline(this.#context.rtmp.idleTimeoutMs, {
+        code: 'idle-timeout',
+        message: 'no publish or play after deleteStream',
+      });
+    }
+  }
+
+  /** Neither publishing nor playing, nor waiting for a decision to. */
+  #idle(): boolean {
+    return (
+      this.#publishing === null &&
+      !this.#publishPending &&
+      this.#playing.size === 0 &&
+      this.#playPending.size === 0
+    );
   }
 
   #onMedia(message: RtmpMessage): void {
@@ -599,6 +661,13 @@ const sampleAccess = Buffer.from([
   0x01,
   0x01,
 ]);
+
+/** A publish or play name (with its query) over MAX_STREAM_NAME_LENGTH. */
+function isOverLongName(name: Amf0Value): boolean {
+  return typeof name === 'string' && name.length > MAX_STREAM_NAME_LENGTH;
+}
+
+const overLongNameReason = `the stream name is longer than ${MAX_STREAM_NAME_LENGTH} characters`;
 
 function status(level: string, code: string, description: string): Amf0Object {
   return { level, code, description };

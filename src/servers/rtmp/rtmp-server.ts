@@ -6,8 +6,10 @@ import type { StreamHub } from '../../hub/stream-hub.ts';
 import type { AccessControl } from '../../access/access-control.ts';
 import type { SessionRegistry } from '../../hub/session-registry.ts';
 import { AdobeChallenges } from '../../access/adobe-auth.ts';
-import { RtmpServerSession } from './rtmp-server-session.ts';
+import type { AddressList } from '../../access/cidr.ts';
+import { RtmpServerSession, type RtmpSessionStart } from './rtmp-server-session.ts';
 import { listenServer, serverClosed } from '../../protocols/listen-server.ts';
+import { readProxyPrelude } from '../../protocols/proxy-prelude.ts';
 
 /** Close reasons that are part of normal life, logged at debug and not counted as rejections. */
 const ORDINARY_ENDS: ReadonlySet<string> = new Set([
@@ -32,6 +34,12 @@ export interface RtmpServerOptions {
   readonly maxPublishKbps?: number;
   /** Counts refused or failed connections by reason (metrics plug in here). */
   readonly onReject?: (reason: string) => void;
+  /**
+   * server.trustedProxies: connections from these addresses may start with a PROXY header (v1
+   * or v2) naming the client, whose address is then used for everything. Absent or empty: a
+   * PROXY header is never read (the handshake refuses it as any bad C0).
+   */
+  readonly trustedProxies?: AddressList;
 }
 
 /** Accepts RTMP clients and runs one RtmpServerSession per connection. */
@@ -41,6 +49,8 @@ export class RtmpServer {
   readonly #server: Server;
   readonly #sessions = new Set<RtmpServerSession>();
   readonly #perIp = new Map<string, number>();
+  /** Sockets of trusted proxies whose PROXY header is still being read. */
+  readonly #preludes = new Set<Socket>();
   readonly #adobeChallenges = new AdobeChallenges();
 
   constructor(options: RtmpServerOptions) {
@@ -64,47 +74,112 @@ export class RtmpServer {
   /** Stops accepting and closes every session. */
   async close(): Promise<void> {
     const closed = serverClosed(this.#server);
+    for (const socket of [...this.#preludes]) socket.destroy();
     for (const session of [...this.#sessions])
       session.close('server-shutdown', 'the server is stopping');
     await closed;
   }
 
   #accept(socket: Socket): void {
-    const ip = socket.remoteAddress ?? 'unknown';
-    const { maxConnections, maxConnectionsPerIp } = this.#options.config;
-    const fromIp = this.#perIp.get(ip) ?? 0;
-    if (this.#sessions.size >= maxConnections || fromIp >= maxConnectionsPerIp) {
-      const reason =
-        this.#sessions.size >= maxConnections ? 'max-connections' : 'max-connections-per-ip';
-      this.#logger.warn({ peer: ip, reason }, 'RTMP connection refused');
-      this.#options.onReject?.(reason);
-      socket.destroy();
+    const peer = socket.remoteAddress ?? 'unknown';
+    const { maxConnections, handshakeTimeoutMs } = this.#options.config;
+    if (this.#sessions.size + this.#preludes.size >= maxConnections) {
+      this.#refuse(socket, peer, 'max-connections');
       return;
     }
-    this.#perIp.set(ip, fromIp + 1);
-    const session = new RtmpServerSession(socket, {
-      hub: this.#options.hub,
-      rtmp: this.#options.config,
-      hubConfig: this.#options.hubConfig,
-      logger: this.#logger,
-      access: this.#options.access,
-      sessions: this.#options.sessions,
-      adobeChallenges: this.#adobeChallenges,
-      maxPublishKbps: this.#options.maxPublishKbps ?? 0,
-      onClose: (closed, info) => {
-        this.#sessions.delete(closed);
-        const left = (this.#perIp.get(ip) ?? 1) - 1;
-        if (left <= 0) this.#perIp.delete(ip);
-        else this.#perIp.set(ip, left);
-        const expected = ORDINARY_ENDS.has(info.code);
-        const fields = { peer: closed.remoteAddress, reason: info.code, detail: info.message };
-        if (expected) this.#logger.debug(fields, 'RTMP connection closed');
-        else {
+    if (this.#options.trustedProxies?.matches(peer) !== true) {
+      this.#admit(socket, {
+        peer: { address: peer, port: socket.remotePort ?? 0 },
+        handshakeTimeoutMs,
+      });
+      return;
+    }
+    // A trusted proxy: the client is named by a PROXY header, if one comes first. Only the
+    // global cap counts it meanwhile; the per-IP cap counts the client once it is known.
+    this.#preludes.add(socket);
+    const startedAt = performance.now();
+    readProxyPrelude(socket, handshakeTimeoutMs, {
+      done: (header, rest) => {
+        this.#preludes.delete(socket);
+        const own = { address: peer, port: socket.remotePort ?? 0 };
+        const left = handshakeTimeoutMs - (performance.now() - startedAt);
+        this.#admit(
+          socket,
+          {
+            // LOCAL (health checks), UNKNOWN or no header: the proxy speaks for itself.
+            peer: header?.command === 'proxy' ? header.source : own,
+            proxy: peer,
+            handshakeTimeoutMs: Math.max(1, Math.round(left)),
+          },
+          rest,
+        );
+      },
+      fail: (failure) => {
+        this.#preludes.delete(socket);
+        socket.destroy();
+        const fields = { peer, reason: failure.code, detail: failure.message };
+        if (ORDINARY_ENDS.has(failure.code)) {
+          this.#logger.debug(fields, 'RTMP connection closed');
+        } else {
           this.#logger.warn(fields, 'RTMP connection closed');
-          this.#options.onReject?.(info.code);
+          this.#options.onReject?.(failure.code);
         }
       },
     });
+  }
+
+  /** Refuses a connection at accept, over a cap. */
+  #refuse(socket: Socket, peer: string, reason: string, proxy?: string): void {
+    this.#logger.warn(
+      { peer, ...(proxy === undefined ? {} : { proxy }), reason },
+      'RTMP connection refused',
+    );
+    this.#options.onReject?.(reason);
+    socket.destroy();
+  }
+
+  /** Runs a session for the client of `start`, within the per-IP cap. */
+  #admit(socket: Socket, start: RtmpSessionStart, rest?: Buffer): void {
+    const ip = start.peer.address;
+    const fromIp = this.#perIp.get(ip) ?? 0;
+    if (fromIp >= this.#options.config.maxConnectionsPerIp) {
+      this.#refuse(socket, ip, 'max-connections-per-ip', start.proxy);
+      return;
+    }
+    this.#perIp.set(ip, fromIp + 1);
+    const session = new RtmpServerSession(
+      socket,
+      {
+        hub: this.#options.hub,
+        rtmp: this.#options.config,
+        hubConfig: this.#options.hubConfig,
+        logger: this.#logger,
+        access: this.#options.access,
+        sessions: this.#options.sessions,
+        adobeChallenges: this.#adobeChallenges,
+        maxPublishKbps: this.#options.maxPublishKbps ?? 0,
+        onClose: (closed, info) => {
+          this.#sessions.delete(closed);
+          const left = (this.#perIp.get(ip) ?? 1) - 1;
+          if (left <= 0) this.#perIp.delete(ip);
+          else this.#perIp.set(ip, left);
+          const expected = ORDINARY_ENDS.has(info.code);
+          const fields = {
+            peer: closed.remoteAddress,
+            ...(start.proxy === undefined ? {} : { proxy: start.proxy }),
+            reason: info.code,
+            detail: info.message,
+          };
+          if (expected) this.#logger.debug(fields, 'RTMP connection closed');
+          else {
+            this.#logger.warn(fields, 'RTMP connection closed');
+            this.#options.onReject?.(info.code);
+          }
+        },
+      },
+      start,
+    );
     this.#sessions.add(session);
+    if (rest !== undefined) session.connection.receive(rest);
   }
 }
