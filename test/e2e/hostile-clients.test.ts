@@ -10,7 +10,8 @@ import assert from 'node:assert/strict';
 import { setTimeout as delay } from 'node:timers/promises';
 import { publishTestPattern, waitFor, type Publisher } from '../support/media-tools.ts';
 import { watchHttpFlv, type FlvViewer } from '../support/flv-reader.ts';
-import { RawRtmp } from '../support/raw-rtmp.ts';
+import { RawRtmp, type0Header } from '../support/raw-rtmp.ts';
+import { MessageType, encodeUint32Payload } from '../../src/codecs/rtmp-message.ts';
 import { UPGRADE_HEAD, rawTo, type RawHttp } from '../support/raw-http.ts';
 import {
   TEST_API_TOKEN,
@@ -389,6 +390,44 @@ const rows: Record<string, Row[]> = {
           const raw = await RawRtmp.open(server.rtmpPort);
           raw.write(Buffer.concat([Buffer.from([3]), Buffer.alloc(700, 1)]));
           raw.socket.resetAndDestroy();
+        }
+      },
+    },
+    {
+      name: 'Set Chunk Size 1, then 8 MB of one unfinished message (grew the server 420 MB before)',
+      async run() {
+        const raw = await RawRtmp.open(server.rtmpPort);
+        try {
+          await raw.handshake();
+          raw.sendControl(MessageType.SetChunkSize, encodeUint32Payload(1));
+          raw.chunkSize = 1;
+          // A type 0 chunk of a 8 MiB - 1 video message with its first byte, then type 3
+          // chunks (0xc6) of one byte each: 16 MB on the wire for 8 MB of message data.
+          const dataBytes = 8 * 1024 * 1024 - 2;
+          const header = { csid: 6, timestamp: 0, typeId: MessageType.Video, streamId: 1 };
+          raw.write(type0Header({ ...header, length: 8 * 1024 * 1024 - 1 }));
+          const block = Buffer.alloc(512 * 1024);
+          for (let i = 0; i < block.length; i += 2) block[i] = 0xc6;
+          for (let sent = 0; sent < 2 * dataBytes && !raw.closed; sent += block.length) {
+            raw.write(block);
+            await waitFor(() => raw.socket.writableLength === 0 || raw.closed, 10_000, 'a drain');
+          }
+        } finally {
+          raw.destroy();
+        }
+      },
+    },
+    {
+      name: 'connect with a tcUrl of 60,000 slashes (stalled every client 5 s before) is rejected',
+      reason: 'field-too-long',
+      async run() {
+        const raw = await RawRtmp.open(server.rtmpPort);
+        try {
+          await raw.handshake();
+          raw.sendCommand(['connect', 1, { app: 'live', tcUrl: `rtmp://x/${'/'.repeat(60_000)}` }]);
+          await raw.waitClosed();
+        } finally {
+          raw.destroy();
         }
       },
     },

@@ -10,6 +10,7 @@ import { startServer, type TestServer } from '../support/server.ts';
 import { livePublisher } from '../support/access-helpers.ts';
 import { waitFor, type Publisher } from '../support/media-tools.ts';
 import { rawTo, type RawHttp } from '../support/raw-http.ts';
+import { RtmpClient } from '../../src/protocols/rtmp/rtmp-client.ts';
 
 /** An on_play receiver that answers allow, but only when told to (held answers wait). */
 class GatedHook {
@@ -122,5 +123,33 @@ describe('limits reserved before the awaited on_play', () => {
     } finally {
       next.socket.destroy();
     }
+  });
+
+  test('three concurrent RTMP players for a stream limited to one: one is asked about, two refused at once', async () => {
+    hook.open = false;
+    const callsBefore = hook.calls;
+    const players = await Promise.all(
+      Array.from({ length: 3 }, () => RtmpClient.connect(server.rtmpUrl('live/one'))),
+    );
+    try {
+      const outcomes = players.map((player) =>
+        player.play().then(
+          () => 'playing',
+          (error: unknown) => (error instanceof Error ? error.message : String(error)),
+        ),
+      );
+      const settled: string[] = [];
+      for (const outcome of outcomes) void outcome.then((value) => settled.push(value));
+      await waitFor(() => settled.length === 2, 10_000, 'two refusals while the hook holds one');
+      assert.equal(hook.calls - callsBefore, 1, 'only the one that fits was asked about');
+      hook.release();
+      assert.deepEqual(
+        (await Promise.all(outcomes)).filter((o) => o === 'playing'),
+        ['playing'],
+      );
+    } finally {
+      for (const player of players) player.close();
+    }
+    await waitFor(() => server.onair.sessions.viewersOf('live/one') === 0, 10_000, 'all gone');
   });
 });

@@ -21,7 +21,7 @@ import {
   verifyAdobeResponse,
   type AdobeChallenges,
 } from '../../access/adobe-auth.ts';
-import { SessionRegistry, type Session } from '../../hub/session-registry.ts';
+import { SessionRegistry, type Session, type SessionSlot } from '../../hub/session-registry.ts';
 import { frameFromMessage } from './rtmp-ingest.ts';
 import { appFromConnect, resolveStreamName } from './rtmp-stream-name.ts';
 import {
@@ -322,11 +322,15 @@ export class RtmpServerSession {
         query: resolved.query,
         sessionId,
         ...(this.#adobe ? { adobe: this.#adobe } : {}),
+        reserve: true,
       })
       .then(
         (result) => {
           this.#publishPending = false;
-          if (this.connection.closed) return;
+          if (this.connection.closed) {
+            if (result.ok) result.slot?.release(); // it left during the decision
+            return;
+          }
           if (!result.ok) {
             const code =
               result.status === 401
@@ -335,7 +339,7 @@ export class RtmpServerSession {
             this.#refuse(streamId, code, result.code, result.message);
             return;
           }
-          this.#startPublish(streamId, resolved.path, sessionId);
+          this.#startPublish(streamId, resolved.path, sessionId, result.slot);
         },
         (error: unknown) => {
           this.#publishPending = false;
@@ -350,7 +354,7 @@ export class RtmpServerSession {
       );
   }
 
-  #startPublish(streamId: number, path: string, sessionId: string): void {
+  #startPublish(streamId: number, path: string, sessionId: string, slot?: SessionSlot): void {
     let publication: Publication;
     try {
       publication = this.#context.hub.publish(path, {
@@ -358,6 +362,7 @@ export class RtmpServerSession {
         remoteAddress: this.remoteAddress,
       });
     } catch (error) {
+      slot?.release();
       if (!(error instanceof HubError)) throw error;
       this.#refuse(streamId, 'NetStream.Publish.BadName', error.code, error.message);
       return;
@@ -366,17 +371,20 @@ export class RtmpServerSession {
     this.connection.socket.setTimeout(this.#context.rtmp.idleTimeoutMs, () => {
       this.close('idle-timeout', 'the publisher sent nothing for too long');
     });
-    const session = this.#context.sessions.add({
-      id: sessionId,
-      role: 'publisher',
-      protocol: 'rtmp',
-      path,
-      ip: this.remoteAddress,
-      close: (reason) => {
-        this.close('kicked', reason);
+    const session = this.#context.sessions.add(
+      {
+        id: sessionId,
+        role: 'publisher',
+        protocol: 'rtmp',
+        path,
+        ip: this.remoteAddress,
+        close: (reason) => {
+          this.close('kicked', reason);
+        },
+        bytes: () => this.#bytesIn,
       },
-      bytes: () => this.#bytesIn,
-    });
+      slot,
+    );
     this.#publishing = { streamId, publication, session };
     this.#logger.info({ stream: path }, 'publish started');
     this.connection.sendUserControl(UserControlEvent.StreamBegin, streamId);
@@ -427,16 +435,20 @@ export class RtmpServerSession {
         query: resolved.query,
         sessionId,
         counted: true,
+        reserve: true,
       })
       .then(
         (result) => {
           this.#playPending.delete(streamId);
-          if (this.connection.closed) return;
+          if (this.connection.closed) {
+            if (result.ok) result.slot?.release(); // it left during the decision
+            return;
+          }
           if (!result.ok) {
             this.#refuse(streamId, 'NetStream.Play.Failed', result.code, result.message);
             return;
           }
-          this.#startPlay(streamId, resolved.path, sessionId);
+          this.#startPlay(streamId, resolved.path, sessionId, result.slot);
         },
         (error: unknown) => {
           this.#playPending.delete(streamId);
@@ -446,7 +458,7 @@ export class RtmpServerSession {
       );
   }
 
-  #startPlay(streamId: number, path: string, sessionId: string): void {
+  #startPlay(streamId: number, path: string, sessionId: string, slot?: SessionSlot): void {
     const stream = this.#context.hub.open(path);
     const { rtmp, hubConfig } = this.#context;
     const output = stream.output(`rtmp:${streamId}`, rtmpFrameEncoder(streamId, rtmp.outChunkSize));
@@ -467,20 +479,23 @@ export class RtmpServerSession {
     socket.on('drain', () => {
       queue.drain();
     });
-    const session = this.#context.sessions.add({
-      id: sessionId,
-      role: 'viewer',
-      protocol: 'rtmp',
-      path,
-      ip: this.remoteAddress,
-      close: (reason) => {
-        this.close('kicked', reason);
+    const session = this.#context.sessions.add(
+      {
+        id: sessionId,
+        role: 'viewer',
+        protocol: 'rtmp',
+        path,
+        ip: this.remoteAddress,
+        close: (reason) => {
+          this.close('kicked', reason);
+        },
+        bytes: () => bytesOut,
+        droppedFrames: () => queue.droppedFrames,
+        queueDepth: () => queue.depth,
+        ...(this.#flashVer === null ? {} : { userAgent: this.#flashVer }),
       },
-      bytes: () => bytesOut,
-      droppedFrames: () => queue.droppedFrames,
-      queueDepth: () => queue.depth,
-      ...(this.#flashVer === null ? {} : { userAgent: this.#flashVer }),
-    });
+      slot,
+    );
     this.#playing.set(streamId, { output, queue, session });
     this.#logger.info({ stream: path }, 'play requested');
     output.addViewer(queue, {
