@@ -92,6 +92,16 @@ async function statusOf(raw: RawHttp, head: string, timeoutMs = 10_000): Promise
   return Number(/^HTTP\/1\.1 (\d{3}) /.exec(raw.text())?.[1] ?? 0);
 }
 
+/** Sends `head` on a fresh connection; the status of the answer (the socket then destroyed). */
+async function statusFor(head: string): Promise<number> {
+  const raw = await rawHttp();
+  try {
+    return await statusOf(raw, head);
+  } finally {
+    raw.socket.destroy();
+  }
+}
+
 /** One status line after another on a keep-alive connection: the answers as parsed. */
 function responses(text: string): { status: number; headers: string }[] {
   const out: { status: number; headers: string }[] = [];
@@ -164,17 +174,11 @@ const rows: Record<string, Row[]> = {
     {
       name: 'an upgrade with a broken WebSocket key is refused by ws with 400',
       async run() {
-        const raw = await rawHttp();
-        try {
-          const status = await statusOf(
-            raw,
-            'GET /live/good.flv HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n' +
-              'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: short\r\n\r\n',
-          );
-          assert.equal(status, 400);
-        } finally {
-          raw.socket.destroy();
-        }
+        const status = await statusFor(
+          'GET /live/good.flv HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n' +
+            'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: short\r\n\r\n',
+        );
+        assert.equal(status, 400);
       },
     },
   ],
@@ -204,15 +208,7 @@ const rows: Record<string, Row[]> = {
     {
       name: 'HEAD on a stream nobody publishes is a 404 at once, with no viewer made',
       async run() {
-        const raw = await rawHttp();
-        try {
-          assert.equal(
-            await statusOf(raw, 'HEAD /live/nobody.flv HTTP/1.1\r\nHost: x\r\n\r\n'),
-            404,
-          );
-        } finally {
-          raw.socket.destroy();
-        }
+        assert.equal(await statusFor('HEAD /live/nobody.flv HTTP/1.1\r\nHost: x\r\n\r\n'), 404);
       },
     },
     {
@@ -238,29 +234,16 @@ const rows: Record<string, Row[]> = {
       name: '64 KiB of request headers is refused with 431',
       reason: 'HPE_HEADER_OVERFLOW',
       async run() {
-        const raw = await rawHttp();
-        try {
-          const big = `X-Big: ${'a'.repeat(64 * 1024)}\r\n`;
-          const status = await statusOf(
-            raw,
-            `GET /live/good.flv HTTP/1.1\r\nHost: x\r\n${big}\r\n`,
-          );
-          assert.equal(status, 431);
-        } finally {
-          raw.socket.destroy();
-        }
+        const big = `X-Big: ${'a'.repeat(64 * 1024)}\r\n`;
+        const status = await statusFor(`GET /live/good.flv HTTP/1.1\r\nHost: x\r\n${big}\r\n`);
+        assert.equal(status, 431);
       },
     },
     {
       name: 'garbage instead of a request line is refused with 400',
       reason: 'HPE_INVALID_METHOD',
       async run() {
-        const raw = await rawHttp();
-        try {
-          assert.equal(await statusOf(raw, '\u0016\u0003\u0001\u0000\u00a5garbage\r\n\r\n'), 400);
-        } finally {
-          raw.socket.destroy();
-        }
+        assert.equal(await statusFor('\u0016\u0003\u0001\u0000\u00a5garbage\r\n\r\n'), 400);
       },
     },
     {
@@ -283,16 +266,10 @@ const rows: Record<string, Row[]> = {
     {
       name: 'a POST with an endless chunked body to an FLV URL is answered 405 at once',
       async run() {
-        const raw = await rawHttp();
-        try {
-          const status = await statusOf(
-            raw,
-            'POST /live/good.flv HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n0123456789abcdef\r\n',
-          );
-          assert.equal(status, 405);
-        } finally {
-          raw.socket.destroy();
-        }
+        const status = await statusFor(
+          'POST /live/good.flv HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n0123456789abcdef\r\n',
+        );
+        assert.equal(status, 405);
       },
     },
   ],

@@ -9,7 +9,7 @@ import type { StreamHub } from '../../hub/stream-hub.ts';
 import { HubError } from '../../hub/hub-errors.ts';
 import type { Track } from '../../media/track.ts';
 import { ViewerQueue } from '../../hub/viewer-queue.ts';
-import type { SessionRegistry, SessionSlot } from '../../hub/session-registry.ts';
+import type { Session, SessionRegistry, SessionSlot } from '../../hub/session-registry.ts';
 import type { AccessControl } from '../../access/access-control.ts';
 import type { CloseReason } from '../../hub/subscriber.ts';
 import {
@@ -118,22 +118,9 @@ export class HttpFlvHandler {
     const onDrain = (): void => {
       queue.drain();
     };
-    const session = this.#options.sessions.add(
-      {
-        id: sessionId,
-        role: 'viewer',
-        protocol: 'http-flv',
-        path,
-        ip,
-        close: () => {
-          queue.close('kicked');
-        },
-        bytes: () => bytesOut,
-        droppedFrames: () => queue.droppedFrames,
-        queueDepth: () => queue.depth,
-        ...userAgentOf(req),
-      },
-      slot,
+    const session = this.#addViewer(
+      { protocol: 'http-flv', req, path, ip, sessionId, queue, slot },
+      () => bytesOut,
     );
     const finish = (reason: CloseReason | 'client-left'): void => {
       if (!this.#viewers.delete(queue)) return;
@@ -219,22 +206,9 @@ export class HttpFlvHandler {
         },
         this.#options.hubConfig.viewer,
       );
-      const session = this.#options.sessions.add(
-        {
-          id: sessionId,
-          role: 'viewer',
-          protocol: 'ws-flv',
-          path,
-          ip,
-          close: () => {
-            queue.close('kicked');
-          },
-          bytes: () => bytesOut,
-          droppedFrames: () => queue.droppedFrames,
-          queueDepth: () => queue.depth,
-          ...userAgentOf(req),
-        },
-        slot,
+      const session = this.#addViewer(
+        { protocol: 'ws-flv', req, path, ip, sessionId, queue, slot },
+        () => bytesOut,
       );
       const finish = (reason: CloseReason | 'client-left'): void => {
         if (!this.#viewers.delete(queue)) return;
@@ -265,6 +239,39 @@ export class HttpFlvHandler {
   close(): void {
     for (const queue of [...this.#viewers]) queue.close('server-shutdown');
     this.#wss.close();
+  }
+
+  /** Registers a viewer's session, in the slot its play decision held (if any). */
+  #addViewer(
+    viewer: {
+      protocol: 'http-flv' | 'ws-flv';
+      req: IncomingMessage;
+      path: string;
+      ip: string;
+      sessionId: string;
+      queue: ViewerQueue;
+      slot: SessionSlot | undefined;
+    },
+    bytes: () => number,
+  ): Session {
+    const { queue } = viewer;
+    return this.#options.sessions.add(
+      {
+        id: viewer.sessionId,
+        role: 'viewer',
+        protocol: viewer.protocol,
+        path: viewer.path,
+        ip: viewer.ip,
+        close: () => {
+          queue.close('kicked');
+        },
+        bytes,
+        droppedFrames: () => queue.droppedFrames,
+        queueDepth: () => queue.depth,
+        ...userAgentOf(viewer.req),
+      },
+      viewer.slot,
+    );
   }
 
   #corsHeaders(): Record<string, string> {
