@@ -39,7 +39,7 @@ before(async () => {
   });
   publisher = publishTestPattern(server.rtmpUrl('live/good'), { gop: 25, seconds: 600 });
   viewer = watchHttpFlv(server.httpUrl('live/good.flv'));
-  await waitFor(() => videoTags() > 50, 30_000, 'video on the HTTP-FLV viewer');
+  await waitFor(() => videoTags() > 50, 60_000, 'video on the HTTP-FLV viewer');
   await server.metrics(); // the lag histogram starts from here
   rssBaseline = server.rssBytes();
 });
