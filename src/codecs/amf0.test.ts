@@ -9,6 +9,7 @@ import { CodecError } from './codec-error.ts';
 import type { CodecErrorCode } from './codec-error.ts';
 import { AMF0_DEFAULT_MAX_ITEMS, decodeAmf0, encodeAmf0 } from './amf0.ts';
 import type { Amf0Object, Amf0Value } from './amf0.ts';
+import { RTMP_FUZZ_SEEDS } from '../../test/support/fixtures.ts';
 
 /** Bytes from hex written by hand; whitespace is ignored so fields can be laid out. */
 function hex(...parts: string[]): Buffer {
@@ -312,7 +313,7 @@ void test('encodeAmf0() refuses an object key longer than 65535 bytes with ERR_A
   assertCodecError(() => encodeAmf0([{ ['k'.repeat(0x10000)]: 1 }]), 'ERR_AMF0_TOO_LARGE');
 });
 
-const seedsUrl = new URL('../../../shared/fixtures/rtmp-fuzz-seeds/seeds.json', import.meta.url);
+const seedsUrl = RTMP_FUZZ_SEEDS;
 
 interface FuzzSeed {
   readonly package: string;

@@ -5,8 +5,9 @@ import fc from 'fast-check';
 import { CodecError } from './codec-error.ts';
 import { FlvDecoder, FlvTagType, encodeFlvHeader, encodeFlvTag } from './flv.ts';
 import type { FlvTag } from './flv.ts';
+import { AV1_OPUS_FLV } from '../../test/support/fixtures.ts';
 
-const FIXTURE = '/work/shared/fixtures/enhanced-rtmp/av1-opus-testsrc.flv';
+const FIXTURE = AV1_OPUS_FLV;
 
 /** Feeds `bytes` to a new decoder cut at `cuts` (sorted offsets) and collects every tag. */
 function decodeSplit(bytes: Buffer, cuts: readonly number[], decoder = new FlvDecoder()): FlvTag[] {

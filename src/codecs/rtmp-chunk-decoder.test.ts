@@ -13,6 +13,7 @@ import { ChunkEncoder, encodeMessage } from './rtmp-chunk-encoder.ts';
 import { MessageType, encodeUint32Payload } from './rtmp-message.ts';
 import type { RtmpMessage } from './rtmp-message.ts';
 import { heldMemory } from '../../test/support/held-memory.ts';
+import { RTMP_FUZZ_SEEDS } from '../../test/support/fixtures.ts';
 
 /** Bytes from hex written by hand; whitespace is ignored so fields can be laid out. */
 function hex(...parts: string[]): Buffer {
@@ -482,14 +483,9 @@ interface Seed {
   readonly args: readonly { readonly hex: string }[];
 }
 
-const seeds = (
-  JSON.parse(
-    readFileSync(
-      new URL('../../../shared/fixtures/rtmp-fuzz-seeds/seeds.json', import.meta.url),
-      'utf8',
-    ),
-  ) as Seed[]
-).filter((s) => ['chunk', 'message', 'rawmessage'].includes(s.package));
+const seeds = (JSON.parse(readFileSync(RTMP_FUZZ_SEEDS, 'utf8')) as Seed[]).filter((s) =>
+  ['chunk', 'message', 'rawmessage'].includes(s.package),
+);
 
 void test('ChunkDecoder.push() decodes or raises CodecError on every gortmplib fuzz seed, whole or byte by byte', () => {
   assert.ok(seeds.length >= 50, `only ${seeds.length} seeds`);

@@ -7,8 +7,9 @@ import { FlvDecoder, FlvTagType } from '../codecs/flv.ts';
 import type { FlvTag } from '../codecs/flv.ts';
 import { mp3TrackFromHeader, parseAudioTag, parseVideoTag } from './flv-tag-parser.ts';
 import type { TagParse } from './flv-tag-parser.ts';
+import { AV1_OPUS_FLV } from '../../test/support/fixtures.ts';
 
-const FIXTURE = '/work/shared/fixtures/enhanced-rtmp/av1-opus-testsrc.flv';
+const FIXTURE = AV1_OPUS_FLV;
 
 /** Concatenates byte arrays, latin1 strings (FourCCs) and Buffers. */
 function bytes(...parts: (readonly number[] | string | Buffer)[]): Buffer {

@@ -22,8 +22,9 @@ import type { Fmp4Sample, Fmp4TrackRun } from './fmp4-muxer.ts';
 import { parseAudioTag, parseVideoTag } from './flv-tag-parser.ts';
 import type { Frame } from './frame.ts';
 import type { Track } from './track.ts';
+import { AV1_OPUS_FLV } from '../../test/support/fixtures.ts';
 
-const AV1_OPUS_FIXTURE = '/work/shared/fixtures/enhanced-rtmp/av1-opus-testsrc.flv';
+const AV1_OPUS_FIXTURE = AV1_OPUS_FLV;
 
 /** libx264 320x240 High@1.3 SPS and PPS in an AVCDecoderConfigurationRecord. */
 const SPS = Buffer.from('6764000dacd94141fb011000000300100000030320f1429960', 'hex');

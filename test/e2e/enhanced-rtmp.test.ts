@@ -7,11 +7,9 @@ import { readFlvFile, watchHttpFlv } from '../support/flv-reader.ts';
 import { RtmpClient } from '../../src/protocols/rtmp/rtmp-client.ts';
 import { MessageType, type RtmpMessage } from '../../src/codecs/rtmp-message.ts';
 import { FlvTagType, type FlvTag } from '../../src/codecs/flv.ts';
+import { AV1_OPUS_FLV } from '../support/fixtures.ts';
 
-const FIXTURE = new URL(
-  '../../../shared/fixtures/enhanced-rtmp/av1-opus-testsrc.flv',
-  import.meta.url,
-);
+const FIXTURE = AV1_OPUS_FLV;
 
 let server: TestServer;
 before(async () => {

@@ -17,11 +17,9 @@ import {
   withChromiumPage,
   type OnairPlayerState,
 } from '../support/chromium.ts';
+import { AV1_OPUS_FLV } from '../support/fixtures.ts';
 
-const AV1_FIXTURE = new URL(
-  '../../../shared/fixtures/enhanced-rtmp/av1-opus-testsrc.flv',
-  import.meta.url,
-);
+const AV1_FIXTURE = AV1_OPUS_FLV;
 
 /** Bounded waits: generous for a loaded 2-core machine, still finite. */
 const PLAY_TIMEOUT_MS = 45_000;
