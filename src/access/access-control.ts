@@ -375,7 +375,8 @@ export class AccessControl {
     const ofStream = withHls
       ? sessions.viewersOf(attempt.path)
       : sessions.connectedViewersOf(attempt.path);
-    const perIp = attempt.protocol !== 'rtmp' && attempt.protocol !== 'hls';
+    const perIp =
+      limits.maxViewersPerIp > 0 && attempt.protocol !== 'rtmp' && attempt.protocol !== 'hls';
     return (
       this.#memoryRefusal() ??
       (viewers >= limits.maxViewers

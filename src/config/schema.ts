@@ -109,10 +109,11 @@ const rtmpSchema = section(
       description: 'Most RTMP connections open at once.',
     }),
     maxConnectionsPerIp: int({
-      min: 1,
+      min: 0,
       max: 1_000_000,
-      default: 200,
-      description: 'Most RTMP connections open at once from one IP address.',
+      default: 0,
+      description:
+        'Most RTMP connections open at once from one IP address; 0: no cap (an office or a school behind one NAT address is many viewers).',
     }),
     ackWindowBytes: int({
       min: 4 * KiB,
@@ -433,10 +434,11 @@ const limitsSchema = section(
       description: 'Most RTMP, HTTP-FLV and WS-FLV viewers of one stream.',
     }),
     maxViewersPerIp: int({
-      min: 1,
+      min: 0,
       max: 1_000_000,
-      default: 200,
-      description: 'Most HTTP-FLV and WS-FLV viewers from one address.',
+      default: 0,
+      description:
+        'Most HTTP-FLV and WS-FLV viewers from one address; 0: no cap (set it to stop one address from taking a server).',
     }),
     countHlsViewers: bool(
       false,

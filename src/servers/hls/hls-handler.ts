@@ -359,10 +359,13 @@ export class HlsHandler {
     };
     // The next part (the preload hint) or the segment in progress is held until it exists.
     const current = segmenter.current;
+    // Between segments (no segment in progress) the next is the one after the last complete.
+    const nextMsn = segmenter.mediaSequence + segmenter.segments.length;
     const upcoming =
-      current !== null &&
-      ((msn === current.msn && (part === null || part === current.parts.length)) ||
-        (msn === current.msn + 1 && part === 0));
+      current !== null
+        ? (msn === current.msn && (part === null || part === current.parts.length)) ||
+          (msn === current.msn + 1 && part === 0)
+        : msn === nextMsn && (part === null || part === 0);
     if (find() === null && upcoming && !segmenter.ended) {
       this.#hold(
         req,

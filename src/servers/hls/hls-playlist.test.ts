@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { HlsSegmenter } from './hls-segmenter.ts';
+import { HlsSegmenter } from './hls-segmenter.ts';
+import { hlsProfile } from './hls-profile.ts';
 import { renderPlaylist } from './hls-playlist.ts';
 import { feedAudio, feedVideo, makeSegmenter, testTracks } from './hls-test-media.ts';
 
@@ -199,4 +200,29 @@ test('renderPlaylist() of an audio-only stream lists independent parts', () => {
   assert.equal(playlist.extinfS.length, 2);
   const parts = playlist.text.split('\n').filter((l) => l.startsWith('#EXT-X-PART:'));
   assert.ok(parts.length > 0 && parts.every((l) => l.endsWith(',INDEPENDENT=YES')));
+});
+
+test('a playlist rendered as a segment closes (the first one a held request gets) still hints the next part', () => {
+  const rendered: Parsed[] = [];
+  let segmenter: HlsSegmenter | null = null;
+  // Render inside onUpdate, as held requests are answered: between one segment and the next.
+  const real = new HlsSegmenter({
+    profile: hlsProfile('low-latency'),
+    windowSegments: 12,
+    maxWindowBytes: 1 << 30,
+    now: () => 1_700_000_000_000,
+    onUpdate: () => {
+      if (segmenter !== null && segmenter.segments.length > 0 && rendered.length === 0) {
+        rendered.push(render(segmenter));
+      }
+    },
+    onClose: () => undefined,
+  });
+  segmenter = real;
+  real.onTracks(testTracks('av'));
+  feedVideo(real, { frames: 26, fps: 25, gop: 25, withAudio: true });
+  const first = rendered[0];
+  assert.ok(first !== undefined, 'rendered when the first segment closed');
+  assert.deepEqual(first.segmentUris, [`${ID}-0.m4s`]);
+  assert.equal(first.preloadHint, `${ID}-1.0.m4s`);
 });

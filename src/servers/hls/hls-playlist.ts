@@ -72,8 +72,17 @@ export function renderPlaylist(segmenter: HlsSegmenter, request: PlaylistRequest
                   ...optional('mapUri', mapUri(current)),
                   parts: parts(current),
                 },
+              }
+            : {}),
+          // The next part is hinted whenever more will come, including between segments (the
+          // segmenter holds the keyframe that opens the next one until the frame after it):
+          // then it is part 0 of the segment after the last complete one.
+          ...(!segmenter.ended
+            ? {
                 preloadHint: {
-                  uri: `${prefix}${id}-${current.msn}.${current.parts.length}.${ext}${q}`,
+                  uri: current
+                    ? `${prefix}${id}-${current.msn}.${current.parts.length}.${ext}${q}`
+                    : `${prefix}${id}-${segmenter.mediaSequence + complete.length}.0.${ext}${q}`,
                 },
               }
             : {}),

@@ -142,7 +142,8 @@ export class RtmpServer {
   #admit(socket: Socket, start: RtmpSessionStart, rest?: Buffer): void {
     const ip = start.peer.address;
     const fromIp = this.#perIp.get(ip) ?? 0;
-    if (fromIp >= this.#options.config.maxConnectionsPerIp) {
+    const cap = this.#options.config.maxConnectionsPerIp; // 0: no cap
+    if (cap > 0 && fromIp >= cap) {
       this.#refuse(socket, ip, 'max-connections-per-ip', start.proxy);
       return;
     }
