@@ -96,6 +96,7 @@ export default tseslint.config(
       'test-artifacts/**',
       'bench/results/**',
       'web/dashboard/dist/**',
+      'dist/**',
     ],
   },
   js.configs.recommended,

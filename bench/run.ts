@@ -1,6 +1,6 @@
 // `npm run bench`: runs onair, Node-Media-Server and nginx-rtmp under the same load (server pinned to
 // CPU 0, load generator to CPU 1), then prints one Markdown table with CPU/Gbps ratios and the targets.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -253,6 +253,17 @@ async function main(): Promise<number> {
     return 0;
   }
   mkdirSync(join(o.out, 'logs'), { recursive: true });
+  if (o.servers.includes('onair')) {
+    // onair runs compiled, as `npm start` runs it: from the sources as they are now.
+    execFileSync(
+      process.execPath,
+      ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json'],
+      {
+        cwd: ROOT,
+        stdio: 'inherit',
+      },
+    );
+  }
   ensureMedia(resolve(ROOT, o.file));
   if (o.servers.includes('nginx-rtmp') && !ensureNginxRtmp()) {
     process.stderr.write('nginx-rtmp unavailable: its runs will fail\n');

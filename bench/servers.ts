@@ -247,12 +247,10 @@ export async function startServer(name: ServerName, options: StartOptions): Prom
   let scratch: string | null = null;
   switch (name) {
     case 'onair':
-      // node --import tsx rather than the tsx wrapper: one process, so its RSS is onair's alone.
+      // The compiled server, as `npm start` runs it (bench/run.ts builds it first).
       args = [
         process.execPath,
-        '--import',
-        'tsx',
-        'src/app/main.ts',
+        'dist/app/main.js',
         '--rtmp-port',
         String(rtmpPort),
         '--http-port',

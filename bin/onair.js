@@ -1,6 +1,3 @@
 #!/usr/bin/env node
-// The `onair` command: runs the TypeScript sources through tsx (a runtime dependency).
-import { register } from 'tsx/esm/api';
-
-register();
-await import('../src/app/main.ts');
+// The `onair` command: the compiled server (dist/, made by `npm run build`, which `npm ci` runs).
+await import('../dist/app/main.js');
