@@ -3,6 +3,9 @@
 
 import { CodecError } from './codec-error.ts';
 
+/** Chunk stream ids onair writes on. Media csids are never used by the stateful encoder. */
+export const Csid = { Control: 2, Command: 3, Audio: 4, Data: 5, Video: 6 } as const;
+
 /** RTMP message type ids (RTMP 1.0 sections 5.4, 6.2 and 7.1). */
 export const MessageType = {
   SetChunkSize: 1,

@@ -1,11 +1,11 @@
 // Tests of Stream and StreamHub: one publisher per path, replay to late subscribers, grace and republish, idling.
 import { mock, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Frame } from '../media/frame.ts';
+import type { Frame, FrameInput } from '../media/frame.ts';
 import type { Track } from '../media/track.ts';
 import { StreamBusyError, StreamNameError } from './hub-errors.ts';
 import { SharedOutput } from './shared-output.ts';
-import type { FrameInput, Publication } from './stream.ts';
+import type { Publication } from './stream.ts';
 import { StreamHub, type StreamHubOptions } from './stream-hub.ts';
 import type { CloseReason, Subscriber } from './subscriber.ts';
 import { ViewerQueue, type ViewerSink } from './viewer-queue.ts';

@@ -1,6 +1,6 @@
 // Stream: live media at one path. One publisher at a time, many subscribers, a GOP cache.
 import { IngestStats } from './ingest-stats.ts';
-import type { Frame, FrameKind } from '../media/frame.ts';
+import type { Frame, FrameInput } from '../media/frame.ts';
 import type { Track } from '../media/track.ts';
 import { GopCache, type GopCacheLimits } from './gop-cache.ts';
 import { StreamBusyError } from './hub-errors.ts';
@@ -11,19 +11,6 @@ import type { CloseReason, Subscriber } from './subscriber.ts';
 export interface PublisherInfo {
   readonly protocol: string;
   readonly remoteAddress: string;
-}
-
-/** One message from a publisher, before the hub re-bases its timestamp. */
-export interface FrameInput {
-  readonly kind: FrameKind;
-  /** The publisher's timestamp in ms (32-bit, as RTMP carries it). */
-  readonly timestampMs: number;
-  readonly ctsMs: number;
-  readonly keyframe: boolean;
-  readonly body: Buffer;
-  readonly payloadOffset: number;
-  /** Set on sequence headers: the track this header defines. */
-  readonly track?: Track;
 }
 
 /** Settings a Stream takes from the hub. */

@@ -1,4 +1,5 @@
 // Frame: one coded frame of one track, the unit the hub moves. Immutable; payloads are shared.
+import type { Track } from './track.ts';
 
 /** Which kind of message a Frame carries. `data` is script data (onMetaData and the like). */
 export type FrameKind = 'video' | 'audio' | 'data';
@@ -25,4 +26,17 @@ export interface Frame {
   readonly body: Buffer;
   /** Where the codec payload starts in `body`; equal to `body.length` when there is none. */
   readonly payloadOffset: number;
+}
+
+/** One message from a publisher, before the hub re-bases its timestamp. */
+export interface FrameInput {
+  readonly kind: FrameKind;
+  /** The publisher's timestamp in ms (32-bit, as RTMP carries it). */
+  readonly timestampMs: number;
+  readonly ctsMs: number;
+  readonly keyframe: boolean;
+  readonly body: Buffer;
+  readonly payloadOffset: number;
+  /** Set on sequence headers: the track this header defines. */
+  readonly track?: Track;
 }

@@ -2,9 +2,14 @@
 // Used by the tests and the benchmark, and by relays to pull from or push to other servers.
 import { connect as netConnect } from 'node:net';
 import type { Amf0Object, Amf0Value } from '../../codecs/amf0.ts';
-import { MessageType, UserControlEvent, type RtmpMessage } from '../../codecs/rtmp-message.ts';
+import {
+  Csid,
+  MessageType,
+  UserControlEvent,
+  type RtmpMessage,
+} from '../../codecs/rtmp-message.ts';
 import { encodeUint32Payload } from '../../codecs/rtmp-message.ts';
-import { Csid, RtmpConnection, type RtmpCloseInfo } from './rtmp-connection.ts';
+import { RtmpConnection, type RtmpCloseInfo } from './rtmp-connection.ts';
 
 /** An RTMP URL split the way clients send it: tcUrl + app for connect, the rest for play/publish. */
 export interface RtmpUrl {

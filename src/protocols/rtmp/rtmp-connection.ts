@@ -14,11 +14,9 @@ import {
   decodeUserControl,
   encodeUint32Payload,
   encodeUserControl,
+  Csid,
   type RtmpMessage,
 } from '../../codecs/rtmp-message.ts';
-
-/** Chunk stream ids onair writes on. Media csids are never used by the stateful encoder. */
-export const Csid = { Control: 2, Command: 3, Audio: 4, Data: 5, Video: 6 } as const;
 
 /** Acknowledgement windows below this are raised to it (a tiny window would force an ack per byte). */
 const MIN_ACK_WINDOW_BYTES = 64 * 1024;

@@ -2,10 +2,13 @@
 // (connect, createStream, publish, play, deleteStream...) between a socket and the hub.
 import type { Socket } from 'node:net';
 import type { Amf0Object, Amf0Value } from '../../codecs/amf0.ts';
-import { MessageType, UserControlEvent, type RtmpMessage } from '../../codecs/rtmp-message.ts';
+import {
+  Csid,
+  MessageType,
+  UserControlEvent,
+  type RtmpMessage,
+} from '../../codecs/rtmp-message.ts';
 import { encodeUint32Payload, encodeSetPeerBandwidth } from '../../codecs/rtmp-message.ts';
-import { encodeMessage } from '../../codecs/rtmp-chunk-encoder.ts';
-import type { Frame } from '../../media/frame.ts';
 import type { RtmpConfig, HubConfig } from '../../config/schema.ts';
 import type { Logger } from '../../log/logger.ts';
 import { HubError } from '../../hub/hub-errors.ts';
@@ -14,7 +17,7 @@ import type { Publication } from '../../hub/stream.ts';
 import type { SharedOutput } from '../../hub/shared-output.ts';
 import type { CloseReason } from '../../hub/subscriber.ts';
 import { ViewerQueue } from '../../hub/viewer-queue.ts';
-import { Csid, RtmpConnection, type RtmpCloseInfo } from '../../protocols/rtmp/rtmp-connection.ts';
+import { RtmpConnection, type RtmpCloseInfo } from '../../protocols/rtmp/rtmp-connection.ts';
 import type { AccessControl, PublishAttempt } from '../../access/access-control.ts';
 import {
   parseAdobeQuery,
@@ -22,7 +25,7 @@ import {
   type AdobeChallenges,
 } from '../../access/adobe-auth.ts';
 import { SessionRegistry, type Session, type SessionSlot } from '../../hub/session-registry.ts';
-import { frameFromMessage } from './rtmp-ingest.ts';
+import { frameFromMessage, rtmpFrameEncoder } from '../../media/rtmp-frames.ts';
 import { appFromConnect, resolveStreamName } from './rtmp-stream-name.ts';
 import {
   MAX_LOGGED_COMMAND_LENGTH,
@@ -63,28 +66,6 @@ interface Playback {
 
 /** The window over which limits.maxPublishKbps is measured. */
 const BITRATE_WINDOW_MS = 10_000;
-
-/** The message types of the three frame kinds, and their chunk streams. */
-const TYPE_OF = { video: MessageType.Video, audio: MessageType.Audio, data: MessageType.DataAmf0 };
-const CSID_OF = { video: Csid.Video, audio: Csid.Audio, data: Csid.Data };
-
-/**
- * Encodes frames for RTMP viewers: fmt 0 chunks with the stream's absolute timestamps, so the
- * bytes are the same for every viewer playing on message stream `streamId` (one Buffer each).
- */
-export function rtmpFrameEncoder(streamId: number, chunkSize: number): (frame: Frame) => Buffer {
-  return (frame) =>
-    encodeMessage(
-      {
-        csid: CSID_OF[frame.kind],
-        typeId: TYPE_OF[frame.kind],
-        streamId,
-        timestamp: frame.dtsMs,
-        payload: frame.body,
-      },
-      chunkSize,
-    );
-}
 
 /** One connection's commands, its publication (if publishing) and its playbacks. */
 export class RtmpServerSession {

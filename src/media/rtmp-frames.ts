@@ -1,13 +1,16 @@
-// Turns RTMP media messages from a publisher into hub frames (FLV tag bodies, parsed once).
-import { decodeAmf0 } from '../../codecs/amf0.ts';
-import { MessageType, type RtmpMessage } from '../../codecs/rtmp-message.ts';
+// The RTMP <-> Frame mapping: media messages from a publisher (or a pulled origin) become hub
+// frames (FLV tag bodies, parsed once), and frames become the RTMP chunks every RTMP viewer, relay
+// and push shares. Pure: used by the RTMP server and by the cluster's relay client alike.
+import { decodeAmf0 } from '../codecs/amf0.ts';
+import { encodeMessage } from '../codecs/rtmp-chunk-encoder.ts';
+import { Csid, MessageType, type RtmpMessage } from '../codecs/rtmp-message.ts';
+import type { Frame, FrameInput } from './frame.ts';
 import {
   mp3TrackFromHeader,
   parseAudioTag,
   parseVideoTag,
   type IgnoreReason,
-} from '../../media/flv-tag-parser.ts';
-import type { FrameInput } from '../../hub/stream.ts';
+} from './flv-tag-parser.ts';
 
 /** Why a message did not become a frame (counted and, at debug level, logged). */
 export type IngestSkip = IgnoreReason | 'not-metadata';
@@ -75,4 +78,26 @@ function metadataFrame(body: Buffer, timestampMs: number): FrameInput | IngestSk
   // Metadata is advisory: it must decode, but nothing is sized from it.
   decodeAmf0(payload);
   return { kind: 'data', timestampMs, ctsMs: 0, keyframe: false, body: payload, payloadOffset: 0 };
+}
+
+/** The message types of the three frame kinds, and their chunk streams. */
+const TYPE_OF = { video: MessageType.Video, audio: MessageType.Audio, data: MessageType.DataAmf0 };
+const CSID_OF = { video: Csid.Video, audio: Csid.Audio, data: Csid.Data };
+
+/**
+ * Encodes frames for RTMP viewers: fmt 0 chunks with the stream's absolute timestamps, so the
+ * bytes are the same for every viewer playing on message stream `streamId` (one Buffer each).
+ */
+export function rtmpFrameEncoder(streamId: number, chunkSize: number): (frame: Frame) => Buffer {
+  return (frame) =>
+    encodeMessage(
+      {
+        csid: CSID_OF[frame.kind],
+        typeId: TYPE_OF[frame.kind],
+        streamId,
+        timestamp: frame.dtsMs,
+        payload: frame.body,
+      },
+      chunkSize,
+    );
 }
