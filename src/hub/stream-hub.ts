@@ -1,6 +1,7 @@
 // StreamHub: the registry of live Streams by path; the only way in and out of the data plane.
 import type { GopCacheLimits } from './gop-cache.ts';
 import { StreamNameError } from './hub-errors.ts';
+import { HubEvents, type HubEvent } from './hub-events.ts';
 import { checkStreamPath } from './stream-path.ts';
 import { Stream, type Publication, type PublisherInfo } from './stream.ts';
 
@@ -11,16 +12,21 @@ export interface StreamHubOptions {
   readonly audioMergeMs: number;
   /** See StreamOptions.onSubscriberError. */
   readonly onSubscriberError?: (stream: Stream, error: unknown) => void;
+  /** A lifecycle listener threw (a bug in the control plane): log it. */
+  readonly onListenerError?: (error: unknown, event: HubEvent) => void;
 }
 
 /** Moves frames from one publisher per path to that path's subscribers. */
 export class StreamHub {
   readonly #options: StreamHubOptions;
   readonly #streams = new Map<string, Stream>();
+  /** Lifecycle events of every stream: opened, published, unpublished, resumed, ended, subscribers. */
+  readonly events: HubEvents;
   #closed = false;
 
   constructor(options: StreamHubOptions) {
     this.#options = options;
+    this.events = new HubEvents((error, event) => options.onListenerError?.(error, event));
   }
 
   /**
@@ -28,21 +34,25 @@ export class StreamHub {
    * the path already has a live publisher (the first one keeps going).
    */
   publish(path: string, info: PublisherInfo): Publication {
-    return this.open(path).attach(info);
+    return this.#open(path, false).attach(info);
   }
 
-  /** The stream at `path`, or undefined; never creates state (for 404s). */
   /** Every stream the hub knows now (live, in its grace period, or waited for). */
   list(): Stream[] {
     return [...this.#streams.values()];
   }
 
+  /** The stream at `path`, or undefined; never creates state (for 404s). */
   get(path: string): Stream | undefined {
     return this.#streams.get(path);
   }
 
   /** The stream at `path`, created idle if absent so a viewer can wait for its publisher. */
   open(path: string): Stream {
+    return this.#open(path, true);
+  }
+
+  #open(path: string, forViewer: boolean): Stream {
     const refused = checkStreamPath(path);
     if (refused !== null) throw new StreamNameError(refused);
     if (this.#closed) throw new StreamNameError('the server is shutting down');
@@ -58,8 +68,13 @@ export class StreamHub {
         onDone: (done) => {
           if (this.#streams.get(done.path) === done) this.#streams.delete(done.path);
         },
+        onEvent: (event) => {
+          this.events.emit(event);
+        },
       });
       this.#streams.set(path, stream);
+      // A stream made for a publisher is announced as published, at once, by attach().
+      if (forViewer) this.events.emit({ type: 'opened', stream });
     }
     return stream;
   }

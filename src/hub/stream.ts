@@ -6,6 +6,7 @@ import { GopCache, type GopCacheLimits } from './gop-cache.ts';
 import { StreamBusyError } from './hub-errors.ts';
 import { SharedOutput, type FrameEncoder } from './shared-output.ts';
 import type { CloseReason, Subscriber } from './subscriber.ts';
+import type { HubEvent } from './hub-events.ts';
 
 /** Who publishes; shown by the API, never used to decide anything in the hub. */
 export interface PublisherInfo {
@@ -23,6 +24,8 @@ export interface StreamOptions {
   readonly onSubscriberError?: (stream: Stream, error: unknown) => void;
   /** Called when the stream has no publisher, no grace period running and no subscriber. */
   readonly onDone: (stream: Stream) => void;
+  /** Receives the stream's lifecycle events (the hub's HubEvents). */
+  readonly onEvent?: (event: HubEvent) => void;
 }
 
 /** Where a Stream is in its life. */
@@ -97,6 +100,7 @@ export class Stream {
   /** @internal Used by StreamHub.publish(). */
   attach(info: PublisherInfo): Publication {
     if (this.#publisher) throw new StreamBusyError(this.path);
+    const resumed = this.#state === 'grace';
     if (this.#graceTimer) clearTimeout(this.#graceTimer);
     this.#graceTimer = null;
     this.#rebase = this.#publishCount > 0;
@@ -113,6 +117,11 @@ export class Stream {
     this.#publishedAtMs = Date.now();
     this.ingest.reset();
     this.#publisher = new Publication(this, info);
+    this.#options.onEvent?.({
+      type: resumed ? 'resumed' : 'published',
+      stream: this,
+      publisher: info,
+    });
     return this.#publisher;
   }
 
@@ -121,7 +130,9 @@ export class Stream {
    * sequence headers and the cached GOP; otherwise all of that comes when the publisher starts.
    */
   subscribe(subscriber: Subscriber): void {
+    if (this.#subscribers.has(subscriber)) return;
     this.#subscribers.add(subscriber);
+    this.#emitSubscribers('subscriber-added');
     if (this.#ready)
       this.#guard(subscriber, () => {
         this.#replay(subscriber);
@@ -130,7 +141,8 @@ export class Stream {
 
   /** Removes a subscriber; the stream is forgotten once nobody uses it. */
   unsubscribe(subscriber: Subscriber): void {
-    this.#subscribers.delete(subscriber);
+    if (!this.#subscribers.delete(subscriber)) return;
+    this.#emitSubscribers('subscriber-removed');
     this.#checkDone();
   }
 
@@ -160,6 +172,7 @@ export class Stream {
   end(reason: CloseReason): void {
     if (this.#graceTimer) clearTimeout(this.#graceTimer);
     this.#graceTimer = null;
+    if (this.#state === 'ended') return;
     this.#publisher?.detach();
     this.#publisher = null;
     this.#state = 'ended';
@@ -168,6 +181,7 @@ export class Stream {
     this.#outputs.clear();
     for (const subscriber of subscribers) subscriber.onClose(reason);
     this.#options.onDone(this);
+    this.#options.onEvent?.({ type: 'ended', stream: this, reason });
   }
 
   /** @internal Called by Publication.write(). */
@@ -248,6 +262,10 @@ export class Stream {
     }, this.#options.reconnectGraceMs);
     this.#graceTimer.unref();
     if (this.#subscribers.size === 0) this.end('stream-ended');
+    else {
+      const graceMs = this.#options.reconnectGraceMs;
+      this.#options.onEvent?.({ type: 'unpublished', stream: this, graceMs });
+    }
   }
 
   /**
@@ -273,7 +291,8 @@ export class Stream {
   }
 
   #evict(subscriber: Subscriber, error: unknown): void {
-    this.#subscribers.delete(subscriber);
+    if (!this.#subscribers.delete(subscriber)) return;
+    this.#emitSubscribers('subscriber-removed');
     this.#options.onSubscriberError?.(this, error);
     try {
       subscriber.onClose('kicked');
@@ -299,11 +318,16 @@ export class Stream {
     }
   }
 
+  #emitSubscribers(type: 'subscriber-added' | 'subscriber-removed'): void {
+    this.#options.onEvent?.({ type, stream: this, subscribers: this.#subscribers.size });
+  }
+
   #checkDone(): void {
     if (this.#subscribers.size > 0) return;
     if (this.#state === 'idle') {
       this.#state = 'ended';
       this.#options.onDone(this);
+      this.#options.onEvent?.({ type: 'ended', stream: this, reason: 'not-found' });
     } else if (this.#state === 'grace') {
       this.end('stream-ended'); // nobody left to keep the path for
     }
