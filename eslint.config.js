@@ -36,6 +36,11 @@ const layerRules = [
     why: 'servers never import each other; share through media/ or protocols/.',
   },
   {
+    files: ['src/cluster/**/*.ts'],
+    banned: ['servers', 'app'],
+    why: 'cluster/ (pulls from other nodes, the stream map) works through the hub and protocols/, never a server.',
+  },
+  {
     files: [
       'src/access/**/*.ts',
       'src/api/**/*.ts',

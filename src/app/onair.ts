@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { HttpListener } from './http-listener.ts';
 import { Monitoring } from './monitoring-setup.ts';
+import { Cluster } from './cluster-setup.ts';
 import { MemoryBudget } from './memory-budget.ts';
 import { DashboardHandler } from '../servers/pages/dashboard-handler.ts';
 import { SessionRegistry } from '../hub/session-registry.ts';
@@ -57,6 +58,7 @@ export class Onair {
   readonly #hls: HlsHandler | null;
   readonly #pages: PagesHandler;
   readonly #monitoring: Monitoring;
+  readonly cluster: Cluster;
   #ports: { rtmp: number | null; http: number | null } = { rtmp: null, http: null };
   #health: 'ok' | 'starting' | 'stopping' = 'starting';
 
@@ -69,6 +71,9 @@ export class Onair {
       audioMergeMs: config.hub.audioMergeMs,
       onSubscriberError: (stream, error) => {
         logger.error({ stream: stream.path, err: error }, 'a subscriber failed and was removed');
+      },
+      onListenerError: (error, event) => {
+        logger.error({ err: error, event: event.type }, 'a hub event listener failed');
       },
     });
     mkdirSync(config.dataDir, { recursive: true });
@@ -134,6 +139,17 @@ export class Onair {
       }),
       logger,
     });
+    this.cluster = new Cluster({
+      config: config.cluster,
+      hub: this.hub,
+      logger,
+      playToken: (path) =>
+        signToken(this.keys.token, {
+          purpose: 'play',
+          path,
+          expiresAtS: Math.floor(Date.now() / 1000) + PULL_TOKEN_S,
+        }),
+    });
     const shared = { access: this.access, sessions: this.sessions };
     this.#rtmp = config.rtmp.enabled
       ? new RtmpServer({
@@ -162,6 +178,12 @@ export class Onair {
             countViewers: config.limits.countHlsViewers,
             clientAddress: (req) => this.addresses.of(req),
             overMemoryBudget: () => this.memory.over,
+            ...(this.cluster.pulling
+              ? {
+                  awaitStream: (path: string) =>
+                    this.cluster.whenLive(path, config.hub.waitForPublisherMs),
+                }
+              : {}),
           })
         : null;
     this.#pages = new PagesHandler({ hub: this.hub, rtmpPort: config.rtmp.port });
@@ -260,6 +282,7 @@ export class Onair {
     const leftMs = (): number => Math.max(0, timeoutMs - (Date.now() - startedMs));
     this.#logger.info({ timeoutMs }, 'stopping');
     this.#health = 'stopping';
+    this.cluster.close();
     this.hub.close();
     const connections = Promise.all([this.#rtmp?.close(), this.#http?.close()]);
     const clean = await settlesWithin(connections, Math.ceil(timeoutMs / 2));
@@ -279,6 +302,9 @@ export class Onair {
     return clean;
   }
 }
+
+/** How long the play token of a pull from another node is valid (it is signed per attempt). */
+const PULL_TOKEN_S = 300;
 
 /** Whether `promise` settles within `ms` (it is left running when it does not). */
 async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {

@@ -69,6 +69,7 @@ void test('describeSections() lists every section with a description', () => {
       'analytics',
       'metrics',
       'server',
+      'cluster',
     ],
   );
   for (const section of sections) assert.ok(section.description.length > 5, section.key);

@@ -488,6 +488,91 @@ const serverSchema = section(
   'The process as a whole: who may speak for clients, and how it stops.',
 );
 
+/** Bad entries of a comma-separated list of origins (`rtmp://host[:port]`, no path). */
+export function badOrigins(text: string): string[] {
+  return splitList(text).filter((entry) => !isRtmpBase(entry));
+}
+
+/** The entries of a comma-separated list, trimmed, empty ones left out. */
+export function splitList(text: string): string[] {
+  return text
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '');
+}
+
+function isRtmpBase(entry: string): boolean {
+  if (!/^rtmp:\/\/[^\s/?#]+\/?$/.test(entry) || !URL.canParse(entry)) return false;
+  return new URL(entry).hostname !== '';
+}
+
+/** A URL of one scheme with a host and no path (`rtmp://host:port`), or empty. */
+function baseUrl(scheme: 'rtmp' | 'http', description: string) {
+  const pattern = scheme === 'rtmp' ? /^rtmp:\/\/[^\s/?#]+\/?$/ : /^https?:\/\/[^\s/?#]+\/?$/;
+  return z
+    .string()
+    .max(2048)
+    .refine((text) => text === '' || (pattern.test(text) && URL.canParse(text)), {
+      error: `must be a ${scheme === 'rtmp' ? 'rtmp://' : 'http(s)://'}host:port URL without a path, or empty`,
+    })
+    .default('')
+    .describe(description);
+}
+
+const clusterSchema = section(
+  {
+    origins: z
+      .string()
+      .max(16_384)
+      .refine((text) => badOrigins(text).length === 0, {
+        error: (issue) =>
+          `not an rtmp://host:port origin: ${badOrigins(String(issue.input)).join(', ')}`,
+      })
+      .default('')
+      .describe(
+        'Origins a viewer of a stream not published here is pulled from, tried in order (comma-separated rtmp://host:port; onair, nginx-rtmp or SRS); empty: none.',
+      ),
+    redisUrl: z
+      .string()
+      .max(2048)
+      .refine((text) => text === '' || (/^rediss?:\/\/\S+$/.test(text) && URL.canParse(text)), {
+        error: 'must be a redis:// or rediss:// URL, or empty',
+      })
+      .default('')
+      .describe(
+        "Redis holding the stream map: where each stream is published, and every node's load; empty: no map.",
+      ),
+    advertiseUrl: baseUrl(
+      'rtmp',
+      'How other nodes reach this one to pull its streams (rtmp://host:port); empty: rtmp://<host name>:<rtmp.port>.',
+    ),
+    advertiseHttpUrl: baseUrl(
+      'http',
+      'Where viewers sent to this node by another one go (http://host:port); empty: http://<host name>:<http.port>.',
+    ),
+    mapTtlMs: int({
+      min: 1000,
+      max: 10 * MINUTE_MS,
+      default: 10 * SECOND_MS,
+      description:
+        'Map entries live this long unless refreshed (every third of it): a node that dies drops out within it.',
+    }),
+    lookupTimeoutMs: int({
+      min: 10,
+      max: 30 * SECOND_MS,
+      default: 500,
+      description: 'A Redis command that has not answered after this long counts as failed.',
+    }),
+    pullIdleMs: int({
+      min: 0,
+      max: 10 * MINUTE_MS,
+      default: 5 * SECOND_MS,
+      description: 'A stream pulled from another node is released this long after its last viewer.',
+    }),
+  },
+  'Several nodes: pulling streams from origins, and the Redis stream map.',
+);
+
 const apiSchema = section(
   {
     enabled: bool(true, 'Serve the admin API at /api/v1 on the HTTP port.'),
@@ -614,6 +699,7 @@ export const configSchema = z.strictObject({
   analytics: analyticsSchema,
   metrics: metricsSchema,
   server: serverSchema,
+  cluster: clusterSchema,
   streams: streamsSchema,
 });
 
@@ -642,6 +728,8 @@ export type HooksConfig = Config['hooks'];
 export type LimitsConfig = Config['limits'];
 /** The `api` section. */
 export type ApiConfig = Config['api'];
+/** The `cluster` section. */
+export type ClusterConfig = Config['cluster'];
 /** Per-stream settings by stream path. */
 export type StreamsConfig = Config['streams'];
 /** One stream's settings. */

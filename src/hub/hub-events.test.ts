@@ -34,7 +34,7 @@ function record(hub: StreamHub): string[] {
       case 'ended':
         return `${event.type} ${event.stream.path} ${event.reason}`;
       case 'opened':
-        return `${event.type} ${event.stream.path}`;
+        return `${event.type} ${event.stream.path}${event.byRelay ? ' by relay' : ''}`;
     }
   };
   for (const type of [

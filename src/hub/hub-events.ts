@@ -5,8 +5,11 @@ import type { CloseReason } from './subscriber.ts';
 
 /** One thing that happened to a stream. Delivered synchronously, in order, to every listener. */
 export type HubEvent =
-  /** A viewer asked for a stream nobody publishes here yet (it waits for a publisher). */
-  | { readonly type: 'opened'; readonly stream: Stream }
+  /**
+   * A viewer asked for a stream nobody publishes here yet (it waits for a publisher).
+   * `byRelay`: that viewer is another server pulling the stream (never pull for it: no loops).
+   */
+  | { readonly type: 'opened'; readonly stream: Stream; readonly byRelay: boolean }
   /** A publisher started a stream that had none (the first one, or after it ended). */
   | { readonly type: 'published'; readonly stream: Stream; readonly publisher: PublisherInfo }
   /** The publisher left; subscribers wait `graceMs` for another one. */

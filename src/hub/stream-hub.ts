@@ -34,7 +34,7 @@ export class StreamHub {
    * the path already has a live publisher (the first one keeps going).
    */
   publish(path: string, info: PublisherInfo): Publication {
-    return this.#open(path, false).attach(info);
+    return this.#open(path, null).attach(info);
   }
 
   /** Every stream the hub knows now (live, in its grace period, or waited for). */
@@ -48,11 +48,12 @@ export class StreamHub {
   }
 
   /** The stream at `path`, created idle if absent so a viewer can wait for its publisher. */
-  open(path: string): Stream {
-    return this.#open(path, true);
+  open(path: string, viewer: { readonly byRelay?: boolean } = {}): Stream {
+    return this.#open(path, viewer.byRelay ?? false);
   }
 
-  #open(path: string, forViewer: boolean): Stream {
+  /** `byRelay`: null when the stream is opened for a publisher. */
+  #open(path: string, byRelay: boolean | null): Stream {
     const refused = checkStreamPath(path);
     if (refused !== null) throw new StreamNameError(refused);
     if (this.#closed) throw new StreamNameError('the server is shutting down');
@@ -74,7 +75,7 @@ export class StreamHub {
       });
       this.#streams.set(path, stream);
       // A stream made for a publisher is announced as published, at once, by attach().
-      if (forViewer) this.events.emit({ type: 'opened', stream });
+      if (byRelay !== null) this.events.emit({ type: 'opened', stream, byRelay });
     }
     return stream;
   }

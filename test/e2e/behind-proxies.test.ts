@@ -3,7 +3,6 @@
 // that counts for sessions and for loopback trust, and a forged X-Forwarded-For changes nothing.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import type { ChildProcess } from 'node:child_process';
 import { startServer, type TestServer } from '../support/server.ts';
 import {
@@ -13,21 +12,12 @@ import {
   type Publisher,
 } from '../support/media-tools.ts';
 import { makeClientHost, type ClientHost } from '../support/netns.ts';
-import { startNginxProxy, type Nginx } from '../support/nginx.ts';
+import { freePort, startNginxProxy, type Nginx } from '../support/nginx.ts';
 
 let server: TestServer;
 let publisher: Publisher;
 let host: ClientHost;
 let nginx: Nginx;
-
-/** A free TCP port on `address`. */
-async function freePort(address: string): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, address, resolve));
-  const port = (probe.address() as { port: number }).port;
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
 
 before(async () => {
   server = await startServer({ server: { trustedProxies: '127.0.0.1' } });

@@ -135,14 +135,14 @@ export async function probe(
   return (JSON.parse(result.stdout) as { streams: ProbedStream[] }).streams;
 }
 
-/** Polls `check` every 50 ms until it returns true; throws after `timeoutMs`. */
+/** Polls `check` every 50 ms until it returns (or resolves to) true; throws after `timeoutMs`. */
 export async function waitFor(
-  check: () => boolean,
+  check: () => boolean | Promise<boolean>,
   timeoutMs = 10_000,
   what = 'condition',
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!check()) {
+  while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }

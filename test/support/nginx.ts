@@ -1,14 +1,26 @@
-// nginx as a reverse proxy in front of onair, for tests: deploy/nginx/onair.conf included as a
-// user would include it, listening where the test says.
+// nginx for tests: a reverse proxy in front of onair (deploy/nginx/onair.conf included as a user
+// would include it, listening where the test says), and nginx-rtmp as an origin to pull from.
 import { spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stopProcess, waitFor } from './media-tools.ts';
 
 const DEPLOYED_CONF = fileURLToPath(new URL('../../deploy/nginx/onair.conf', import.meta.url));
+
+/** Debian's libnginx-mod-rtmp. */
+const NGINX_RTMP_MODULE = '/usr/lib/nginx/modules/ngx_rtmp_module.so';
+
+/** A free TCP port on `address`. */
+export async function freePort(address = '127.0.0.1'): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, address, resolve));
+  const port = (probe.address() as { port: number }).port;
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
 
 /** A running nginx; stop() ends it and removes its files. */
 export interface Nginx {
@@ -45,6 +57,33 @@ http {
   }
 }
 `;
+  return runNginx(dir, conf, options.host, options.port);
+}
+
+/** Starts nginx-rtmp (application `live`, live on) listening for RTMP on 127.0.0.1:`rtmpPort`. */
+export async function startNginxRtmp(rtmpPort: number): Promise<Nginx> {
+  const dir = mkdtempSync(join(tmpdir(), 'onair-nginx-rtmp-'));
+  chmodSync(dir, 0o755);
+  const conf = `load_module ${NGINX_RTMP_MODULE};
+worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 1024; }
+rtmp {
+  server {
+    listen 127.0.0.1:${rtmpPort};
+    application live { live on; record off; }
+  }
+}
+`;
+  return runNginx(dir, conf, '127.0.0.1', rtmpPort);
+}
+
+/**
+ * Writes `conf` in `dir`, runs nginx in the foreground and waits until `host:port` accepts;
+ * stop() ends it and removes `dir`.
+ */
+async function runNginx(dir: string, conf: string, host: string, port: number): Promise<Nginx> {
   writeFileSync(join(dir, 'nginx.conf'), conf);
   const child = spawn(
     'nginx',
@@ -55,7 +94,7 @@ http {
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   let listening = false;
   const tryConnect = (): void => {
-    const socket = connect(options.port, options.host, () => {
+    const socket = connect(port, host, () => {
       listening = true;
       socket.destroy();
     });
@@ -76,7 +115,7 @@ http {
     throw error;
   }
   return {
-    port: options.port,
+    port,
     errorLog: () => {
       try {
         return readFileSync(join(dir, 'error.log'), 'utf8');

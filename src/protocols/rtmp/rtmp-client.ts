@@ -31,10 +31,20 @@ export function parseRtmpUrl(url: string): RtmpUrl {
   return { host: parsed.hostname, port, app, name, tcUrl: `rtmp://${parsed.host}/${app}` };
 }
 
+/** The flashVer an onair relay (a pull from another server) connects with. */
+export const RELAY_FLASH_VER = 'onair-relay/1';
+
+/** Whether a client's flashVer says it is an onair relay: a server never pulls further for it. */
+export function isRelayFlashVer(flashVer: string | null): boolean {
+  return flashVer?.startsWith('onair-relay/') === true;
+}
+
 /** Options of RtmpClient.connect(). */
 export interface RtmpClientOptions {
   readonly timeoutMs?: number;
   readonly outChunkSize?: number;
+  /** The client's name in connect (default `FMLE/3.0 (compatible; onair)`). */
+  readonly flashVer?: string;
   /** Receives every audio, video and data message (play). */
   readonly onMedia?: (message: RtmpMessage) => void;
   /** Receives every onStatus info object. */
@@ -116,7 +126,7 @@ export class RtmpClient {
     await client.#call('connect', [
       {
         app: target.app,
-        flashVer: 'FMLE/3.0 (compatible; onair)',
+        flashVer: options.flashVer ?? 'FMLE/3.0 (compatible; onair)',
         tcUrl: target.tcUrl,
         fpad: false,
         capabilities: 15,

@@ -34,6 +34,11 @@ export interface HlsHandlerOptions {
   readonly clientAddress?: (req: IncomingMessage) => string;
   /** Whether the process is over its memory budget: no new segmenter is made. */
   readonly overMemoryBudget?: () => boolean;
+  /**
+   * A playlist for a stream not published here waits for this (a pull from another node):
+   * true once the stream is live here. Without it such a playlist is a fast 404.
+   */
+  readonly awaitStream?: (path: string) => Promise<boolean>;
 }
 
 /** One stream's HLS state. */
@@ -132,6 +137,7 @@ export class HlsHandler {
     res: ServerResponse,
     target: HlsTarget,
     search: URLSearchParams,
+    awaited = false,
   ): void {
     if (checkStreamPath(target.path) !== null) {
       this.#reply(res, 400, 'Bad stream name\n');
@@ -149,6 +155,20 @@ export class HlsHandler {
     }
     const entry =
       target.kind === 'playlist' ? this.#entryFor(target.path) : this.#entries.get(target.path);
+    const { awaitStream } = this.#options;
+    if (entry === undefined && target.kind === 'playlist' && awaitStream && !awaited) {
+      // Another node may have it: this one pulls it, then answers (once) as if it had it.
+      awaitStream(target.path).then(
+        () => {
+          if (!res.destroyed) this.handle(req, res, target, search, true);
+        },
+        (error: unknown) => {
+          this.#logger.error({ err: error, stream: target.path }, 'HLS pull failed');
+          if (!res.destroyed) this.#reply(res, 404, 'No such stream\n');
+        },
+      );
+      return;
+    }
     const wrongContainer = target.kind === 'media' && target.container !== entry?.profile.container;
     if (
       entry === undefined ||

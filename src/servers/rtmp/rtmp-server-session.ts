@@ -18,6 +18,7 @@ import type { SharedOutput } from '../../hub/shared-output.ts';
 import type { CloseReason } from '../../hub/subscriber.ts';
 import { ViewerQueue } from '../../hub/viewer-queue.ts';
 import { RtmpConnection, type RtmpCloseInfo } from '../../protocols/rtmp/rtmp-connection.ts';
+import { isRelayFlashVer } from '../../protocols/rtmp/rtmp-client.ts';
 import type { AccessControl, PublishAttempt } from '../../access/access-control.ts';
 import {
   parseAdobeQuery,
@@ -440,7 +441,9 @@ export class RtmpServerSession {
   }
 
   #startPlay(streamId: number, path: string, sessionId: string, slot?: SessionSlot): void {
-    const stream = this.#context.hub.open(path);
+    // Another server pulling this stream: it must not make this one pull for it in turn.
+    const byRelay = isRelayFlashVer(this.#flashVer);
+    const stream = this.#context.hub.open(path, { byRelay });
     const { rtmp, hubConfig } = this.#context;
     const output = stream.output(`rtmp:${streamId}`, rtmpFrameEncoder(streamId, rtmp.outChunkSize));
     const socket = this.connection.socket;
