@@ -39,7 +39,16 @@ before(async () => {
   });
   publisher = publishTestPattern(server.rtmpUrl('live/good'), { gop: 25, seconds: 600 });
   viewer = watchHttpFlv(server.httpUrl('live/good.flv'));
-  await waitFor(() => videoTags() > 50, 60_000, 'video on the HTTP-FLV viewer');
+  try {
+    await waitFor(() => videoTags() > 50, 60_000, 'video on the HTTP-FLV viewer');
+  } catch (error) {
+    // Say why: the publisher's and the server's last words.
+    const logs = server.logs.slice(-20).map((entry) => JSON.stringify(entry));
+    throw new Error(
+      `${String(error)}; viewer status ${String(viewer.status())}, ${String(videoTags())} video tags;\nffmpeg: ${publisher.stderr().slice(-2000)}\nserver: ${logs.join('\n')}`,
+      { cause: error },
+    );
+  }
   await server.metrics(); // the lag histogram starts from here
   rssBaseline = server.rssBytes();
 });
