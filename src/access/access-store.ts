@@ -120,12 +120,38 @@ export class AccessStore {
   readonly #keysByPath = new Map<string, KeyEntry[]>();
   readonly #private = new Map<string, boolean>();
 
+  /** Called after every change is on disk (another process may reload the file). */
+  onChange: (() => void) | null = null;
+
   private constructor(file: string, data: StoreFile, io: FileIo | undefined) {
     this.#file = file;
     this.#io = io;
+    this.#load(data);
+  }
+
+  #load(data: StoreFile): void {
+    this.#keys.clear();
+    this.#keysByPath.clear();
+    this.#private.clear();
     for (const record of data.keys)
       this.#index({ record, digest: Buffer.from(record.hash, 'hex') });
     for (const [path, value] of Object.entries(data.private)) this.#private.set(path, value);
+  }
+
+  /**
+   * Reads the file again (another process of the group changed it). On a file that cannot be
+   * used the store keeps what it has and throws.
+   */
+  reload(): void {
+    this.#load(AccessStore.open(this.#file).#snapshot());
+  }
+
+  #snapshot(): StoreFile {
+    return {
+      version: FILE_VERSION,
+      keys: [...this.#keys.values()].map((entry) => entry.record),
+      private: Object.fromEntries(this.#private),
+    };
   }
 
   /**
@@ -300,14 +326,10 @@ export class AccessStore {
    * error it throws, the file keeps the previous state and the caller undoes the change in memory.
    */
   #save(): void {
-    const data: StoreFile = {
-      version: FILE_VERSION,
-      keys: [...this.#keys.values()].map((entry) => entry.record),
-      private: Object.fromEntries(this.#private),
-    };
-    writeFileDurably(this.#file, JSON.stringify(data, null, 2) + '\n', {
+    writeFileDurably(this.#file, JSON.stringify(this.#snapshot(), null, 2) + '\n', {
       ...(this.#io === undefined ? {} : { io: this.#io }),
     });
+    this.onChange?.();
   }
 }
 

@@ -1,5 +1,5 @@
-// Builds the cluster side of a node: pulls of streams published elsewhere (static origins, and
-// the Redis stream map when configured). Without cluster.origins or cluster.redisUrl, nothing.
+// Builds the cluster side of a node: pulls of streams published elsewhere (another worker of the
+// group, the Redis stream map, the static origins). Alone, with none of them: nothing.
 import type { ClusterConfig } from '../config/schema.ts';
 import { splitList } from '../config/schema.ts';
 import type { Logger } from '../log/logger.ts';
@@ -12,21 +12,25 @@ export interface ClusterInputs {
   readonly logger: Logger;
   /** A play token for `path`, valid a few minutes (the nodes share auth.secret). */
   readonly playToken: (path: string) => string;
+  /** In a worker (--workers): the loopback RTMP URL of the worker publishing `path`, or null. */
+  readonly workerLocate?: (path: string) => Promise<string | null>;
 }
 
 /** The cluster parts of one node. */
 export class Cluster {
   readonly #pulls: StreamPulls | null;
   readonly #origins: readonly string[];
+  readonly #workerLocate: ((path: string) => Promise<string | null>) | null;
   /** Pull attempts and their outcomes, by result (metrics). */
   readonly pullResults = new Map<string, number>();
 
   constructor(inputs: ClusterInputs) {
     const { config, hub, logger } = inputs;
     this.#origins = splitList(config.origins);
+    this.#workerLocate = inputs.workerLocate ?? null;
     const log = logger.child({ component: 'cluster' });
     this.#pulls =
-      this.#origins.length > 0
+      this.#origins.length > 0 || this.#workerLocate !== null
         ? new StreamPulls({
             hub,
             locate: (path) => this.#locate(path),
@@ -62,7 +66,9 @@ export class Cluster {
     this.#pulls?.close();
   }
 
-  #locate(_path: string): Promise<readonly string[]> {
-    return Promise.resolve(this.#origins);
+  /** Where `path` may be, best first: the worker of this group that has it, then the origins. */
+  async #locate(path: string): Promise<readonly string[]> {
+    const worker = this.#workerLocate ? await this.#workerLocate(path) : null;
+    return worker === null ? this.#origins : [worker, ...this.#origins];
   }
 }

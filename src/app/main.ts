@@ -1,11 +1,13 @@
 // The `onair` command: load config (exit 2 when invalid), start, print where to publish and
 // watch, stop cleanly on SIGINT/SIGTERM.
-import { readFileSync } from 'node:fs';
-import { mkdirSync } from 'node:fs';
+import cluster from 'node:cluster';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { ConfigError, cliUsage, loadConfig } from '../config/load-config.ts';
 import { createLogger } from '../log/logger.ts';
 import { Onair } from './onair.ts';
 import { runTokenCommand } from './token-command.ts';
+import { runPrimary } from './workers.ts';
 
 /** Runs the server until a signal; returns the process exit code. */
 export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
@@ -32,7 +34,19 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
     return 0;
   }
   const { config } = loaded;
-  const logger = createLogger(config.log);
+  const workers = config.workers === 'auto' ? availableParallelism() : Number(config.workers);
+  const inWorkerGroup = cluster.isWorker;
+  const logger = inWorkerGroup
+    ? createLogger(config.log).child({ worker: Number(env.ONAIR_WORKER_INDEX ?? 0) })
+    : createLogger(config.log);
+  if (!inWorkerGroup && workers > 1) {
+    mkdirSync(config.dataDir, { recursive: true });
+    process.on('uncaughtException', (error) => {
+      logger.fatal({ err: error }, 'uncaught exception in the primary; exiting');
+      process.exit(1);
+    });
+    return runPrimary(config, logger, workers);
+  }
   // Last resort only: every socket handler already turns errors into closing that connection.
   // An uncaught exception may have left any state half-changed, so the process exits (a
   // supervisor restarts it). A rejected promise nobody awaited is a bug in one code path, not
@@ -63,8 +77,13 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
     };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
+    // A worker whose primary is gone stops too (nothing would restart or reach it).
+    if (inWorkerGroup)
+      process.on('disconnect', () => {
+        stop('disconnect');
+      });
   });
-  onair = new Onair(config, logger);
+  onair = new Onair(config, logger, { inWorkerGroup });
   const { rtmpPort, httpPort } = await onair.start();
   const host = 'localhost';
   logger.info({ rtmpPort, httpPort, dataDir: config.dataDir }, 'onair is running');
@@ -75,7 +94,8 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
       `\n  Admin API token (generated now, kept in ${config.dataDir}/api-token):\n  ${onair.apiToken.value}\n`,
     );
   }
-  if (rtmpPort !== null) {
+  // In a group, one worker prints where to publish and watch.
+  if (rtmpPort !== null && (!inWorkerGroup || env.ONAIR_WORKER_BANNER === '1')) {
     process.stdout.write(
       [
         '',

@@ -13,6 +13,7 @@ import { AnalyticsRecorder, sampleStreams } from '../analytics/analytics-recorde
 import { QoeLimiter, parseQoeBeacon } from '../analytics/qoe.ts';
 import { OnairMetrics } from '../metrics/metrics.ts';
 import type { MonitoringDeps } from '../api/monitoring-routes.ts';
+import type { StreamInfo } from '../api/api-schemas.ts';
 import type { HlsHandler } from '../servers/hls/hls-handler.ts';
 import type { MemoryFigures } from './memory-budget.ts';
 import {
@@ -31,6 +32,9 @@ export const VERSION = (
   }
 ).version;
 
+/** The Prometheus text exposition's content type. */
+const PROMETHEUS_TEXT = 'text/plain; version=0.0.4; charset=utf-8';
+
 /** What the monitoring needs from the server. */
 export interface MonitoringInputs {
   readonly config: Config;
@@ -48,6 +52,14 @@ export interface MonitoringInputs {
   readonly memory: () => MemoryFigures;
   /** Hook notifications dropped, by action (WebhookClient.droppedByAction). */
   readonly hookDrops?: () => ReadonlyMap<string, number>;
+  /**
+   * In a worker of a group (--workers): the whole group's streams and metrics, which the API
+   * and /metrics show instead of this process's own (null: not known yet, the own are shown).
+   */
+  readonly group?: {
+    readonly streams: () => readonly StreamInfo[] | null;
+    readonly metrics: () => Promise<string | null>;
+  };
 }
 
 /** The monitoring parts, started and stopped with the server. */
@@ -127,9 +139,12 @@ export class Monitoring {
     const liveQoe = new LiveQoe();
     const thumbnails = new Thumbnails(hub);
     const store = this.#store;
+    const group = inputs.group;
     this.deps = {
-      streams: () => allStreamInfo(hub, sessions, isPrivate),
+      streams: () => [...(group?.streams() ?? allStreamInfo(hub, sessions, isPrivate))],
       stream: (path) => {
+        const merged = group?.streams();
+        if (merged) return merged.find((info) => info.path === path) ?? null;
         const stream = hub.get(path);
         return stream === undefined
           ? null
@@ -187,6 +202,8 @@ export class Monitoring {
       thumbnail: (path) => thumbnails.get(path),
       metrics: async () => {
         if (this.metrics === null) return { contentType: 'text/plain', body: '' };
+        const merged = group ? await group.metrics() : null;
+        if (merged !== null) return { contentType: PROMETHEUS_TEXT, body: merged };
         return this.metrics.render();
       },
       maxEventClients: 100,

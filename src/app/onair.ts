@@ -2,6 +2,7 @@
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../log/logger.ts';
 import { StreamHub } from '../hub/stream-hub.ts';
+import type { Stream } from '../hub/stream.ts';
 import { RtmpServer } from '../servers/rtmp/rtmp-server.ts';
 import { HttpFlvHandler } from '../servers/http-flv/http-flv-handler.ts';
 import { HlsHandler } from '../servers/hls/hls-handler.ts';
@@ -12,6 +13,8 @@ import type { FastifyInstance } from 'fastify';
 import { HttpListener } from './http-listener.ts';
 import { Monitoring } from './monitoring-setup.ts';
 import { Cluster } from './cluster-setup.ts';
+import { WorkerLink } from './worker-link.ts';
+import { allStreamInfo } from './monitoring.ts';
 import { MemoryBudget } from './memory-budget.ts';
 import { DashboardHandler } from '../servers/pages/dashboard-handler.ts';
 import { SessionRegistry } from '../hub/session-registry.ts';
@@ -59,12 +62,29 @@ export class Onair {
   readonly #pages: PagesHandler;
   readonly #monitoring: Monitoring;
   readonly cluster: Cluster;
+  /** In a worker of a group (--workers): the link to the primary; null alone. */
+  readonly #worker: WorkerLink | null;
+  #reportTimer: NodeJS.Timeout | null = null;
   #ports: { rtmp: number | null; http: number | null } = { rtmp: null, http: null };
   #health: 'ok' | 'starting' | 'stopping' = 'starting';
 
-  constructor(config: Config, logger: Logger) {
+  /** `inWorkerGroup`: this process is one worker of `onair --workers N` (see workers.ts). */
+  constructor(config: Config, logger: Logger, options: { readonly inWorkerGroup?: boolean } = {}) {
     this.config = config;
     this.#logger = logger;
+    this.#worker =
+      options.inWorkerGroup === true
+        ? new WorkerLink({
+            onAccessChanged: () => {
+              try {
+                this.#store.reload();
+              } catch (error) {
+                logger.error({ err: error }, 'the access store changed but cannot be read');
+              }
+            },
+            metricsJson: async () => (await this.#monitoring.metrics?.renderJson()) ?? null,
+          })
+        : null;
     this.hub = new StreamHub({
       gopCache: config.hub.gopCache,
       reconnectGraceMs: config.hub.reconnectGraceMs,
@@ -97,6 +117,13 @@ export class Onair {
       ? { value: config.api.token, created: false }
       : loadOrCreateSecret(join(config.dataDir, 'api-token'));
     this.#store = AccessStore.open(join(config.dataDir, 'access.json'));
+    const worker = this.#worker;
+    if (worker) {
+      // Keys and private flags set through one worker's API hold on every worker.
+      this.#store.onChange = () => {
+        worker.accessChanged();
+      };
+    }
     const hookLogger = logger.child({ component: 'hooks' });
     this.#hooks = new WebhookClient({
       urls: {
@@ -143,6 +170,9 @@ export class Onair {
       config: config.cluster,
       hub: this.hub,
       logger,
+      ...(worker
+        ? { workerLocate: (path: string) => worker.locate(path, config.cluster.lookupTimeoutMs) }
+        : {}),
       playToken: (path) =>
         signToken(this.keys.token, {
           purpose: 'play',
@@ -226,6 +256,14 @@ export class Onair {
       health: () => this.#health,
       memory: () => this.memory.figures(),
       hookDrops: () => this.#hooks.droppedByAction,
+      ...(worker
+        ? {
+            group: {
+              streams: () => worker.group,
+              metrics: () => worker.metrics(METRICS_TIMEOUT_MS),
+            },
+          }
+        : {}),
     });
   }
 
@@ -262,10 +300,40 @@ export class Onair {
     this.memory.start();
     const rtmpPort = this.#rtmp ? await this.#rtmp.listen() : null;
     if (rtmpPort !== null) this.#pages.setRtmpPort(rtmpPort);
+    if (this.#worker && this.#rtmp) await this.#joinGroup(this.#worker, this.#rtmp);
     const httpPort = this.#http ? await this.#http.listen() : null;
     this.#ports = { rtmp: rtmpPort, http: httpPort };
     this.#health = 'ok';
     return { rtmpPort, httpPort };
+  }
+
+  /**
+   * One worker of a group: the others pull this worker's streams from a loopback port of its
+   * own, found through the primary, which also merges every worker's stream list.
+   */
+  async #joinGroup(worker: WorkerLink, rtmp: RtmpServer): Promise<void> {
+    const port = await rtmp.listenInternal();
+    const url = `rtmp://127.0.0.1:${String(port)}`;
+    const register = (stream: Stream, protocol: string): void => {
+      if (protocol !== 'relay') worker.register(stream.path, url);
+    };
+    this.hub.events.on('published', (event) => {
+      register(event.stream, event.publisher.protocol);
+    });
+    this.hub.events.on('resumed', (event) => {
+      register(event.stream, event.publisher.protocol);
+    });
+    this.hub.events.on('ended', (event) => {
+      worker.unregister(event.stream.path);
+    });
+    const report = (): void => {
+      worker.reportStreams(
+        allStreamInfo(this.hub, this.sessions, (path) => this.access.isPrivate(path)),
+      );
+    };
+    report();
+    this.#reportTimer = setInterval(report, REPORT_EVERY_MS);
+    this.#reportTimer.unref();
   }
 
   /**
@@ -282,6 +350,7 @@ export class Onair {
     const leftMs = (): number => Math.max(0, timeoutMs - (Date.now() - startedMs));
     this.#logger.info({ timeoutMs }, 'stopping');
     this.#health = 'stopping';
+    if (this.#reportTimer) clearInterval(this.#reportTimer);
     this.cluster.close();
     this.hub.close();
     const connections = Promise.all([this.#rtmp?.close(), this.#http?.close()]);
@@ -298,10 +367,17 @@ export class Onair {
     await this.#api?.close();
     this.#monitoring.stop();
     this.memory.stop();
+    this.#worker?.close();
     this.#logger.info({ clean, ms: Date.now() - startedMs }, 'stopped');
     return clean;
   }
 }
+
+/** How long a worker waits for the group's metrics before it shows its own. */
+const METRICS_TIMEOUT_MS = 3000;
+
+/** How often a worker tells the primary its streams (the group's stream list). */
+const REPORT_EVERY_MS = 1000;
 
 /** How long the play token of a pull from another node is valid (it is signed per attempt). */
 const PULL_TOKEN_S = 300;

@@ -134,6 +134,10 @@ export class OriginPull {
       this.#publication = this.#options.hub.publish(this.#options.path, {
         protocol: 'relay',
         remoteAddress: client.url.host,
+        // A publisher of this stream here takes over from the pull (viewers continue).
+        onYield: () => {
+          this.#end({ code: 'local-publisher', message: 'published here', wasLive: true });
+        },
       });
     } catch (error) {
       const code = error instanceof StreamBusyError ? 'local-publisher' : 'refused';

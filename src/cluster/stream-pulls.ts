@@ -169,13 +169,13 @@ export class StreamPulls {
   /** Tries every origin in order until one plays; schedules the next round when none does. */
   async #round(entry: Entry): Promise<void> {
     entry.retry = null;
+    if (this.#options.hub.get(entry.path)?.publisher) {
+      this.#drop(entry); // published here meanwhile
+      return;
+    }
     const origins = await this.#options.locate(entry.path);
     for (const origin of origins) {
       if (entry.dropped) return;
-      if (this.#options.hub.get(entry.path)?.publisher) {
-        this.#settle(entry, true); // a local publisher came meanwhile
-        return;
-      }
       entry.attempts++;
       const live = await this.#attempt(entry, origin);
       if (live) return;
@@ -215,7 +215,12 @@ export class StreamPulls {
           this.#options.onPull?.(end.code);
           if (entry.pull === pull) entry.pull = null;
           resolve(false);
-          if (end.wasLive && !entry.dropped && end.code !== 'released') {
+          if (
+            end.wasLive &&
+            !entry.dropped &&
+            end.code !== 'released' &&
+            end.code !== 'local-publisher'
+          ) {
             // The origin went away under live viewers: they wait in the grace period while
             // this node looks again (a republish elsewhere is found through the map).
             if (this.#wanted(entry)) void this.#round(entry);
@@ -231,6 +236,10 @@ export class StreamPulls {
     const entry = this.#entries.get(event.stream.path);
     if (!entry) return;
     this.#settle(entry, true);
+    if (event.publisher.protocol !== 'relay') {
+      this.#drop(entry); // published here: nothing to pull
+      return;
+    }
     // Nobody subscribed yet (an HLS request that will): released if nobody comes.
     if (event.stream.subscriberCount === 0) this.#armRelease(event.stream.path);
   }

@@ -31,6 +31,7 @@ Options:
   --http-port N           http.port (default 8080; 0 = any free port)
   --host ADDR             rtmp.host and http.host (default 0.0.0.0)
   --data-dir DIR          dataDir (default ./data)
+  --workers N             workers: processes behind the same ports (default 1; auto = one per core)
   --log-level LEVEL       log.level: fatal, error, warn, info, debug, trace or silent
   --log-format FORMAT     log.format: json or pretty
   --set KEY=VALUE         set any key, e.g. --set hub.gopCache.maxFrames=100 (repeatable)
@@ -47,6 +48,7 @@ const OPTIONS = {
   'http-port': { type: 'string' },
   host: { type: 'string' },
   'data-dir': { type: 'string' },
+  workers: { type: 'string' },
   'log-level': { type: 'string' },
   'log-format': { type: 'string' },
   set: { type: 'string', multiple: true },
@@ -61,6 +63,7 @@ const SHORTCUTS: Partial<Record<FlagName, readonly string[]>> = {
   'http-port': ['http.port'],
   host: ['rtmp.host', 'http.host'],
   'data-dir': ['dataDir'],
+  workers: ['workers'],
   'log-level': ['log.level'],
   'log-format': ['log.format'],
 };

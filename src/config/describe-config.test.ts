@@ -28,7 +28,7 @@ void test('describeConfig() lists every leaf with a description, a default and a
   const keys = describeConfig();
   assert.deepEqual(
     keys.slice(0, 4).map((leaf) => leaf.key),
-    ['dataDir', 'rtmp.enabled', 'rtmp.host', 'rtmp.port'],
+    ['dataDir', 'workers', 'rtmp.enabled', 'rtmp.host'],
   );
   assert.equal(new Set(keys.map((leaf) => leaf.env)).size, keys.length);
   const defaults = defaultConfig() as unknown as Record<string, unknown>;

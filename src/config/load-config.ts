@@ -37,7 +37,12 @@ export interface LoadedConfig {
 }
 
 /** ONAIR_* variables that are not config keys and must not be reported as unknown. */
-export const RESERVED_ENV: ReadonlySet<string> = new Set(['ONAIR_CONFIG']);
+export const RESERVED_ENV: ReadonlySet<string> = new Set([
+  'ONAIR_CONFIG',
+  // Set by the primary of `--workers N` for each worker it starts (src/app/workers.ts).
+  'ONAIR_WORKER_INDEX',
+  'ONAIR_WORKER_BANNER',
+]);
 
 type Draft = Record<string, unknown>;
 

@@ -687,6 +687,13 @@ export const configSchema = z.strictObject({
     .min(1)
     .default('./data')
     .describe('Directory for everything onair keeps on disk.'),
+  workers: z
+    .string()
+    .regex(/^(?:auto|[1-9][0-9]{0,2})$/, { error: 'must be auto or a number of processes, 1-999' })
+    .default('1')
+    .describe(
+      'Processes serving the same ports (node:cluster), each on a core; auto: one per core. A stream published to one plays from all.',
+    ),
   rtmp: rtmpSchema,
   http: httpSchema,
   hub: hubSchema,

@@ -131,3 +131,24 @@ test('hub events: a listener that throws is reported and the others, and the str
   hub.publish('live/x', info);
   assert.equal(after, 1, 'a stopped listener is not called again');
 });
+
+test('hub events: a stand-in publisher (onYield) gives way to a real one, as a resume', () => {
+  const hub = new StreamHub(options);
+  const seen = record(hub);
+  let yielded = 0;
+  hub.open('live/y').subscribe(silent());
+  const standIn = hub.publish('live/y', {
+    protocol: 'relay',
+    remoteAddress: '10.0.0.1',
+    onYield: () => {
+      yielded++;
+    },
+  });
+  const real = hub.publish('live/y', info);
+  assert.equal(yielded, 1);
+  assert.equal(standIn.open, false, 'the stand-in can no longer write');
+  assert.equal(hub.get('live/y')?.publisher, real);
+  assert.deepEqual(seen.slice(-2), ['published live/y relay', 'resumed live/y test']);
+  // A publisher without onYield keeps its path.
+  assert.throws(() => hub.publish('live/y', info), /busy|already/i);
+});

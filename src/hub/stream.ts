@@ -12,6 +12,11 @@ import type { HubEvent } from './hub-events.ts';
 export interface PublisherInfo {
   readonly protocol: string;
   readonly remoteAddress: string;
+  /**
+   * Set by a publisher that gives way to any other (a pull of a stream published elsewhere):
+   * a new publisher takes the path over at once, as a resume, and this is called.
+   */
+  readonly onYield?: () => void;
 }
 
 /** Settings a Stream takes from the hub. */
@@ -99,7 +104,15 @@ export class Stream {
 
   /** @internal Used by StreamHub.publish(). */
   attach(info: PublisherInfo): Publication {
-    if (this.#publisher) throw new StreamBusyError(this.path);
+    const current = this.#publisher;
+    if (current) {
+      if (!current.info.onYield) throw new StreamBusyError(this.path);
+      // A stand-in (a pull) gives way: viewers continue on the new publisher's timeline.
+      current.detach();
+      this.#publisher = null;
+      this.#state = 'grace';
+      current.info.onYield();
+    }
     const resumed = this.#state === 'grace';
     if (this.#graceTimer) clearTimeout(this.#graceTimer);
     this.#graceTimer = null;

@@ -392,6 +392,16 @@ export class OnairMetrics {
     );
   }
 
+  /** Reads the sources once and renders them as prom-client JSON (a worker, for its primary). */
+  async renderJson(): Promise<unknown[]> {
+    this.#snapshot = this.#read();
+    try {
+      return await this.#registry.getMetricsAsJSON();
+    } finally {
+      this.#snapshot = null;
+    }
+  }
+
   /** Reads the sources once and renders the exposition text, with its content type. */
   async render(): Promise<{ contentType: string; body: string }> {
     this.#snapshot = this.#read();

@@ -84,7 +84,7 @@ describe('an edge pulling from an onair origin', () => {
       assert.ok(viewers.every((v) => v.status() === 200));
       const pulls = relayViewers(await sessionsOf(origin), 'live/main');
       assert.equal(pulls.length, 1, 'one pull however many viewers');
-      assert.equal(pulls[0]?.protocol, 'rtmp');
+      assert.equal(pulls[0]?.protocol, 'relay');
       assert.equal(edge.onair.cluster.pulls().length, 1);
       assert.equal(edge.onair.cluster.pulls()[0]?.live, true);
     } finally {

@@ -467,7 +467,8 @@ export class RtmpServerSession {
       {
         id: sessionId,
         role: 'viewer',
-        protocol: 'rtmp',
+        // Another server's pull: listed apart, so viewers summed across nodes count people.
+        protocol: byRelay ? 'relay' : 'rtmp',
         path,
         ip: this.remoteAddress,
         close: (reason) => {

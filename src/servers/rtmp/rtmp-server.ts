@@ -47,6 +47,8 @@ export class RtmpServer {
   readonly #options: RtmpServerOptions;
   readonly #logger: Logger;
   readonly #server: Server;
+  /** A loopback listener of this process alone, for the other workers' pulls (--workers). */
+  #internal: Server | null = null;
   readonly #sessions = new Set<RtmpServerSession>();
   readonly #perIp = new Map<string, number>();
   /** Sockets of trusted proxies whose PROXY header is still being read. */
@@ -71,13 +73,25 @@ export class RtmpServer {
     return listenServer(this.#server, this.#options.config.host, this.#options.config.port);
   }
 
+  /**
+   * Also listens on 127.0.0.1, on a port of this process alone (the shared port cannot name a
+   * worker): other workers pull this worker's streams there. Resolves with the port.
+   */
+  listenInternal(): Promise<number> {
+    this.#internal ??= createServer((socket) => {
+      this.#accept(socket);
+    });
+    return listenServer(this.#internal, '127.0.0.1', 0, true);
+  }
+
   /** Stops accepting and closes every session. */
   async close(): Promise<void> {
+    const internal = this.#internal ? serverClosed(this.#internal) : Promise.resolve();
     const closed = serverClosed(this.#server);
     for (const socket of [...this.#preludes]) socket.destroy();
     for (const session of [...this.#sessions])
       session.close('server-shutdown', 'the server is stopping');
-    await closed;
+    await Promise.all([closed, internal]);
   }
 
   #accept(socket: Socket): void {

@@ -1,0 +1,124 @@
+// End to end: `onair --workers 2`, one process group behind the same ports. A stream published
+// to one worker plays from both; the API and /metrics show the group; a worker killed with
+// SIGKILL is restarted and the other one's viewers never stop.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { publishTestPattern, waitFor, type Publisher } from '../support/media-tools.ts';
+import { watchHttpFlv, type FlvViewer } from '../support/flv-reader.ts';
+import {
+  startServerProcess,
+  TEST_API_TOKEN,
+  type ServerProcess,
+} from '../support/server-process.ts';
+import { FlvTagType } from '../../src/codecs/flv.ts';
+
+const videoTags = (viewer: FlvViewer): number =>
+  viewer.tags.filter((tag) => tag.type === FlvTagType.Video).length;
+
+/** The pids of the workers that logged `msg`. */
+function pidsLogging(server: ServerProcess, msg: string): Set<number> {
+  return new Set(
+    server.logs.filter((entry) => entry.msg === msg && 'worker' in entry).map((e) => Number(e.pid)),
+  );
+}
+
+describe('onair --workers 2', () => {
+  let server: ServerProcess;
+  let publisher: Publisher;
+
+  before(async () => {
+    server = await startServerProcess({ workers: '2', cluster: { pullIdleMs: 500 } });
+    await waitFor(
+      () => pidsLogging(server, 'onair is running').size === 2,
+      30_000,
+      'both workers to listen',
+    );
+    publisher = publishTestPattern(server.rtmpUrl('live/group'), { gop: 25, seconds: 300 });
+    await waitFor(
+      () => server.logs.some((e) => e.msg === 'publish started'),
+      20_000,
+      'the publish',
+    );
+  });
+
+  after(async () => {
+    await publisher.stop();
+    const { code } = await server.stop();
+    assert.equal(code, 0, 'the group stops cleanly on SIGTERM');
+  });
+
+  test('10 HTTP-FLV viewers on new connections all play; the API counts 10; SIGKILL of a worker leaves the others playing', async () => {
+    const viewers = Array.from({ length: 10 }, () =>
+      watchHttpFlv(server.httpUrl('live/group.flv')),
+    );
+    try {
+      await waitFor(() => viewers.every((v) => videoTags(v) > 10), 30_000, 'video on every viewer');
+      // Both workers served some of them: one pulled from the other.
+      await waitFor(
+        () => server.logs.some((e) => e.msg === 'pulling from an origin'),
+        5000,
+        'a pull between the workers',
+      );
+      await waitFor(
+        async () => {
+          const response = await fetch(server.httpUrl('api/v1/streams'), {
+            headers: { authorization: `Bearer ${TEST_API_TOKEN}` },
+          });
+          const body = (await response.json()) as {
+            items: { path: string; viewers: { total: number } }[];
+          };
+          return body.items.length === 1 && body.items[0]?.viewers.total === 10;
+        },
+        10_000,
+        'the API to list one stream with 10 viewers',
+      );
+      // /metrics sums the workers (whichever one answers).
+      const text = await (
+        await fetch(server.httpUrl('metrics'), {
+          headers: { authorization: `Bearer ${TEST_API_TOKEN}` },
+        })
+      ).text();
+      assert.match(text, /^onair_viewers\{protocol="http-flv"\} 10$/m);
+      // Kill the worker that does not hold the publisher.
+      const publisherPid = Number(server.logs.find((e) => e.msg === 'publish started')?.pid);
+      const running = [...pidsLogging(server, 'onair is running')];
+      const victim = running.find((pid) => pid !== publisherPid);
+      assert.ok(victim !== undefined);
+      const before = viewers.map(videoTags);
+      process.kill(victim, 'SIGKILL');
+      await waitFor(
+        () => server.logs.some((e) => e.msg === 'a worker died; restarting it'),
+        10_000,
+        'the primary to see the death',
+      );
+      await waitFor(
+        () => pidsLogging(server, 'onair is running').size === 3,
+        30_000,
+        'a new worker',
+      );
+      const survivors = viewers.filter((v) => !v.ended());
+      const cut = viewers.filter((v) => v.ended());
+      assert.ok(survivors.length > 0 && cut.length > 0, `${survivors.length} survived`);
+      const atDeath = viewers.map(videoTags);
+      await waitFor(
+        () => survivors.every((v) => videoTags(v) > atDeath[viewers.indexOf(v)]! + 25),
+        10_000,
+        "the surviving worker's viewers to keep playing",
+      );
+      assert.ok(survivors.every((v) => !v.ended()));
+      assert.ok(before.every((count) => count > 10));
+      // A new viewer plays whichever worker takes it (the restarted one pulls again).
+      const late = [
+        watchHttpFlv(server.httpUrl('live/group.flv')),
+        watchHttpFlv(server.httpUrl('live/group.flv')),
+      ];
+      try {
+        await waitFor(() => late.every((v) => videoTags(v) > 5), 20_000, 'late viewers');
+      } finally {
+        for (const v of late) v.close();
+      }
+    } finally {
+      for (const viewer of viewers) viewer.close();
+    }
+  });
+});
