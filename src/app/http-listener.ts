@@ -8,12 +8,19 @@ import { HttpFlvHandler } from '../servers/http-flv/http-flv-handler.ts';
 import type { PagesHandler } from '../servers/pages/pages-handler.ts';
 import type { DashboardHandler } from '../servers/pages/dashboard-handler.ts';
 import { HlsHandler } from '../servers/hls/hls-handler.ts';
+import { HlsForwarder } from './hls-forwarder.ts';
 import { listenServer, serverClosed } from '../protocols/listen-server.ts';
 import type { AccessControl, AccessResult } from '../access/access-control.ts';
 import type { ClientAddresses } from '../access/client-address.ts';
 import { SessionRegistry } from '../hub/session-registry.ts';
 
 /** Paths outside /api that the admin API app answers: probes and Prometheus. */
+/**
+ * Which other process makes the HLS of `path`: its HTTP base (http://127.0.0.1:port), or null
+ * when this one does; a promise when it must be asked.
+ */
+export type HlsOwner = (path: string) => string | null | Promise<string | null>;
+
 const ADMIN_PATHS: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/metrics']);
 /**
  * Deadline for receiving a whole request (headers and body). Node's default is 300 s; API and
@@ -49,6 +56,10 @@ export class HttpListener {
    * would miss them and server.close() would wait for them forever.
    */
   readonly #upgraded = new Set<Duplex>();
+  /** The loopback listener of this worker alone (--workers), for the other workers' requests. */
+  #internal: Server | null = null;
+  readonly #hlsOwner: HlsOwner | undefined;
+  readonly #forwarder = new HlsForwarder();
 
   constructor(options: {
     config: HttpConfig;
@@ -62,7 +73,10 @@ export class HttpListener {
     pages?: PagesHandler;
     api?: ApiRouter;
     dashboard?: DashboardHandler;
+    /** In a worker group: which other worker makes a stream's HLS (its HTTP base), if any. */
+    hlsOwner?: HlsOwner;
   }) {
+    this.#hlsOwner = options.hlsOwner;
     this.#dashboard = options.dashboard;
     this.#addresses = options.addresses;
     this.#upgradeDeadlineMs = options.hookTimeoutMs + UPGRADE_DECISION_MARGIN_MS;
@@ -108,12 +122,39 @@ export class HttpListener {
   }
 
   /**
+   * Also listens on 127.0.0.1, on a port of this process alone: the other workers of the group
+   * forward HLS requests for this worker's streams there. Resolves with the port.
+   */
+  listenInternal(): Promise<number> {
+    this.#internal ??= createServer(
+      { headersTimeout: this.#config.headersTimeoutMs, requestTimeout: REQUEST_TIMEOUT_MS },
+      (req, res) => {
+        this.#onRequest(req, res);
+      },
+    );
+    return listenServer(this.#internal, '127.0.0.1', 0, true);
+  }
+
+  /** Whether `req` came through the internal listener (from another worker of the group). */
+  isInternal(req: IncomingMessage): boolean {
+    return this.#internal !== null && req.socket.localPort === this.#internalPort();
+  }
+
+  #internalPort(): number | null {
+    const address = this.#internal?.address();
+    return typeof address === 'object' && address !== null ? address.port : null;
+  }
+
+  /**
    * Stops accepting and ends every viewer politely (FLV viewers get their last chunk or a
    * WebSocket close, held HLS requests an answer); resolves once every connection is gone.
    * A client that does not let go is cut by forceClose().
    */
   async close(): Promise<void> {
-    const closed = serverClosed(this.#server);
+    const internal = this.#internal ? serverClosed(this.#internal) : Promise.resolve();
+    this.#internal?.closeIdleConnections();
+    this.#forwarder.close();
+    const closed = Promise.all([serverClosed(this.#server), internal]);
     this.#flv.close();
     this.#hls?.close();
     this.#server.closeIdleConnections();
@@ -123,6 +164,7 @@ export class HttpListener {
   /** Destroys every connection still open, upgraded ones included (the shutdown deadline). */
   forceClose(): void {
     this.#server.closeAllConnections();
+    this.#internal?.closeAllConnections();
     for (const socket of this.#upgraded) socket.destroy();
   }
 
@@ -157,7 +199,15 @@ export class HttpListener {
           return;
         }
         const search = new URLSearchParams((req.url ?? '').split('?')[1] ?? '');
-        this.#hls.handle(req, res, hlsTarget, search);
+        const hls = this.#hls;
+        const owner = this.isInternal(req) ? null : (this.#hlsOwner?.(hlsTarget.path) ?? null);
+        if (owner === null) hls.handle(req, res, hlsTarget, search);
+        else
+          void Promise.resolve(owner).then((base) => {
+            if (res.destroyed) return;
+            if (base === null) hls.handle(req, res, hlsTarget, search);
+            else this.#forwarder.forward(req, res, base, this.#addresses.of(req));
+          });
         return;
       }
       if (flvPath !== null) {

@@ -14,6 +14,9 @@ import { HttpListener } from './http-listener.ts';
 import { Monitoring } from './monitoring-setup.ts';
 import { Cluster } from './cluster-setup.ts';
 import { WorkerLink } from './worker-link.ts';
+import { CLIENT_HEADER } from './hls-forwarder.ts';
+import type { IncomingMessage } from 'node:http';
+import { isIP } from 'node:net';
 import { allStreamInfo } from './monitoring.ts';
 import { MemoryBudget } from './memory-budget.ts';
 import { DashboardHandler } from '../servers/pages/dashboard-handler.ts';
@@ -65,6 +68,8 @@ export class Onair {
   /** In a worker of a group (--workers): the link to the primary; null alone. */
   readonly #worker: WorkerLink | null;
   #reportTimer: NodeJS.Timeout | null = null;
+  /** Which worker makes the HLS of a stream, as last asked (see #hlsOwner). */
+  readonly #owners = new Map<string, { readonly base: string | null; readonly untilMs: number }>();
   #ports: { rtmp: number | null; http: number | null } = { rtmp: null, http: null };
   #health: 'ok' | 'starting' | 'stopping' = 'starting';
 
@@ -171,7 +176,10 @@ export class Onair {
       hub: this.hub,
       logger,
       ...(worker
-        ? { workerLocate: (path: string) => worker.locate(path, config.cluster.lookupTimeoutMs) }
+        ? {
+            workerLocate: async (path: string) =>
+              (await worker.locate(path, config.cluster.lookupTimeoutMs))?.url ?? null,
+          }
         : {}),
       playToken: (path) =>
         signToken(this.keys.token, {
@@ -206,7 +214,7 @@ export class Onair {
             access: this.access,
             sessions: this.sessions,
             countViewers: config.limits.countHlsViewers,
-            clientAddress: (req) => this.addresses.of(req),
+            clientAddress: (req) => this.#clientOf(req),
             overMemoryBudget: () => this.memory.over,
             ...(this.cluster.pulling
               ? {
@@ -242,6 +250,7 @@ export class Onair {
           ...(this.#hls ? { hls: this.#hls } : {}),
           pages: this.#pages,
           dashboard: new DashboardHandler(),
+          ...(worker ? { hlsOwner: (path: string) => this.#hlsOwner(worker, path) } : {}),
         })
       : null;
     this.#monitoring = new Monitoring({
@@ -307,6 +316,33 @@ export class Onair {
     return { rtmpPort, httpPort };
   }
 
+  /** The client of a request: named by the worker that forwarded it, else as usual. */
+  #clientOf(req: IncomingMessage): string {
+    if (this.#http?.isInternal(req) === true) {
+      const named = req.headers[CLIENT_HEADER];
+      if (typeof named === 'string' && isIP(named) !== 0) return named;
+    }
+    return this.addresses.of(req);
+  }
+
+  /**
+   * The HTTP base of the other worker that makes the HLS of `path` (it publishes it), or null
+   * when this one does or nobody does. Asked of the primary at most once a second per stream.
+   */
+  #hlsOwner(worker: WorkerLink, path: string): string | null | Promise<string | null> {
+    const publisher = this.hub.get(path)?.publisher;
+    if (publisher && publisher.info.protocol !== 'relay') return null;
+    const now = Date.now();
+    const known = this.#owners.get(path);
+    if (known && known.untilMs > now) return known.base;
+    if (this.#owners.size >= MAX_OWNERS_CACHED) this.#owners.clear();
+    return worker.locate(path, this.config.cluster.lookupTimeoutMs).then((found) => {
+      const base = found?.httpUrl ?? null;
+      this.#owners.set(path, { base, untilMs: Date.now() + OWNER_CACHE_MS });
+      return base;
+    });
+  }
+
   /**
    * One worker of a group: the others pull this worker's streams from a loopback port of its
    * own, found through the primary, which also merges every worker's stream list.
@@ -314,8 +350,10 @@ export class Onair {
   async #joinGroup(worker: WorkerLink, rtmp: RtmpServer): Promise<void> {
     const port = await rtmp.listenInternal();
     const url = `rtmp://127.0.0.1:${String(port)}`;
+    const httpPort = this.#http ? await this.#http.listenInternal() : 0;
+    const httpUrl = `http://127.0.0.1:${String(httpPort)}`;
     const register = (stream: Stream, protocol: string): void => {
-      if (protocol !== 'relay') worker.register(stream.path, url);
+      if (protocol !== 'relay') worker.register(stream.path, url, httpUrl);
     };
     this.hub.events.on('published', (event) => {
       register(event.stream, event.publisher.protocol);
@@ -375,6 +413,10 @@ export class Onair {
 
 /** How long a worker waits for the group's metrics before it shows its own. */
 const METRICS_TIMEOUT_MS = 3000;
+
+/** How long a worker trusts what the primary said about who makes a stream's HLS. */
+const OWNER_CACHE_MS = 1000;
+const MAX_OWNERS_CACHED = 10_000;
 
 /** How often a worker tells the primary its streams (the group's stream list). */
 const REPORT_EVERY_MS = 1000;

@@ -33,8 +33,8 @@ export class WorkerLink {
     return this.#group;
   }
 
-  register(path: string, url: string): void {
-    this.#send({ onair: 'register', path, url });
+  register(path: string, url: string, httpUrl: string): void {
+    this.#send({ onair: 'register', path, url, httpUrl });
   }
 
   unregister(path: string): void {
@@ -51,10 +51,17 @@ export class WorkerLink {
     this.#send({ onair: 'access-changed' });
   }
 
-  /** The loopback RTMP URL of the worker publishing `path`, or null (none, or no answer). */
-  async locate(path: string, timeoutMs: number): Promise<string | null> {
+  /**
+   * The loopback RTMP and HTTP URLs of the other worker publishing `path`, or null (none, or
+   * no answer in time).
+   */
+  async locate(
+    path: string,
+    timeoutMs: number,
+  ): Promise<{ readonly url: string; readonly httpUrl: string } | null> {
     const answer = await this.#ask((id) => ({ onair: 'locate', id, path }), timeoutMs);
-    return answer?.onair === 'located' ? answer.url : null;
+    if (answer?.onair !== 'located' || answer.url === null || answer.httpUrl === null) return null;
+    return { url: answer.url, httpUrl: answer.httpUrl };
   }
 
   /** The whole group's metrics in Prometheus text, or null when the primary did not answer. */

@@ -4,8 +4,16 @@ import type { StreamInfo } from '../api/api-schemas.ts';
 
 /** A worker to the primary. */
 export type ToPrimary =
-  /** This worker publishes `path`; other workers pull it from `url` (its loopback RTMP). */
-  | { readonly onair: 'register'; readonly path: string; readonly url: string }
+  /**
+   * This worker publishes `path`: other workers pull it from `url` (its loopback RTMP) and send
+   * its HLS requests to `httpUrl` (its loopback HTTP), so every player sees one playlist.
+   */
+  | {
+      readonly onair: 'register';
+      readonly path: string;
+      readonly url: string;
+      readonly httpUrl: string;
+    }
   | { readonly onair: 'unregister'; readonly path: string }
   /** Where is `path` published? Answered by `located` with the same id. */
   | { readonly onair: 'locate'; readonly id: number; readonly path: string }
@@ -20,7 +28,12 @@ export type ToPrimary =
 
 /** The primary to a worker. */
 export type ToWorker =
-  | { readonly onair: 'located'; readonly id: number; readonly url: string | null }
+  | {
+      readonly onair: 'located';
+      readonly id: number;
+      readonly url: string | null;
+      readonly httpUrl: string | null;
+    }
   | { readonly onair: 'group'; readonly streams: readonly StreamInfo[] }
   | { readonly onair: 'metrics'; readonly id: number; readonly text: string | null }
   | { readonly onair: 'metrics-json-request'; readonly id: number }

@@ -77,7 +77,10 @@ class Primary {
   readonly #count: number;
   readonly #slots: Slot[] = [];
   /** Which worker publishes each stream, and its loopback RTMP URL. */
-  readonly #published = new Map<string, { readonly workerId: number; readonly url: string }>();
+  readonly #published = new Map<
+    string,
+    { readonly workerId: number; readonly url: string; readonly httpUrl: string }
+  >();
   readonly #metricsWaits = new Map<
     number,
     { readonly pending: Set<number>; readonly parts: unknown[][]; readonly done: () => void }
@@ -186,8 +189,16 @@ class Primary {
   #receive(slot: Slot, worker: Worker, message: ToPrimary): void {
     switch (message.onair) {
       case 'register':
-        if (typeof message.path === 'string' && typeof message.url === 'string')
-          this.#published.set(message.path, { workerId: worker.id, url: message.url });
+        if (
+          typeof message.path === 'string' &&
+          typeof message.url === 'string' &&
+          typeof message.httpUrl === 'string'
+        )
+          this.#published.set(message.path, {
+            workerId: worker.id,
+            url: message.url,
+            httpUrl: message.httpUrl,
+          });
         return;
       case 'unregister':
         if (this.#published.get(message.path)?.workerId === worker.id)
@@ -195,8 +206,13 @@ class Primary {
         return;
       case 'locate': {
         const entry = this.#published.get(message.path);
-        const url = entry && entry.workerId !== worker.id ? entry.url : null;
-        send(worker, { onair: 'located', id: message.id, url });
+        const other = entry && entry.workerId !== worker.id ? entry : null;
+        send(worker, {
+          onair: 'located',
+          id: message.id,
+          url: other?.url ?? null,
+          httpUrl: other?.httpUrl ?? null,
+        });
         return;
       }
       case 'streams':

@@ -11,6 +11,7 @@ import {
   type ServerProcess,
 } from '../support/server-process.ts';
 import { FlvTagType } from '../../src/codecs/flv.ts';
+import { get } from 'node:http';
 
 const videoTags = (viewer: FlvViewer): number =>
   viewer.tags.filter((tag) => tag.type === FlvTagType.Video).length;
@@ -20,6 +21,21 @@ function pidsLogging(server: ServerProcess, msg: string): Set<number> {
   return new Set(
     server.logs.filter((entry) => entry.msg === msg && 'worker' in entry).map((e) => Number(e.pid)),
   );
+}
+
+/** GET on a connection of its own (so the group's balancer may pick either worker). */
+function getFresh(url: string): Promise<{ status: number; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = get(url, { agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => {
+        resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) });
+      });
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+  });
 }
 
 describe('onair --workers 2', () => {
@@ -119,6 +135,26 @@ describe('onair --workers 2', () => {
       }
     } finally {
       for (const viewer of viewers) viewer.close();
+    }
+  });
+
+  test('LL-HLS on new connections: one playlist whichever worker answers, every URI resolves', async () => {
+    const playlists: string[] = [];
+    for (let i = 0; i < 8; i++) {
+      const { status, body } = await getFresh(server.httpUrl('live/group.m3u8'));
+      assert.equal(status, 200);
+      playlists.push(body.toString('utf8'));
+    }
+    // The media file names carry the segmenter's id: one segmenter for the whole group.
+    const prefixes = new Set(playlists.map((text) => /URI="[^"]*?([0-9a-f]{8})-/.exec(text)?.[1]));
+    assert.equal(prefixes.size, 1, [...prefixes].join(', '));
+    const last = playlists.at(-1) ?? '';
+    const uris = [...last.matchAll(/#EXT-X-PART:[^\n]*URI="([^"]+)"/g)].map((m) => m[1] ?? '');
+    assert.ok(uris.length > 3);
+    for (const uri of uris.slice(-6)) {
+      const { status, body } = await getFresh(new URL(uri, server.httpUrl('live/group.m3u8')).href);
+      assert.equal(status, 200, uri);
+      assert.ok(body.length > 0);
     }
   });
 });
