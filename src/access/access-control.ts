@@ -91,6 +91,8 @@ export interface AccessControlOptions {
   readonly nowMs?: () => number;
   /** Whether the process is over its memory budget: new publishers and viewers are refused. */
   readonly overMemoryBudget?: () => boolean;
+  /** Whether the node sends limits.maxEgressMbps or more: new counted viewers are refused. */
+  readonly overEgress?: () => boolean;
 }
 
 const FAILURE_WINDOW_MS = 60_000;
@@ -379,6 +381,7 @@ export class AccessControl {
       limits.maxViewersPerIp > 0 && attempt.protocol !== 'rtmp' && attempt.protocol !== 'hls';
     return (
       this.#memoryRefusal() ??
+      this.#egressRefusal() ??
       (viewers >= limits.maxViewers
         ? refuse(503, 'max-viewers', `at most ${limits.maxViewers} viewers`)
         : ofStream >= limits.maxViewersPerStream
@@ -387,6 +390,11 @@ export class AccessControl {
             ? refuse(429, 'max-viewers-per-ip', 'too many viewers from this address')
             : null)
     );
+  }
+
+  #egressRefusal(): Refusal | null {
+    if (this.#options.overEgress?.() !== true) return null;
+    return refuse(503, 'max-egress', 'this server sends all the bandwidth it may; try another');
   }
 
   #memoryRefusal(): Refusal | null {

@@ -444,6 +444,13 @@ const limitsSchema = section(
       false,
       'HLS viewers count toward maxViewers and maxViewersPerStream too (RTMP, HTTP-FLV and WS-FLV viewers always do).',
     ),
+    maxEgressMbps: int({
+      min: 0,
+      max: 10_000_000,
+      default: 0,
+      description:
+        'Most megabits a second sent to viewers (over 5 s); past it new viewers are sent to a less loaded node of the stream map (302) or refused; 0: no cap.',
+    }),
     maxMemoryMB: int({
       min: 0,
       max: 1_048_576,
