@@ -362,6 +362,13 @@ describe('stream map on a running Redis', () => {
     assert.equal(await b.map.lookup('live/big'), null);
     await raw.set(`${prefix}stream:live/big`, padded(8 * 1024 * 1024));
     assert.equal(await b.map.lookup('live/big'), null);
+    // Counted in bytes: 1000 two-byte characters and trailing spaces, over the cap in bytes
+    // though its first cap + 1 bytes are fewer characters than the cap (and valid JSON).
+    const wide = entry.replace('{"v":1', `{"pad":"${'é'.repeat(1000)}","v":1`) + ' '.repeat(5000);
+    await raw.set(`${prefix}stream:live/big`, wide);
+    assert.equal(await b.map.lookup('live/big'), null);
+    await raw.set(`${prefix}stream:live/big`, wide.trimEnd());
+    assert.equal((await b.map.lookup('live/big'))?.nodeId, 'n9');
   });
 
   test('nodes() returns the live nodes with their loads, verified', TEST, async () => {

@@ -325,12 +325,15 @@ export class StreamMap {
 
   /**
    * The loads of the live nodes (this one included), verified like lookups, sorted by node id,
-   * at most MAX_NODES. Never rejects: [] on any error. Concurrent calls share one scan.
+   * at most MAX_NODES, within 2 * timeoutMs. Never rejects: [] on any error or past that
+   * deadline. Concurrent calls share one scan (SCAN visits the whole database: give the
+   * cluster a database of its own).
    */
   nodes(): Promise<NodeLoad[]> {
     if (this.#closed || !this.#client.isReady) return Promise.resolve([]);
     if (this.#nodesInFlight) return this.#nodesInFlight;
-    const scan = this.#scanNodes()
+    const ms = 2 * this.#options.timeoutMs;
+    const scan = this.#withDeadline('nodes', this.#scanNodes(Date.now() + ms), ms)
       .catch((error: unknown) => {
         this.#report(error, 'nodes');
         return [];
@@ -436,12 +439,16 @@ export class StreamMap {
     );
   }
 
-  #withDeadline<T>(what: string, promise: Promise<T>): Promise<T> {
+  #withDeadline<T>(
+    what: string,
+    promise: Promise<T>,
+    ms: number = this.#options.timeoutMs,
+  ): Promise<T> {
     promise.catch(() => undefined); // a late rejection, after the deadline, is not unhandled
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => {
-        reject(new DeadlineError(what, this.#options.timeoutMs));
-      }, this.#options.timeoutMs);
+        reject(new DeadlineError(what, ms));
+      }, ms);
       timer.unref();
       promise.then(
         (value) => {
@@ -602,7 +609,8 @@ export class StreamMap {
 
   /** Parses an envelope within its size cap: its body and signature, or null. */
   #unwrap(kind: Kind, value: string, cap: number): Envelope | null {
-    if (value.length > cap) return this.#refuse(kind, 'larger than its size cap');
+    // GETRANGE returned at most cap + 1 bytes; decoding never makes a value shorter in bytes.
+    if (Buffer.byteLength(value) > cap) return this.#refuse(kind, 'larger than its size cap');
     let parsed: unknown;
     try {
       parsed = JSON.parse(value);
@@ -704,11 +712,14 @@ export class StreamMap {
     return load;
   }
 
-  async #scanNodes(): Promise<NodeLoad[]> {
+  /** SCANs for node keys (stopping at `stopAtMs`), then reads and checks each entry. */
+  async #scanNodes(stopAtMs: number): Promise<NodeLoad[]> {
     const prefix = this.#nodeKey('');
     const ids = new Set<string>();
     let cursor = '0';
-    for (let calls = 0; calls < MAX_SCAN_CALLS && ids.size < MAX_NODES; calls++) {
+    let calls = 0;
+    for (; calls < MAX_SCAN_CALLS && ids.size < MAX_NODES; calls++) {
+      if (Date.now() >= stopAtMs) throw new DeadlineError('nodes', 2 * this.#options.timeoutMs);
       const reply = await this.#run('nodes', (client) =>
         client.scan(cursor, { MATCH: `${prefix}*`, COUNT: SCAN_COUNT }),
       );
@@ -719,6 +730,8 @@ export class StreamMap {
       cursor = reply.cursor;
       if (cursor === '0') break;
     }
+    if (calls === MAX_SCAN_CALLS)
+      this.#report(new Error(`SCAN stopped after ${calls} calls: only part of the nodes`), 'nodes');
     const list = [...ids];
     const values = await this.#run('nodes', (client) =>
       Promise.all(list.map((id) => client.getRange(this.#nodeKey(id), 0, MAX_NODE_VALUE_BYTES))),
