@@ -16,8 +16,9 @@
 // (relay) and `http(s)://` (HTTP) with a host and no path, credentials, query or fragment, is
 // ignored: a forged or stale map cannot send an edge to an address no node registered.
 //
-// Failure: no call waits on Redis for more than timeoutMs (a deadline of our own: node-redis'
-// command timeout stops counting once a command is written). Lookups resolve null and nodes()
+// Failure: no Redis command is waited on for more than timeoutMs (nodes() and close() take two
+// at most; a deadline of our own: node-redis' command timeout stops counting once a command is
+// written). Lookups resolve null and nodes()
 // [] at once while Redis is disconnected (no offline queue). The client reconnects with bounded
 // backoff; a connection that stays ready but answers nothing (a hung or black-holed Redis) is
 // dropped and reopened. Errors reach onError at most once per kind every 10 s.
