@@ -51,11 +51,6 @@ const layerRules = [
     why: 'access/, api/, analytics/ and metrics/ decide, administer and observe; servers call them, never the reverse.',
   },
   {
-    files: ['src/cluster/**/*.ts'],
-    banned: ['servers', 'app'],
-    why: 'cluster/ (the stream map, relays) is used by the servers and the composition root, never the reverse.',
-  },
-  {
     files: ['src/files/**/*.ts'],
     banned: [
       'codecs',
