@@ -82,7 +82,7 @@ export interface AccessControlOptions {
    * The keys derived from the auth secret: `token` verifies play/publish tokens, `hlsMedia`
    * signs and verifies `hs=`; never the secret itself, nor the hooks key.
    */
-  readonly keys: Pick<AccessKeys, 'token' | 'hlsMedia'>;
+  readonly keys: Pick<AccessKeys, 'token' | 'hlsMedia' | 'cluster'>;
   readonly store: AccessStore;
   readonly sessions: SessionRegistry;
   readonly hooks: WebhookClient;
@@ -226,6 +226,22 @@ export class AccessControl {
       }
     }
     return { ok: true };
+  }
+
+  /**
+   * Whether a play is another node of the cluster pulling `path`: its query carries `relay=`, a
+   * token signed with the cluster key (derived from the shared auth.secret). Such a pull is not
+   * a viewer: viewer limits do not apply to it, and it is listed as a relay.
+   */
+  isClusterPull(path: string, query: string, ip: string): boolean {
+    const proof = new URLSearchParams(query).get('relay');
+    if (proof === null) return false;
+    return verifyToken(this.#options.keys.cluster, proof, {
+      purpose: 'play',
+      path,
+      ip,
+      nowS: Math.floor(this.#now() / 1000),
+    }).ok;
   }
 
   /** Decides a play: address rules, limits, the token of a private stream, on_play. */
@@ -481,3 +497,14 @@ export function sameSecret(a: string, b: string): boolean {
   const digest = (text: string): Buffer => createHash('sha256').update(text, 'utf8').digest();
   return timingSafeEqual(digest(a), digest(b));
 }
+
+/**
+ * Refusals of a node that is full (not of this viewer): another node of the cluster may take
+ * the viewer, so HTTP viewers refused for these are redirected there when one has room.
+ */
+export const NODE_FULL_CODES: ReadonlySet<string> = new Set([
+  'max-viewers',
+  'max-viewers-per-stream',
+  'max-egress',
+  'memory-budget',
+]);

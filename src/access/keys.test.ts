@@ -26,18 +26,20 @@ void test('deriveKey() is HKDF-SHA256 with the documented labels: the openssl re
     token: 'onair/v1/token',
     'hls-media': 'onair/v1/hls-media',
     hooks: 'onair/v1/hooks',
+    cluster: 'onair/v1/cluster',
   });
 });
 
 void test('each purpose and each secret has its own 43-character key, never the secret', () => {
   const keys = deriveKeys(SECRET);
-  const values: string[] = [keys.token, keys.hlsMedia, keys.hooks];
-  assert.equal(new Set([...values, SECRET]).size, 4);
+  const values: string[] = [keys.token, keys.hlsMedia, keys.hooks, keys.cluster];
+  assert.equal(new Set([...values, SECRET]).size, 5);
   for (const key of values) assert.match(key, /^[A-Za-z0-9_-]{43}$/);
   assert.deepEqual(keys, {
     token: deriveKey(SECRET, 'token'),
     hlsMedia: deriveKey(SECRET, 'hls-media'),
     hooks: deriveKey(SECRET, 'hooks'),
+    cluster: deriveKey(SECRET, 'cluster'),
   });
   assert.notEqual(deriveKeys(`${SECRET}x`).token, keys.token);
   assert.throws(() => deriveKey('', 'token'), RangeError);
@@ -52,4 +54,7 @@ void test('a token signed with the hooks key (what a webhook receiver holds) doe
   assert.deepEqual(verifyToken(token, old, check), { ok: false, reason: 'signature' });
   const good = signToken(token, { purpose: 'play', path: 'live/x', expiresAtS: 2000 });
   assert.equal(verifyToken(token, good, check).ok, true);
+  // A play token is no proof of being a node of the cluster, and the other way round.
+  const { cluster } = deriveKeys(SECRET);
+  assert.deepEqual(verifyToken(cluster, good, check), { ok: false, reason: 'signature' });
 });

@@ -4,7 +4,7 @@
 import { hkdfSync } from 'node:crypto';
 
 /** What a derived key signs. */
-export type KeyPurpose = 'token' | 'hls-media' | 'hooks';
+export type KeyPurpose = 'token' | 'hls-media' | 'hooks' | 'cluster';
 
 /**
  * The HKDF `info` label of each purpose. Versioned: changing a derivation means a new label, so
@@ -14,6 +14,7 @@ export const KEY_LABELS: Readonly<Record<KeyPurpose, string>> = {
   token: 'onair/v1/token',
   'hls-media': 'onair/v1/hls-media',
   hooks: 'onair/v1/hooks',
+  cluster: 'onair/v1/cluster',
 };
 
 /** Bytes of key material per purpose (the SHA-256 block of HMAC-SHA256 takes up to 64). */
@@ -27,6 +28,8 @@ export interface AccessKeys {
   readonly hlsMedia: string;
   /** Signs webhook requests when `hooks.secret` is empty (`onair token hooks-key` prints it). */
   readonly hooks: string;
+  /** Signs and verifies the entries of the cluster's stream map (every node shares it). */
+  readonly cluster: string;
 }
 
 /**
@@ -49,5 +52,6 @@ export function deriveKeys(secret: string): AccessKeys {
     token: deriveKey(secret, 'token'),
     hlsMedia: deriveKey(secret, 'hls-media'),
     hooks: deriveKey(secret, 'hooks'),
+    cluster: deriveKey(secret, 'cluster'),
   };
 }

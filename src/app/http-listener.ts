@@ -10,17 +10,24 @@ import type { DashboardHandler } from '../servers/pages/dashboard-handler.ts';
 import { HlsHandler } from '../servers/hls/hls-handler.ts';
 import { HlsForwarder } from './hls-forwarder.ts';
 import { listenServer, serverClosed } from '../protocols/listen-server.ts';
-import type { AccessControl, AccessResult } from '../access/access-control.ts';
+import {
+  NODE_FULL_CODES,
+  type AccessControl,
+  type AccessResult,
+} from '../access/access-control.ts';
 import type { ClientAddresses } from '../access/client-address.ts';
 import { SessionRegistry } from '../hub/session-registry.ts';
 
-/** Paths outside /api that the admin API app answers: probes and Prometheus. */
+/** The HTTP base of another node with room for a viewer of `path` refused here for `code`. */
+export type Redirect = (path: string, code: string) => Promise<string | null>;
+
 /**
  * Which other process makes the HLS of `path`: its HTTP base (http://127.0.0.1:port), or null
  * when this one does; a promise when it must be asked.
  */
 export type HlsOwner = (path: string) => string | null | Promise<string | null>;
 
+/** Paths outside /api that the admin API app answers: probes and Prometheus. */
 const ADMIN_PATHS: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/metrics']);
 /**
  * Deadline for receiving a whole request (headers and body). Node's default is 300 s; API and
@@ -60,6 +67,7 @@ export class HttpListener {
   #internal: Server | null = null;
   readonly #hlsOwner: HlsOwner | undefined;
   readonly #forwarder = new HlsForwarder();
+  readonly #redirect: Redirect | undefined;
 
   constructor(options: {
     config: HttpConfig;
@@ -75,8 +83,11 @@ export class HttpListener {
     dashboard?: DashboardHandler;
     /** In a worker group: which other worker makes a stream's HLS (its HTTP base), if any. */
     hlsOwner?: HlsOwner;
+    /** Another node with room for a viewer of `path` this one refuses as full (its HTTP base). */
+    redirect?: Redirect;
   }) {
     this.#hlsOwner = options.hlsOwner;
+    this.#redirect = options.redirect;
     this.#dashboard = options.dashboard;
     this.#addresses = options.addresses;
     this.#upgradeDeadlineMs = options.hookTimeoutMs + UPGRADE_DECISION_MARGIN_MS;
@@ -222,8 +233,11 @@ export class HttpListener {
             if (result.ok) result.slot?.release();
             return;
           }
-          if (!result.ok) reply(res, result.status, `${result.message}\n`);
-          else if (probe) this.#flv.handleHead(res, flvPath);
+          if (!result.ok) {
+            if (this.#redirect && NODE_FULL_CODES.has(result.code))
+              sendElsewhere(req, res, this.#redirect, flvPath, result);
+            else reply(res, result.status, `${result.message}\n`);
+          } else if (probe) this.#flv.handleHead(res, flvPath);
           else this.#flv.handleRequest(req, res, flvPath, sessionId, ip, result.slot);
         });
         return;
@@ -371,6 +385,30 @@ export function decodeTarget(url: string | undefined): string | null {
   // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f\\]/.test(path)) return null;
   return path;
+}
+
+/**
+ * Answers a viewer this node is too full for with a 302 to a node that has room (the request's
+ * path and query kept), or with the refusal when none has.
+ */
+export function sendElsewhere(
+  req: IncomingMessage,
+  res: ServerResponse,
+  redirect: Redirect,
+  path: string,
+  refusal: { readonly status: number; readonly message: string; readonly code: string },
+): void {
+  redirect(path, refusal.code).then(
+    (base) => {
+      if (res.destroyed) return;
+      if (base === null) reply(res, refusal.status, `${refusal.message}\n`);
+      else
+        res.writeHead(302, { Location: `${base}${req.url ?? '/'}`, 'Content-Length': '0' }).end();
+    },
+    () => {
+      if (!res.destroyed) reply(res, refusal.status, `${refusal.message}\n`);
+    },
+  );
 }
 
 function reply(res: ServerResponse, status: number, body: string): void {

@@ -83,7 +83,10 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
         stop('disconnect');
       });
   });
-  onair = new Onair(config, logger, { inWorkerGroup });
+  onair = new Onair(config, logger, {
+    inWorkerGroup,
+    ...(inWorkerGroup ? { workerIndex: Number(env.ONAIR_WORKER_INDEX ?? 0) } : {}),
+  });
   const { rtmpPort, httpPort } = await onair.start();
   const host = 'localhost';
   logger.info({ rtmpPort, httpPort, dataDir: config.dataDir }, 'onair is running');

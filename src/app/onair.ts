@@ -13,6 +13,7 @@ import type { FastifyInstance } from 'fastify';
 import { HttpListener } from './http-listener.ts';
 import { Monitoring } from './monitoring-setup.ts';
 import { Cluster } from './cluster-setup.ts';
+import { EgressMeter } from './egress-meter.ts';
 import { WorkerLink } from './worker-link.ts';
 import { CLIENT_HEADER } from './hls-forwarder.ts';
 import type { IncomingMessage } from 'node:http';
@@ -45,6 +46,8 @@ export class Onair {
   readonly config: Config;
   readonly hub: StreamHub;
   readonly sessions = new SessionRegistry();
+  /** What this node sends to viewers (limits.maxEgressMbps, the cluster's node loads). */
+  readonly egress = new EgressMeter(this.sessions);
   readonly access: AccessControl;
   /** Client addresses behind server.trustedProxies. */
   readonly addresses: ClientAddresses;
@@ -74,7 +77,11 @@ export class Onair {
   #health: 'ok' | 'starting' | 'stopping' = 'starting';
 
   /** `inWorkerGroup`: this process is one worker of `onair --workers N` (see workers.ts). */
-  constructor(config: Config, logger: Logger, options: { readonly inWorkerGroup?: boolean } = {}) {
+  constructor(
+    config: Config,
+    logger: Logger,
+    options: { readonly inWorkerGroup?: boolean; readonly workerIndex?: number } = {},
+  ) {
     this.config = config;
     this.#logger = logger;
     this.#worker =
@@ -161,6 +168,8 @@ export class Onair {
       sessions: this.sessions,
       hooks: this.#hooks,
       overMemoryBudget: () => this.memory.over,
+      overEgress: () =>
+        config.limits.maxEgressMbps > 0 && this.egress.mbps >= config.limits.maxEgressMbps,
       jwt: createJwtVerifier({
         ...(config.auth.jwtSecret ? { secret: config.auth.jwtSecret } : {}),
         ...(config.auth.jwksUrl ? { jwksUrl: config.auth.jwksUrl } : {}),
@@ -175,18 +184,25 @@ export class Onair {
       config: config.cluster,
       hub: this.hub,
       logger,
+      mapKey: this.keys.cluster,
+      load: () => ({
+        viewers: this.sessions.viewers,
+        egressMbps: Math.round(this.egress.mbps * 10) / 10,
+        maxViewers: config.limits.maxViewers,
+        maxEgressMbps: config.limits.maxEgressMbps,
+      }),
+      ...(options.workerIndex === undefined ? {} : { workerIndex: options.workerIndex }),
       ...(worker
         ? {
             workerLocate: async (path: string) =>
               (await worker.locate(path, config.cluster.lookupTimeoutMs))?.url ?? null,
           }
         : {}),
-      playToken: (path) =>
-        signToken(this.keys.token, {
-          purpose: 'play',
-          path,
-          expiresAtS: Math.floor(Date.now() / 1000) + PULL_TOKEN_S,
-        }),
+      playQuery: (path) => {
+        // A play token (private streams), and the proof that this is a node of the cluster.
+        const signed = { purpose: 'play' as const, path, expiresAtS: nowS() + PULL_TOKEN_S };
+        return `token=${signToken(this.keys.token, signed)}&relay=${signToken(this.keys.cluster, signed)}`;
+      },
     });
     const shared = { access: this.access, sessions: this.sessions };
     this.#rtmp = config.rtmp.enabled
@@ -216,6 +232,8 @@ export class Onair {
             countViewers: config.limits.countHlsViewers,
             clientAddress: (req) => this.#clientOf(req),
             overMemoryBudget: () => this.memory.over,
+            redirect: (path: string, code: string) => this.#elsewhere(path, code),
+            nodeFull: () => this.#nodeFull(),
             ...(this.cluster.pulling
               ? {
                   awaitStream: (path: string) =>
@@ -251,6 +269,7 @@ export class Onair {
           pages: this.#pages,
           dashboard: new DashboardHandler(),
           ...(worker ? { hlsOwner: (path: string) => this.#hlsOwner(worker, path) } : {}),
+          redirect: (path, code) => this.#elsewhere(path, code),
         })
       : null;
     this.#monitoring = new Monitoring({
@@ -312,8 +331,34 @@ export class Onair {
     if (this.#worker && this.#rtmp) await this.#joinGroup(this.#worker, this.#rtmp);
     const httpPort = this.#http ? await this.#http.listen() : null;
     this.#ports = { rtmp: rtmpPort, http: httpPort };
+    this.egress.start();
+    this.cluster.start({ rtmp: rtmpPort, http: httpPort });
     this.#health = 'ok';
     return { rtmpPort, httpPort };
+  }
+
+  /**
+   * A node of the stream map with room for a viewer of `path` that this one refuses as full
+   * (`code`), or null; each redirect is logged and counted.
+   */
+  async #elsewhere(path: string, code: string): Promise<string | null> {
+    const base = await this.cluster.redirectFor(path);
+    if (base !== null) {
+      this.#logger.info({ stream: path, reason: code, to: base }, 'viewer sent to another node');
+      this.#monitoring.countRejection('redirected');
+    }
+    return base;
+  }
+
+  /**
+   * Why a new HLS viewer cannot be taken here, or null: the egress cap, and (in a stream map,
+   * where another node can take it) maxViewers counting HLS sessions too.
+   */
+  #nodeFull(): string | null {
+    const { limits } = this.config;
+    if (limits.maxEgressMbps > 0 && this.egress.mbps >= limits.maxEgressMbps) return 'max-egress';
+    if (this.cluster.mapped && this.sessions.viewers >= limits.maxViewers) return 'max-viewers';
+    return null;
   }
 
   /** The client of a request: named by the worker that forwarded it, else as usual. */
@@ -389,7 +434,7 @@ export class Onair {
     this.#logger.info({ timeoutMs }, 'stopping');
     this.#health = 'stopping';
     if (this.#reportTimer) clearInterval(this.#reportTimer);
-    this.cluster.close();
+    const leaving = this.cluster.close(); // the map entries go (bounded by lookupTimeoutMs)
     this.hub.close();
     const connections = Promise.all([this.#rtmp?.close(), this.#http?.close()]);
     const clean = await settlesWithin(connections, Math.ceil(timeoutMs / 2));
@@ -405,6 +450,8 @@ export class Onair {
     await this.#api?.close();
     this.#monitoring.stop();
     this.memory.stop();
+    this.egress.stop();
+    await leaving;
     this.#worker?.close();
     this.#logger.info({ clean, ms: Date.now() - startedMs }, 'stopped');
     return clean;
@@ -423,6 +470,10 @@ const REPORT_EVERY_MS = 1000;
 
 /** How long the play token of a pull from another node is valid (it is signed per attempt). */
 const PULL_TOKEN_S = 300;
+
+function nowS(): number {
+  return Math.floor(Date.now() / 1000);
+}
 
 /** Whether `promise` settles within `ms` (it is left running when it does not). */
 async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {

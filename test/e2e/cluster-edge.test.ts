@@ -47,8 +47,11 @@ describe('an edge pulling from an onair origin', () => {
   let publisher: Publisher;
 
   before(async () => {
-    origin = await startServer();
+    // One auth.secret for both: the edge's pull proves it is a node of the cluster.
+    const auth = { secret: 'a-secret-every-node-shares-0123' };
+    origin = await startServer({ auth });
     edge = await startServer({
+      auth,
       cluster: { origins: origin.rtmpUrl('').replace(/\/$/, ''), pullIdleMs: 300 },
     });
     publisher = publishTestPattern(origin.rtmpUrl('live/main'), { size: '320x240', gop: 25 });

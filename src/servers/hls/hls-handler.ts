@@ -14,7 +14,7 @@ import { renderPlaylist, type PlaylistRequest } from './hls-playlist.ts';
 import { HlsWaiters } from './hls-waiters.ts';
 import { HlsSessions, type HlsAdmission } from './hls-sessions.ts';
 import type { SessionRegistry, SessionSlot } from '../../hub/session-registry.ts';
-import type { AccessControl } from '../../access/access-control.ts';
+import { NODE_FULL_CODES, type AccessControl } from '../../access/access-control.ts';
 
 /** What the handler is built from. */
 export interface HlsHandlerOptions {
@@ -39,6 +39,16 @@ export interface HlsHandlerOptions {
    * true once the stream is live here. Without it such a playlist is a fast 404.
    */
   readonly awaitStream?: (path: string) => Promise<boolean>;
+  /**
+   * Where a new viewer goes when this node is full (see NODE_FULL_CODES): the HTTP base of a
+   * node with room, or null. Without it a full node refuses.
+   */
+  readonly redirect?: (path: string, code: string) => Promise<string | null>;
+  /**
+   * Why this node takes no new viewer now (`max-egress`...), or null. Checked for a request
+   * that would start an HLS session, counted or not.
+   */
+  readonly nodeFull?: () => string | null;
 }
 
 /** One stream's HLS state. */
@@ -200,7 +210,17 @@ export class HlsHandler {
     // With limits.countHlsViewers, the request that would start a session is checked against
     // the viewer limits, and only a checked one may start it; reloads are counted already.
     const countViewers = this.#options.countViewers === true;
-    const counted = countViewers && this.#viewers.wouldStart(target.path, ip, userAgent);
+    const starts = this.#viewers.wouldStart(target.path, ip, userAgent);
+    const counted = countViewers && starts;
+    const full = starts ? (this.#options.nodeFull?.() ?? null) : null;
+    if (full !== null) {
+      this.#sendElsewhere(req, res, target.path, {
+        status: 503,
+        code: full,
+        message: 'This server has no room for another viewer; try again later',
+      });
+      return;
+    }
     access
       .authorizePlay({
         path: target.path,
@@ -219,7 +239,9 @@ export class HlsHandler {
       .then(
         (result) => {
           if (!result.ok) {
-            this.#reply(res, result.status, `${result.message}\n`);
+            if (NODE_FULL_CODES.has(result.code))
+              this.#sendElsewhere(req, res, target.path, result);
+            else this.#reply(res, result.status, `${result.message}\n`);
             return;
           }
           const slot = result.slot;
@@ -508,6 +530,41 @@ export class HlsHandler {
     ];
     res.writeHead(200, headers);
     res.end(req.method === 'HEAD' ? undefined : body);
+  }
+
+  /** A 302 to a node with room (path and query kept), or the refusal when there is none. */
+  #sendElsewhere(
+    req: IncomingMessage,
+    res: ServerResponse,
+    path: string,
+    refusal: { readonly status: number; readonly code: string; readonly message: string },
+  ): void {
+    const redirect = this.#options.redirect;
+    if (!redirect) {
+      this.#reply(res, refusal.status, `${refusal.message}\n`);
+      return;
+    }
+    redirect(path, refusal.code).then(
+      (base) => {
+        if (res.destroyed || res.headersSent) return;
+        if (base === null) this.#reply(res, refusal.status, `${refusal.message}\n`);
+        else
+          res
+            .writeHead(302, [
+              'Location',
+              `${base}${req.url ?? '/'}`,
+              'Cache-Control',
+              'no-store',
+              'Content-Length',
+              '0',
+              ...this.#corsHeader,
+            ])
+            .end();
+      },
+      () => {
+        this.#reply(res, refusal.status, `${refusal.message}\n`);
+      },
+    );
   }
 
   #reply(res: ServerResponse, status: number, text: string): void {

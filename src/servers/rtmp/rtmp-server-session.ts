@@ -409,6 +409,12 @@ export class RtmpServerSession {
     this.connection.clearDeadline();
     this.#playPending.add(streamId);
     const sessionId = SessionRegistry.newId();
+    // Another node pulling for its viewers is not a viewer: no viewer limit stops it.
+    const pull = this.#context.access.isClusterPull(
+      resolved.path,
+      resolved.query,
+      this.remoteAddress,
+    );
     this.#context.access
       .authorizePlay({
         path: resolved.path,
@@ -416,8 +422,8 @@ export class RtmpServerSession {
         protocol: 'rtmp',
         query: resolved.query,
         sessionId,
-        counted: true,
-        reserve: true,
+        counted: !pull,
+        reserve: !pull,
       })
       .then(
         (result) => {
@@ -430,7 +436,7 @@ export class RtmpServerSession {
             this.#refuse(streamId, 'NetStream.Play.Failed', result.code, result.message);
             return;
           }
-          this.#startPlay(streamId, resolved.path, sessionId, result.slot);
+          this.#startPlay(streamId, resolved.path, sessionId, pull, result.slot);
         },
         (error: unknown) => {
           this.#playPending.delete(streamId);
@@ -440,9 +446,15 @@ export class RtmpServerSession {
       );
   }
 
-  #startPlay(streamId: number, path: string, sessionId: string, slot?: SessionSlot): void {
+  #startPlay(
+    streamId: number,
+    path: string,
+    sessionId: string,
+    pull: boolean,
+    slot?: SessionSlot,
+  ): void {
     // Another server pulling this stream: it must not make this one pull for it in turn.
-    const byRelay = isRelayFlashVer(this.#flashVer);
+    const byRelay = pull || isRelayFlashVer(this.#flashVer);
     const stream = this.#context.hub.open(path, { byRelay });
     const { rtmp, hubConfig } = this.#context;
     const output = stream.output(`rtmp:${streamId}`, rtmpFrameEncoder(streamId, rtmp.outChunkSize));
@@ -468,7 +480,7 @@ export class RtmpServerSession {
         id: sessionId,
         role: 'viewer',
         // Another server's pull: listed apart, so viewers summed across nodes count people.
-        protocol: byRelay ? 'relay' : 'rtmp',
+        protocol: pull ? 'relay' : 'rtmp',
         path,
         ip: this.remoteAddress,
         close: (reason) => {
