@@ -2,6 +2,8 @@
 // once however many viewers, play it over HTTP-FLV and LL-HLS, and release it after the last.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { createServer, type Server } from 'node:net';
 import { startServer, type TestServer } from '../support/server.ts';
 import { probe, publishTestPattern, waitFor, type Publisher } from '../support/media-tools.ts';
 import { watchHttpFlv, type FlvViewer } from '../support/flv-reader.ts';
@@ -189,5 +191,51 @@ describe('an onair edge pulling from nginx-rtmp', () => {
     // The publisher may still be connecting: the edge retries its pull with backoff meanwhile.
     expectTestPattern(await probe(edge.httpUrl('live/peer.flv')));
     assert.equal(edge.onair.cluster.pulls()[0]?.live, true);
+  });
+});
+
+describe('an origin that answers a pull with garbage', () => {
+  let garbage: Server;
+  let garbagePort = 0;
+  let edge: TestServer;
+  let publisher: Publisher;
+
+  before(async () => {
+    garbage = createServer((socket) => {
+      socket.on('error', () => socket.destroy());
+      socket.end(randomBytes(64 * 1024)); // not an RTMP handshake
+    });
+    await new Promise<void>((resolve) => garbage.listen(0, '127.0.0.1', resolve));
+    garbagePort = (garbage.address() as { port: number }).port;
+    edge = await startServer({
+      hub: { waitForPublisherMs: 1500 },
+      cluster: { origins: `rtmp://127.0.0.1:${String(garbagePort)}` },
+    });
+    publisher = publishTestPattern(edge.rtmpUrl('live/local'), { gop: 25, seconds: 120 });
+    await waitFor(() => edge.onair.hub.get('live/local')?.tracks.length === 2, 15_000, 'publish');
+  });
+
+  after(async () => {
+    await publisher.stop();
+    await edge.stop();
+    garbage.close();
+  });
+
+  test("the pull closes with a reason; the edge's own stream and its viewers go on", async () => {
+    const local = watchHttpFlv(edge.httpUrl('live/local.flv'));
+    const remote = watchHttpFlv(edge.httpUrl('live/remote.flv'));
+    try {
+      await waitFor(() => hasVideo(local), 15_000, 'the local stream');
+      await waitFor(() => remote.ended(), 15_000, 'the remote viewer to be told no');
+      const ends = edge.logs.filter((e) => e.msg === 'pull ended' && e.stream === 'live/remote');
+      assert.ok(ends.length > 0);
+      assert.ok(ends.every((e) => e.code === 'connect-failed' || e.code === 'origin-closed'));
+      const before = local.tags.length;
+      await waitFor(() => local.tags.length > before + 25, 10_000, 'the local viewer to go on');
+      assert.equal(local.ended(), false);
+    } finally {
+      local.close();
+      remote.close();
+    }
   });
 });

@@ -13,6 +13,7 @@ import { startRedis, type RedisServer } from '../support/redis.ts';
 import { FlvTagType } from '../../src/codecs/flv.ts';
 import { StreamMap } from '../../src/cluster/stream-map.ts';
 import { deriveKeys } from '../../src/access/keys.ts';
+import { expectVideoAdvances, withChromiumPage } from '../support/chromium.ts';
 
 const SECRET = 'a-cluster-secret-shared-by-every-node';
 const TTL_MS = 2000;
@@ -93,6 +94,17 @@ describe('origins and edges through a Redis stream map', () => {
     const playlist = await fetch(edgeC.httpUrl('live/map.m3u8'));
     assert.equal(playlist.status, 200);
     assert.match(await playlist.text(), /#EXT-X-PART:/);
+  });
+
+  test('hls.js in Chromium plays the stream on both edges', async () => {
+    for (const edge of [edgeB, edgeC]) {
+      await withChromiumPage(async (page, problems) => {
+        await page.goto(edge.httpUrl('watch/live/map?mode=hls'));
+        const video = await expectVideoAdvances(page, { advanceS: 2, timeoutMs: 45_000 });
+        assert.ok(video.width > 0);
+        assert.deepEqual(problems.exceptions, []);
+      });
+    }
   });
 
   test('origin killed -9: its entry expires within the TTL; a republish on another origin reaches the edge viewer', async () => {
