@@ -150,7 +150,7 @@ export class HlsHandler {
     search: URLSearchParams,
     awaited = false,
   ): void {
-    this.#requests[requestKind(target, search)]++;
+    if (!awaited) this.#requests[requestKind(target, search)]++; // a retry is the same request
     if (checkStreamPath(target.path) !== null) {
       this.#reply(res, 400, 'Bad stream name\n');
       return;
