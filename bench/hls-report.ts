@@ -18,6 +18,8 @@ export const HLS_CPU_RATIO_TARGET = 3;
 export const PART_DELIVERY_TARGET_MS = 500;
 /** The issue's viewer count for "no stall on one core". */
 export const HLS_VIEWERS_TARGET = 3000;
+/** Behind the cache: requests reaching onair per part it made, at most (the e2e test's bound). */
+export const CACHED_REQUESTS_PER_PART = 1.5;
 /** Server CPU (% of its one core) from which a passing row is flagged as having no headroom. */
 const SATURATED_SERVER_PCT = 95;
 
@@ -25,7 +27,21 @@ const SATURATED_SERVER_PCT = 95;
 function played(run: RunRecord, r: LoadResult): string {
   const mode = r.hls?.mode ?? '?';
   const container = run.kind === 'hls-ts' || run.server === 'nginx-rtmp' ? 'TS' : 'fMP4';
+  if (run.kind === 'hls-cached') return `${mode} ${container} via nginx cache`;
   return run.kind === 'hls-balanced' ? `${mode} ${container} balanced` : `${mode} ${container}`;
+}
+
+/** The server column: hls-cached rows are onair and the nginx in front of it together. */
+function serverLabel(run: RunRecord): string {
+  return run.kind === 'hls-cached' ? `${run.server} + nginx` : run.server;
+}
+
+/** `onair 12.0 + nginx 30.5` when the run sampled several process trees, else `-`. */
+function cpuSplit(run: RunRecord, r: LoadResult): string {
+  const byRoot = r.server?.cpuPctByRoot;
+  if (byRoot === undefined) return '-';
+  const names = run.kind === 'hls-cached' ? [run.server, 'nginx'] : [];
+  return byRoot.map((pct, i) => `${names[i] ?? `#${i}`} ${fmt(pct)}`).join(' + ');
 }
 
 /** The HLS table: one row per HLS run. */
@@ -38,6 +54,7 @@ export function hlsTable(runs: readonly RunRecord[]): string {
     'no stall %',
     'delivered Gbps',
     'server CPU %',
+    'CPU split %',
     'CPU %/Gbps',
     'vs nginx HLS',
     'delivery p50/p95/p99 ms',
@@ -55,7 +72,7 @@ export function hlsTable(runs: readonly RunRecord[]): string {
   for (const run of runs.filter((r) => isHlsKind(r.kind) && r.slow === 0)) {
     const r = run.result;
     if (r === null) {
-      const failed = [run.server, run.kind, run.viewers, `FAILED: ${run.error ?? '?'}`];
+      const failed = [serverLabel(run), run.kind, run.viewers, `FAILED: ${run.error ?? '?'}`];
       lines.push(row([...failed, ...header.slice(failed.length).map(() => '')]));
       continue;
     }
@@ -66,13 +83,14 @@ export function hlsTable(runs: readonly RunRecord[]): string {
     const measured = r.hls?.deliveryMeasure === 'part-last-frame' ? 'part' : 'segment';
     lines.push(
       row([
-        run.server,
+        serverLabel(run),
         played(run, r),
         run.viewers,
         r.viewers.failed,
         fmt(r.hls?.viewersWithoutStallPct),
         fmt(r.deliveredGbps, 2),
         fmt(r.server?.cpuPct),
+        cpuSplit(run, r),
         fmt(own),
         ratio(own, vsNginx),
         `${measured} ${fmt(d.p50Ms, 0)} / ${fmt(d.p95Ms, 0)} / ${fmt(d.p99Ms, 0)}`,
@@ -102,6 +120,59 @@ export function hlsSection(runs: readonly RunRecord[]): string[] {
     'Delivery: part = publisher send of its last video frame -> part fully received; segment = send of the keyframe that starts it -> segment fully received. Delivered Gbps counts media bodies (parts, segments, init); playlists are extra (playlist Mbps).',
     '',
     hlsTable(runs),
+    ...hlsCacheSection(runs),
+  ];
+}
+
+/** hls-cached rows: what the cache let through to onair, next to what the viewers asked for. */
+export function hlsCacheSection(runs: readonly RunRecord[]): string[] {
+  const cached = runs.filter((r) => r.kind === 'hls-cached' && r.slow === 0 && r.result !== null);
+  if (cached.length === 0) return [];
+  const header = [
+    'viewers',
+    'onair CPU %',
+    'nginx CPU %',
+    'together CPU %/Gbps',
+    'vs nginx HLS',
+    'part delivery p50/p95/p99 ms',
+    'viewer req/s (nginx)',
+    'onair req/s',
+    'onair part req per part',
+    'onair blocking reloads per part',
+  ];
+  const row = (cells: readonly (string | number)[]): string => `| ${cells.join(' | ')} |`;
+  const lines = [row(header), row(header.map(() => '---:'))];
+  for (const run of cached) {
+    const r = run.result as LoadResult;
+    const [onair, nginx] = r.server?.cpuPctByRoot ?? [];
+    const own = cpuPerGbps(r);
+    const d = r.latencyMs.steady;
+    const up = run.upstream ?? null;
+    const total = up === null ? null : Object.values(up.requests).reduce((a, b) => a + b, 0);
+    const perPart = (kind: string): number | null =>
+      up === null || up.partsMade <= 0 ? null : (up.requests[kind] ?? 0) / up.partsMade;
+    lines.push(
+      row([
+        run.viewers,
+        fmt(onair),
+        fmt(nginx),
+        fmt(own),
+        ratio(own, reference(runs, 'nginx-rtmp', 'hls', run.viewers)),
+        `${fmt(d.p50Ms, 0)} / ${fmt(d.p95Ms, 0)} / ${fmt(d.p99Ms, 0)}`,
+        fmt(r.hls?.requestsPerS, 0),
+        fmt(total === null || up === null ? null : total / up.seconds, 0),
+        fmt(perPart('part'), 2),
+        fmt(perPart('blocking_playlist'), 2),
+      ]),
+    );
+  }
+  return [
+    '',
+    '#### LL-HLS behind nginx (deploy/nginx/onair-hls-cache.conf)',
+    '',
+    "onair and nginx on the server's core; CPU %/Gbps counts both. onair's request counts come from its /metrics (onair_hls_requests_total) over the whole run, per LL-HLS part it made. Waiting requests of nginx's cache lock are woken every 500 ms (ngx_http_file_cache.c), which the part delivery shows.",
+    '',
+    lines.join('\n'),
   ];
 }
 
@@ -140,6 +211,25 @@ export function hlsTargetLines(runs: readonly RunRecord[]): string[] {
       `part delivery p99 < ${PART_DELIVERY_TARGET_MS} ms after its last frame (${run.viewers} viewers)`,
       d.p99Ms === null ? null : d.p99Ms < PART_DELIVERY_TARGET_MS,
       `p99 ${fmt(d.p99Ms, 0)} ms, max ${fmt(d.maxMs, 0)} ms${bench}`,
+    );
+  }
+  for (const run of runs.filter((r) => r.kind === 'hls-cached' && r.slow === 0)) {
+    const r = run.result;
+    const up = run.upstream ?? null;
+    if (r === null) continue;
+    const perPart =
+      up === null || up.partsMade <= 0 ? null : (up.requests.part ?? 0) / up.partsMade;
+    check(
+      `behind nginx, about one request to onair per part (${run.viewers} viewers)`,
+      perPart === null ? null : perPart <= CACHED_REQUESTS_PER_PART,
+      `${fmt(perPart, 2)} part requests per part made (bound ${CACHED_REQUESTS_PER_PART})`,
+    );
+    const own = cpuPerGbps(r);
+    const ref = reference(runs, 'nginx-rtmp', 'hls', run.viewers);
+    check(
+      `onair + nginx CPU/Gbps against nginx HLS's (${run.viewers} viewers)`,
+      null,
+      `${fmt(own)} vs ${fmt(ref?.value)} (${ratio(own, ref)})`,
     );
   }
   return out;

@@ -8,6 +8,8 @@ export interface ServerFigures {
   readonly pids: readonly number[];
   /** utime+stime of the pid tree over the steady window, % of one core. */
   readonly cpuPct: number;
+  /** With several --server-pid roots: cpuPct of each root's tree, in their order. */
+  readonly cpuPctByRoot?: readonly number[];
   /** RSS with the publisher only, just before the first viewer. */
   readonly rssBaselineMB: number;
   readonly rssSteadyAvgMB: number | null;

@@ -202,6 +202,9 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
     server = {
       pids: sampler.pids,
       cpuPct: round1(sampler.cpuPercent(steadySample, endSample)),
+      ...(opts.serverPids.length > 1
+        ? { cpuPctByRoot: sampler.cpuPercentByRoot(steadySample, endSample).map(round1) }
+        : {}),
       rssBaselineMB: mb(baseline.rssKB),
       rssSteadyAvgMB: avgKB === null ? null : mb(avgKB),
       rssPeakMB: mb(Math.max(...samples.map((s) => s.rssKB))),

@@ -99,15 +99,20 @@ export class ProcSampler {
     });
   }
 
-  /** CPU between two samples, in % of one core (pids present in both). */
-  cpuPercent(from: ProcSample, to: ProcSample): number {
+  /** CPU between two samples, in % of one core (pids present in both; only `of` if given). */
+  cpuPercent(from: ProcSample, to: ProcSample, of?: ReadonlySet<number>): number {
     let ticks = 0;
     for (const [pid, value] of to.ticks) {
       const before = from.ticks.get(pid);
-      if (before !== undefined) ticks += value - before;
+      if (before !== undefined && (of === undefined || of.has(pid))) ticks += value - before;
     }
     const seconds = (to.atMs - from.atMs) / 1000;
     return seconds > 0 ? (ticks / this.#clockTicks / seconds) * 100 : 0;
+  }
+
+  /** cpuPercent() of each root's own tree (as it is now), in the order of the roots. */
+  cpuPercentByRoot(from: ProcSample, to: ProcSample): number[] {
+    return this.#roots.map((root) => this.cpuPercent(from, to, new Set(processTree([root]))));
   }
 }
 

@@ -11,6 +11,17 @@ export interface RunRecord {
   readonly slow: number;
   readonly result: LoadResult | null;
   readonly error: string | null;
+  /** hls-cached: what reached onair behind the cache over the whole run (its /metrics). */
+  readonly upstream?: UpstreamFigures | null;
+}
+
+/** onair's HLS request counters over a run, read from /metrics before and after it. */
+export interface UpstreamFigures {
+  readonly seconds: number;
+  /** LL-HLS parts onair made meanwhile (onair_hls_parts_total). */
+  readonly partsMade: number;
+  /** onair_hls_requests_total by kind. */
+  readonly requests: Readonly<Record<string, number>>;
 }
 
 /** A number with `digits` decimals, `-` when missing. */
@@ -43,7 +54,7 @@ export function otherLoadPct(r: LoadResult): number | null {
 
 /** True for the HLS kinds, which have their own table (hls-report.ts). */
 export function isHlsKind(kind: BenchKind): boolean {
-  return kind === 'hls' || kind === 'hls-ts' || kind === 'hls-balanced';
+  return kind === 'hls' || kind === 'hls-ts' || kind === 'hls-balanced' || kind === 'hls-cached';
 }
 
 /** The reference row: same server and kind, same viewer count, else the closest count. */

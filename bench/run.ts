@@ -17,6 +17,7 @@ import {
   stallTable,
   targetLines,
   type RunRecord,
+  type UpstreamFigures,
 } from './report-table.ts';
 import {
   BENCH_API_TOKEN,
@@ -32,10 +33,12 @@ import {
 
 const usage = `usage: npm run bench [-- options]
   --servers LIST     onair,nms,nginx-rtmp                                  [all]
-  --kinds LIST       rtmp,httpflv,hls,hls-ts,hls-balanced,httpflv-bare,httpflv-monitored [rtmp,httpflv]
+  --kinds LIST       rtmp,httpflv,hls,hls-ts,hls-balanced,hls-cached,httpflv-bare,httpflv-monitored [rtmp,httpflv]
                      hls: onair LL-HLS and nginx-rtmp's HLS files served by nginx;
                      hls-ts: onair's 'compatible' profile (MPEG-TS, no parts);
                      hls-balanced: onair's 'balanced' profile (0.334 s parts); NMS: no HLS
+                     hls-cached: onair LL-HLS through nginx with deploy/nginx/onair-hls-cache.conf,
+                     both on the server core (CPU summed, and shown apart)
                      httpflv-bare: onair HTTP-FLV with analytics and metrics off;
                      httpflv-monitored: analytics on, /metrics scraped every 1 s, the
                      dashboard's live feed open and its stream list polled (onair only)
@@ -167,6 +170,47 @@ function planRuns(o: Options): Plan[] {
   return plans;
 }
 
+/** onair's HLS request counters and parts made, from its /metrics (null if unreadable). */
+async function hlsCounters(
+  httpBase: string,
+): Promise<{ atMs: number; partsMade: number; requests: Record<string, number> } | null> {
+  try {
+    const response = await fetch(`${httpBase}/metrics`, {
+      headers: { authorization: `Bearer ${BENCH_API_TOKEN}` },
+      signal: AbortSignal.timeout(5000),
+    });
+    if (response.status !== 200) return null;
+    const requests: Record<string, number> = {};
+    let partsMade = 0;
+    for (const line of (await response.text()).split('\n')) {
+      const request = /^onair_hls_requests_total\{kind="(\w+)"\} (\S+)$/.exec(line);
+      if (request?.[1] !== undefined) requests[request[1]] = Number(request[2]);
+      const parts = /^onair_hls_parts_total (\S+)$/.exec(line);
+      if (parts?.[1] !== undefined) partsMade = Number(parts[1]);
+    }
+    return { atMs: Date.now(), partsMade, requests };
+  } catch {
+    return null;
+  }
+}
+
+/** The difference of two hlsCounters() readings. */
+function upstreamBetween(
+  from: Awaited<ReturnType<typeof hlsCounters>>,
+  to: Awaited<ReturnType<typeof hlsCounters>>,
+): UpstreamFigures | null {
+  if (from === null || to === null) return null;
+  const requests: Record<string, number> = {};
+  for (const [kind, value] of Object.entries(to.requests)) {
+    requests[kind] = value - (from.requests[kind] ?? 0);
+  }
+  return {
+    seconds: (to.atMs - from.atMs) / 1000,
+    partsMade: to.partsMade - from.partsMade,
+    requests,
+  };
+}
+
 async function runOne(plan: Plan, o: Options): Promise<RunRecord> {
   const name = `${plan.server}-${plan.kind}-${plan.viewers}${plan.slow ? `-stall${plan.slow}` : ''}`;
   const logs = join(o.out, 'logs');
@@ -202,10 +246,12 @@ async function runOne(plan: Plan, o: Options): Promise<RunRecord> {
         '--file',
         o.file,
         '--server-pid',
-        String(server.pid),
+        server.pids.join(','),
       ],
       ...['--json', jsonPath, '--label', name],
     ];
+    // Behind the cache: what reaches onair, counted by onair itself.
+    const countersBefore = plan.kind === 'hls-cached' ? await hlsCounters(server.httpBase) : null;
     const log = openSync(join(logs, `${name}.load.log`), 'w');
     const child = spawn('taskset', args, { cwd: ROOT, stdio: ['ignore', log, log] });
     // httpflv-monitored: an operator's load beside the viewers (scrapes, live feed, polling).
@@ -230,10 +276,14 @@ async function runOne(plan: Plan, o: Options): Promise<RunRecord> {
     });
     clearTimeout(killer);
     monitor?.kill('SIGKILL');
+    const upstream =
+      plan.kind === 'hls-cached'
+        ? upstreamBetween(countersBefore, await hlsCounters(server.httpBase))
+        : null;
     if (code !== 0)
       return { ...plan, result: null, error: `load exited with ${code} (see ${name}.load.log)` };
     const result = JSON.parse(readFileSync(jsonPath, 'utf8')) as LoadResult;
-    return { ...plan, result, error: null };
+    return { ...plan, result, error: null, ...(upstream === null ? {} : { upstream }) };
   } finally {
     await server.stop();
     await sleep(1000);

@@ -8,6 +8,7 @@ import {
   mkdirSync,
   mkdtempSync,
   openSync,
+  readFileSync,
   rmSync,
   writeFileSync,
 } from 'node:fs';
@@ -24,16 +25,26 @@ export type ServerName = (typeof SERVER_NAMES)[number];
 /**
  * What a run plays: RTMP, HTTP-FLV, or HLS: onair's default LL-HLS profile and nginx-rtmp's HLS
  * files (MPEG-TS) served by nginx; `hls-ts` is onair's 'compatible' profile (MPEG-TS, no parts),
- * `hls-balanced` its 'balanced' profile (LL-HLS, 2 s segments, 0.334 s parts).
+ * `hls-balanced` its 'balanced' profile (LL-HLS, 2 s segments, 0.334 s parts), `hls-cached`
+ * the default profile through nginx with deploy/nginx/onair-hls-cache.conf (both on the server's
+ * core; their CPU is summed).
  */
 export type BenchKind =
-  'rtmp' | 'httpflv' | 'hls' | 'hls-ts' | 'hls-balanced' | 'httpflv-bare' | 'httpflv-monitored';
+  | 'rtmp'
+  | 'httpflv'
+  | 'hls'
+  | 'hls-ts'
+  | 'hls-balanced'
+  | 'hls-cached'
+  | 'httpflv-bare'
+  | 'httpflv-monitored';
 export const BENCH_KINDS: readonly BenchKind[] = [
   'rtmp',
   'httpflv',
   'hls',
   'hls-ts',
   'hls-balanced',
+  'hls-cached',
   'httpflv-bare',
   'httpflv-monitored',
 ];
@@ -49,14 +60,23 @@ const ONAIR_PROFILE: Partial<Record<BenchKind, string>> = {
 
 /** The load generator's viewer kind for a bench kind. */
 export function viewerKindOf(kind: BenchKind): ViewerKind {
-  if (kind === 'hls-ts' || kind === 'hls-balanced') return 'hls';
+  if (kind === 'hls-ts' || kind === 'hls-balanced' || kind === 'hls-cached') return 'hls';
   if (kind === 'httpflv-bare' || kind === 'httpflv-monitored') return 'httpflv';
   return kind;
 }
 
 /** Kinds each server can serve. */
 export const SERVER_KINDS: Record<ServerName, readonly BenchKind[]> = {
-  onair: ['rtmp', 'httpflv', 'hls', 'hls-ts', 'hls-balanced', 'httpflv-bare', 'httpflv-monitored'],
+  onair: [
+    'rtmp',
+    'httpflv',
+    'hls',
+    'hls-ts',
+    'hls-balanced',
+    'hls-cached',
+    'httpflv-bare',
+    'httpflv-monitored',
+  ],
   nms: ['rtmp', 'httpflv'], // NMS 4 has no HLS without ffmpeg transcoding
   'nginx-rtmp': ['rtmp', 'hls'], // nginx-rtmp has no HTTP-FLV; its HLS is MPEG-TS
 };
@@ -69,6 +89,12 @@ export interface RunningServer {
   readonly name: ServerName;
   /** Root of the process tree to sample (node itself; nginx: the master). */
   readonly pid: number;
+  /**
+   * Every process tree the run's server is made of, sampled together (hls-cached: onair, then
+   * the nginx in front of it), and what each one is.
+   */
+  readonly pids: readonly number[];
+  readonly parts: readonly string[];
   readonly publishUrl: string;
   /**
    * How long to leave the idle server before measuring: V8 shrinks a fresh Node process's heap
@@ -222,6 +248,65 @@ rtmp {
 ${http}`;
 }
 
+const HLS_CACHE_CONF = resolve(import.meta.dirname, '../deploy/nginx/onair-hls-cache.conf');
+const ONAIR_CONF = resolve(import.meta.dirname, '../deploy/nginx/onair.conf');
+
+/**
+ * nginx in front of onair as deploy/nginx/onair-hls-cache.conf says to run it: the
+ * proxy_cache_path line of its header (with the cache in `cacheDir`), the upstream, and both
+ * files included; 1 worker, access log off, keep-alive as the nginx-rtmp HLS server has it.
+ */
+export function nginxCacheConfig(
+  dir: string,
+  cacheDir: string,
+  httpPort: number,
+  onairHttpPort: number,
+): string {
+  const line = /^#\s+(proxy_cache_path \S+ .*;)$/m.exec(readFileSync(HLS_CACHE_CONF, 'utf8'))?.[1];
+  if (line === undefined) throw new Error(`no proxy_cache_path line in ${HLS_CACHE_CONF}`);
+  const cachePath = line.replace(line.split(' ')[1] ?? '', cacheDir);
+  return `worker_processes 1;
+worker_rlimit_nofile 20000;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 19000; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  keepalive_timeout 65;
+  client_body_temp_path ${dir}/tmp/body;
+  proxy_temp_path ${dir}/tmp/proxy;
+  fastcgi_temp_path ${dir}/tmp/fastcgi;
+  uwsgi_temp_path ${dir}/tmp/uwsgi;
+  scgi_temp_path ${dir}/tmp/scgi;
+  ${cachePath}
+  upstream onair { server 127.0.0.1:${onairHttpPort}; keepalive 64; }
+  map $http_upgrade $connection_upgrade_or_keepalive { default upgrade; '' ''; }
+  server {
+    listen 127.0.0.1:${httpPort};
+    include ${HLS_CACHE_CONF};
+    include ${ONAIR_CONF};
+  }
+}
+`;
+}
+
+/** Starts nginx with `conf` pinned to `cpu`; its output goes to `logFile`. */
+function spawnNginx(dir: string, conf: string, cpu: number, logFile: string): ChildProcess {
+  writeFileSync(join(dir, 'nginx.conf'), conf);
+  const out = openSync(logFile, 'a');
+  const child = spawn(
+    'taskset',
+    [
+      ...['-c', String(cpu), 'nginx', '-p', dir, '-e', join(dir, 'error.log')],
+      ...['-c', join(dir, 'nginx.conf'), '-g', 'daemon off;'],
+    ],
+    { stdio: ['ignore', out, out] },
+  );
+  closeSync(out);
+  return child;
+}
+
 async function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((done) => {
@@ -239,7 +324,7 @@ async function stopChild(child: ChildProcess): Promise<void> {
 
 /** Starts one server pinned to `options.cpu`; resolves once its ports accept connections. */
 export async function startServer(name: ServerName, options: StartOptions): Promise<RunningServer> {
-  const [rtmpPort = 0, httpPort = 0] = await freePorts(2);
+  const [rtmpPort = 0, httpPort = 0, cachePort = 0] = await freePorts(3);
   const root = resolve(import.meta.dirname, '..');
   let args: string[];
   let ports = [rtmpPort, httpPort];
@@ -339,9 +424,37 @@ export async function startServer(name: ServerName, options: StartOptions): Prom
       { cause: error },
     );
   }
+  // hls-cached: nginx with the shipped HLS cache in front of onair, on the same core. Its cache
+  // lives on a tmpfs (/dev/shm when there is one), as the config's header suggests.
+  let front: ChildProcess | null = null;
+  let frontScratch: string | null = null;
+  if (name === 'onair' && options.kind === 'hls-cached') {
+    const dir = join(options.resultsDir, 'nginx-cache');
+    mkdirSync(join(dir, 'tmp'), { recursive: true });
+    frontScratch = mkdtempSync(
+      join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'onair-bench-'),
+    );
+    chmodSync(frontScratch, 0o755);
+    const conf = nginxCacheConfig(dir, join(frontScratch, 'cache'), cachePort, httpPort);
+    front = spawnNginx(dir, conf, options.cpu, options.logFile);
+    try {
+      await waitForPort(cachePort, 20_000, front);
+    } catch (error) {
+      await stopChild(front);
+      await stopChild(child);
+      rmSync(frontScratch, { recursive: true, force: true });
+      throw new Error(
+        `nginx cache: ${error instanceof Error ? error.message : String(error)} (log ${dir}/error.log)`,
+        { cause: error },
+      );
+    }
+  }
+  const frontPid = front?.pid;
   return {
     name,
     pid,
+    pids: frontPid === undefined ? [pid] : [pid, frontPid],
+    parts: frontPid === undefined ? [name] : [name, 'nginx'],
     publishUrl: `rtmp://127.0.0.1:${rtmpPort}/live/${STREAM}`,
     settleMs: name === 'nginx-rtmp' ? 1000 : 10_000,
     httpBase: `http://127.0.0.1:${httpPort}`,
@@ -353,6 +466,8 @@ export async function startServer(name: ServerName, options: StartOptions): Prom
         case 'httpflv-bare':
         case 'httpflv-monitored':
           return `http://127.0.0.1:${httpPort}/live/${STREAM}.flv`;
+        case 'hls-cached':
+          return `http://127.0.0.1:${cachePort}/live/${STREAM}.m3u8`;
         case 'hls':
         case 'hls-ts':
         case 'hls-balanced':
@@ -362,8 +477,10 @@ export async function startServer(name: ServerName, options: StartOptions): Prom
       }
     },
     stop: async () => {
+      if (front !== null) await stopChild(front);
       await stopChild(child);
       if (scratch !== null) rmSync(scratch, { recursive: true, force: true });
+      if (frontScratch !== null) rmSync(frontScratch, { recursive: true, force: true });
     },
   };
 }

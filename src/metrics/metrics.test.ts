@@ -186,7 +186,14 @@ test('values equal the sources, including the totals of ended sessions', async (
   const ws = session(sessions, 'viewer', 'ws-flv', wsViewer, 3);
   session(sessions, 'viewer', 'ws-flv', { n: 1 });
   state.liveStreams = 1;
-  state.hls = { streams: 2, parts: 40, segments: 7, heldRequests: 5, untrackedRequests: 9 };
+  state.hls = {
+    streams: 2,
+    parts: 40,
+    segments: 7,
+    heldRequests: 5,
+    untrackedRequests: 9,
+    requests: { playlist: 3, blocking_playlist: 30, part: 31, init: 2 },
+  };
   state.analyticsDropped = 12;
   const metrics = new OnairMetrics(sources, { perStreamSeries: 0 });
 
@@ -207,6 +214,11 @@ test('values equal the sources, including the totals of ended sessions', async (
   assert.equal(value(families, 'onair_hls_segments_total'), 7);
   assert.equal(value(families, 'onair_hls_held_requests'), 5);
   assert.equal(value(families, 'onair_hls_untracked_requests_total'), 9);
+  assert.equal(value(families, 'onair_hls_requests_total', { kind: 'playlist' }), 3);
+  assert.equal(value(families, 'onair_hls_requests_total', { kind: 'blocking_playlist' }), 30);
+  assert.equal(value(families, 'onair_hls_requests_total', { kind: 'part' }), 31);
+  assert.equal(value(families, 'onair_hls_requests_total', { kind: 'segment' }), 0);
+  assert.equal(value(families, 'onair_hls_requests_total', { kind: 'init' }), 2);
   assert.equal(value(families, 'onair_analytics_dropped_sessions_total'), 12);
 
   // A viewer leaves: its bytes and drops stay in the totals; the gauge goes down.

@@ -25,6 +25,8 @@ export interface MetricsSources {
     heldRequests: number;
     /** Requests served without a viewer session (mostly: an address at hls.maxSessionsPerIp). */
     untrackedRequests: number;
+    /** Requests that reached the HLS handler, by kind (HLS_REQUEST_KINDS); absent: 0. */
+    requests?: Readonly<Partial<Record<string, number>>>;
   } | null;
   /** Per-stream figures for the capped opt-in per-stream series. */
   streams(): { path: string; viewers: number; ingestKbps: number }[];
@@ -49,6 +51,14 @@ export interface MetricsOptions {
 
 /** Viewer protocols exported even at 0, so dashboards show a line for each from the start. */
 export const VIEWER_PROTOCOLS = ['rtmp', 'http-flv', 'ws-flv', 'hls'] as const;
+/** Kinds of HLS request (`onair_hls_requests_total{kind}`), exported even at 0. */
+export const HLS_REQUEST_KINDS = [
+  'playlist',
+  'blocking_playlist',
+  'part',
+  'segment',
+  'init',
+] as const;
 /** Publisher protocols exported even at 0. */
 export const INGEST_PROTOCOLS = ['rtmp'] as const;
 
@@ -309,6 +319,16 @@ export class OnairMetrics {
       [],
       (s) =>
         s.hls === undefined ? undefined : s.hls === null ? [] : [[{}, s.hls.untrackedRequests]],
+    );
+    this.#counter(
+      'onair_hls_requests_total',
+      'HLS requests received, by kind (playlist, blocking_playlist: with _HLS_msn, part, segment, init); behind a cache, what it passed on.',
+      ['kind'],
+      (s) => {
+        if (s.hls === undefined) return undefined;
+        const counts = s.hls?.requests ?? {};
+        return HLS_REQUEST_KINDS.map((kind): Row<'kind'> => [{ kind }, counts[kind] ?? 0]);
+      },
     );
 
     this.#counter(

@@ -171,7 +171,12 @@ describe('LL-HLS (fMP4) of an ffmpeg publish', () => {
   test('caching headers: playlists short-lived, media immutable, CORS open, Content-Length set', async () => {
     const playlist = await getText(playlistUrl());
     assert.equal(playlist.headers.get('content-type'), 'application/vnd.apple.mpegurl');
-    assert.equal(playlist.headers.get('cache-control'), 'public, max-age=1');
+    // A plain reload is never cached longer than a part; a blocking one names its part.
+    assert.equal(playlist.headers.get('cache-control'), 'no-cache');
+    const msn = Number(/#EXT-X-MEDIA-SEQUENCE:(\d+)/.exec(playlist.text)?.[1]);
+    const blocking = await getText(`${playlistUrl()}?_HLS_msn=${msn}&_HLS_part=0`);
+    assert.equal(blocking.status, 200);
+    assert.equal(blocking.headers.get('cache-control'), 'public, max-age=6');
     assert.equal(playlist.headers.get('access-control-allow-origin'), '*');
     const map = /#EXT-X-MAP:URI="([^"]+)"/.exec(playlist.text)?.[1];
     const segment = playlist.text

@@ -1,5 +1,7 @@
 // nginx for tests: a reverse proxy in front of onair (deploy/nginx/onair.conf included as a user
-// would include it, listening where the test says), and nginx-rtmp as an origin to pull from.
+// would include it, listening where the test says; with `hlsCache`, also
+// deploy/nginx/onair-hls-cache.conf and the proxy_cache_path line its header comment gives, with
+// a temporary directory for the cache), and nginx-rtmp as an origin to pull from.
 import { spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
@@ -9,6 +11,17 @@ import { fileURLToPath } from 'node:url';
 import { stopProcess, waitFor } from './media-tools.ts';
 
 const DEPLOYED_CONF = fileURLToPath(new URL('../../deploy/nginx/onair.conf', import.meta.url));
+export const HLS_CACHE_CONF = fileURLToPath(
+  new URL('../../deploy/nginx/onair-hls-cache.conf', import.meta.url),
+);
+
+/** The `proxy_cache_path` line the HLS cache file's header tells users to put in http {}. */
+export function documentedCachePath(cacheDir: string): string {
+  const line = /^#\s+(proxy_cache_path \S+ .*;)$/m.exec(readFileSync(HLS_CACHE_CONF, 'utf8'))?.[1];
+  if (line === undefined) throw new Error(`no proxy_cache_path line in ${HLS_CACHE_CONF}`);
+  const path = line.split(' ')[1] ?? '';
+  return line.replace(path, cacheDir);
+}
 
 /** Debian's libnginx-mod-rtmp. */
 const NGINX_RTMP_MODULE = '/usr/lib/nginx/modules/ngx_rtmp_module.so';
@@ -25,6 +38,8 @@ export async function freePort(address = '127.0.0.1'): Promise<number> {
 /** A running nginx; stop() ends it and removes its files. */
 export interface Nginx {
   readonly port: number;
+  /** The nginx master's pid (its worker is a child). */
+  readonly pid: number;
   errorLog(): string;
   stop(): Promise<void>;
 }
@@ -34,14 +49,17 @@ export async function startNginxProxy(options: {
   readonly host: string;
   readonly port: number;
   readonly onairHttpPort: number;
+  /** Also include onair-hls-cache.conf (before onair.conf) with its cache in a temp dir. */
+  readonly hlsCache?: boolean;
 }): Promise<Nginx> {
   const dir = mkdtempSync(join(tmpdir(), 'onair-nginx-'));
   chmodSync(dir, 0o755);
   mkdirSync(join(dir, 'tmp'));
+  const cache = options.hlsCache === true;
   const conf = `worker_processes 1;
 pid ${dir}/nginx.pid;
 error_log ${dir}/error.log warn;
-events { worker_connections 1024; }
+events { worker_connections 4096; }
 http {
   access_log off;
   client_body_temp_path ${dir}/tmp/body;
@@ -51,8 +69,10 @@ http {
   scgi_temp_path ${dir}/tmp/scgi;
   upstream onair { server 127.0.0.1:${options.onairHttpPort}; keepalive 16; }
   map $http_upgrade $connection_upgrade_or_keepalive { default upgrade; '' ''; }
+  ${cache ? documentedCachePath(join(dir, 'cache')) : ''}
   server {
     listen ${options.host}:${options.port};
+    ${cache ? `include ${HLS_CACHE_CONF};` : ''}
     include ${DEPLOYED_CONF};
   }
 }
@@ -116,6 +136,7 @@ async function runNginx(dir: string, conf: string, host: string, port: number): 
   }
   return {
     port,
+    pid: child.pid ?? 0,
     errorLog: () => {
       try {
         return readFileSync(join(dir, 'error.log'), 'utf8');

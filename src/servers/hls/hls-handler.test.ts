@@ -1,6 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { HlsHandler, hasPart, type HlsTarget } from './hls-handler.ts';
+import {
+  HlsHandler,
+  hasPart,
+  playlistCacheControl,
+  requestKind,
+  type HlsTarget,
+} from './hls-handler.ts';
 import { feedVideo, makeSegmenter, testTracks } from './hls-test-media.ts';
 
 test('HlsHandler.parseTarget() reads playlist, init and media URLs', () => {
@@ -132,4 +138,53 @@ test('hasPart() holds everything before the first segment starts', () => {
   segmenter.onTracks(testTracks('av'));
   assert.equal(hasPart(segmenter, 0, undefined), false);
   assert.equal(hasPart(segmenter, 0, 0), false);
+});
+
+test('playlistCacheControl(): blocking reloads cacheable per URL, plain reloads never older than a part', () => {
+  const ll = { partTargetS: 0.2, segmentTargetS: 1 };
+  assert.equal(
+    playlistCacheControl({ ...ll, blocking: true, authorized: false }),
+    'public, max-age=6',
+  );
+  assert.equal(playlistCacheControl({ ...ll, blocking: false, authorized: false }), 'no-cache');
+  const balanced = { partTargetS: 0.334, segmentTargetS: 2 };
+  assert.equal(
+    playlistCacheControl({ ...balanced, blocking: true, authorized: false }),
+    'public, max-age=12',
+  );
+  // No parts (compatible): half a segment target, as plain HLS players poll.
+  const plain = { partTargetS: null, segmentTargetS: 2 };
+  assert.equal(
+    playlistCacheControl({ ...plain, blocking: false, authorized: false }),
+    'public, max-age=1',
+  );
+  // An Authorization header: never for a shared cache.
+  assert.equal(
+    playlistCacheControl({ ...ll, blocking: true, authorized: true }),
+    'private, max-age=6',
+  );
+  assert.equal(
+    playlistCacheControl({ ...ll, blocking: false, authorized: true }),
+    'private, no-cache',
+  );
+  assert.equal(
+    playlistCacheControl({ ...plain, blocking: false, authorized: true }),
+    'private, max-age=1',
+  );
+});
+
+test('requestKind(): what onair_hls_requests_total counts', () => {
+  const kind = (path: string, query = ''): string => {
+    const target = HlsHandler.parseTarget(path);
+    assert.ok(target, path);
+    return requestKind(target, new URLSearchParams(query));
+  };
+  assert.equal(kind('/live/a.m3u8'), 'playlist');
+  assert.equal(kind('/live/a.m3u8', 'token=x&_HLS_skip=YES'), 'playlist');
+  assert.equal(kind('/live/a/index.m3u8', '_HLS_msn=0'), 'blocking_playlist');
+  assert.equal(kind('/live/a.m3u8', '_HLS_msn=4&_HLS_part=2'), 'blocking_playlist');
+  assert.equal(kind('/live/a/0123abcd-init1.mp4'), 'init');
+  assert.equal(kind('/live/a/0123abcd-12.m4s', 'hs=1.x'), 'segment');
+  assert.equal(kind('/live/a/0123abcd-12.3.m4s'), 'part');
+  assert.equal(kind('/live/a/0123abcd-7.ts'), 'segment');
 });

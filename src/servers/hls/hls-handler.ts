@@ -76,6 +76,9 @@ export type HlsTarget =
       readonly container: 'fmp4' | 'mpegts';
     };
 
+/** What an HLS request asks for: the kinds of `onair_hls_requests_total` (metrics.ts). */
+export type HlsRequestKind = 'playlist' | 'blocking_playlist' | 'part' | 'segment' | 'init';
+
 const MEDIA_FILE = /^([0-9a-f]{8})-(?:init(\d{1,9})\.mp4|(\d{1,12})(?:\.(\d{1,6}))?\.(m4s|ts))$/;
 
 /** Serves `/<path>.m3u8`, `/<path>/index.m3u8` and the media files they list. */
@@ -89,6 +92,14 @@ export class HlsHandler {
   readonly #viewers: HlsSessions;
   /** Parts and segments of segmenters already dropped, so the totals only grow. */
   readonly #madeByDropped = { parts: 0, segments: 0 };
+  /** Requests that reached the handler, by kind (what a cache in front passes on). */
+  readonly #requests: Record<HlsRequestKind, number> = {
+    playlist: 0,
+    blocking_playlist: 0,
+    part: 0,
+    segment: 0,
+    init: 0,
+  };
   readonly #corsHeader: readonly string[];
 
   constructor(options: HlsHandlerOptions) {
@@ -149,6 +160,7 @@ export class HlsHandler {
     search: URLSearchParams,
     awaited = false,
   ): void {
+    if (!awaited) this.#requests[requestKind(target, search)]++; // a retry is the same request
     if (checkStreamPath(target.path) !== null) {
       this.#reply(res, 400, 'Bad stream name\n');
       return;
@@ -265,13 +277,14 @@ export class HlsHandler {
   }
 
   /** Figures for metrics: streams segmented now, parts and segments made, held requests,
-   * requests served without a viewer session (over hls.maxSessionsPerIp). */
+   * requests served without a viewer session (over hls.maxSessionsPerIp), requests by kind. */
   stats(): {
     streams: number;
     parts: number;
     segments: number;
     heldRequests: number;
     untrackedRequests: number;
+    requests: Readonly<Record<HlsRequestKind, number>>;
   } {
     let { parts, segments } = this.#madeByDropped;
     for (const entry of this.#entries.values()) {
@@ -284,6 +297,7 @@ export class HlsHandler {
       segments,
       heldRequests: this.#waiters.size,
       untrackedRequests: this.#viewers.untrackedRequests,
+      requests: { ...this.#requests },
     };
   }
 
@@ -363,9 +377,14 @@ export class HlsHandler {
         body = Buffer.from(renderPlaylist(segmenter, request), 'utf8');
         entry.playlists.set(key, body);
       }
-      const maxAge = query.msn === undefined ? 1 : 6 * targetS;
       this.#countViewer(req, entry.stream.path, body.length);
-      this.#send(req, res, body, 'application/vnd.apple.mpegurl', `public, max-age=${maxAge}`);
+      const cacheControl = playlistCacheControl({
+        blocking: query.msn !== undefined,
+        partTargetS: entry.profile.partTargetS,
+        segmentTargetS: targetS,
+        authorized: req.headers.authorization !== undefined,
+      });
+      this.#send(req, res, body, 'application/vnd.apple.mpegurl', cacheControl);
     };
     this.#hold(req, res, ready, respond, Math.max(3 * targetS, 6) * 1000);
   }
@@ -579,6 +598,34 @@ export class HlsHandler {
       ])
       .end(text);
   }
+}
+
+/**
+ * Cache-Control of a playlist. A blocking reload names its msn/part (and skip) in the URL, so a
+ * cache may keep its answer as long as a player may ask for it (6 target durations). A plain
+ * reload must never be older than a part, and max-age counts whole seconds: no-cache with parts,
+ * half a segment target (1 s) without. An answer to a request with an Authorization header is
+ * never for a shared cache, which would hand it to viewers without the header (RFC 9111 3.5).
+ */
+export function playlistCacheControl(options: {
+  readonly blocking: boolean;
+  readonly partTargetS: number | null;
+  readonly segmentTargetS: number;
+  readonly authorized: boolean;
+}): string {
+  const scope = options.authorized ? 'private' : 'public';
+  if (options.blocking) return `${scope}, max-age=${6 * options.segmentTargetS}`;
+  if (options.partTargetS !== null) return options.authorized ? 'private, no-cache' : 'no-cache';
+  return `${scope}, max-age=${Math.max(1, Math.floor(options.segmentTargetS / 2))}`;
+}
+
+/** The kind of an HLS request, for the request counters. */
+export function requestKind(target: HlsTarget, search: URLSearchParams): HlsRequestKind {
+  if (target.kind === 'playlist') {
+    return search.has('_HLS_msn') ? 'blocking_playlist' : 'playlist';
+  }
+  if (target.kind === 'init') return 'init';
+  return target.part === null ? 'segment' : 'part';
 }
 
 /**

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { HlsSegmenter } from './hls-segmenter.ts';
+import { HlsSegmenter } from './hls-segmenter.ts';
+import { renderPlaylist } from './hls-playlist.ts';
 import { hlsProfile, type HlsProfile } from './hls-profile.ts';
 import {
   feedAudio,
@@ -395,4 +396,30 @@ test('lean (over the memory budget) trims the window to four segments at once, a
   segmenter.lean = false;
   feedVideo(segmenter, { fromMs: 14_040, frames: 100, fps: 25, gop: 25, withAudio: true });
   assert.equal(segmenter.segments.length, 8, 'the window grows back as segments are made');
+});
+
+test('every playlist rendered at an update hints a part that comes to exist', () => {
+  const hints: string[] = [];
+  const segmenter: HlsSegmenter = new HlsSegmenter({
+    profile: hlsProfile('low-latency'),
+    windowSegments: 100,
+    maxWindowBytes: 1024 * 1024 * 1024,
+    now: () => 1_700_000_000_000,
+    // What a held request answered at this update gets (the handler renders it there).
+    onUpdate: () => {
+      const text = renderPlaylist(segmenter, { prefix: '', id: 'abcd0123', skip: false });
+      const hint = /#EXT-X-PRELOAD-HINT:TYPE=PART,URI="abcd0123-(\d+)\.(\d+)\.m4s"/.exec(text);
+      if (hint) hints.push(`${hint[1]}.${hint[2]}`);
+    },
+    onClose: () => undefined,
+  });
+  segmenter.onTracks(testTracks('av'));
+  feedVideo(segmenter, { frames: 4 * 25 + 3, fps: 25, gop: 25, withAudio: true });
+  const made = new Set<string>();
+  for (const segment of [...segmenter.segments, ...(segmenter.current ? [segmenter.current] : [])])
+    for (const part of segment.parts) made.add(`${segment.msn}.${part.index}`);
+  assert.ok(segmenter.segments.length >= 3, 'segments were cut');
+  const last = hints.at(-1);
+  const never = hints.filter((hint) => !made.has(hint) && hint !== last);
+  assert.deepEqual(never, [], `hinted parts that were never made (made: ${[...made].join(' ')})`);
 });

@@ -355,8 +355,11 @@ export class HlsSegmenter implements Subscriber {
     this.#partIndependent = independent;
   }
 
-  /** Muxes what was collected since the part began into one part of the current segment. */
-  #closePart(endDtsMs: number): void {
+  /**
+   * Muxes what was collected since the part began into one part of the current segment, and
+   * tells the handler unless `notify` is false (the segment closes with it, and tells it then).
+   */
+  #closePart(endDtsMs: number, notify = true): void {
     const current = this.#current;
     if (current === null) return;
     let bytes: Buffer;
@@ -388,7 +391,7 @@ export class HlsSegmenter implements Subscriber {
     current.durationS += durationS;
     this.made.parts++;
     if (durationS > this.#longestPartS) this.#longestPartS = durationS;
-    this.#options.onUpdate();
+    if (notify) this.#options.onUpdate();
   }
 
   /**
@@ -410,7 +413,10 @@ export class HlsSegmenter implements Subscriber {
       this.#addVideo(pending, endDtsMs - pending.dtsMs);
       this.#pendingVideo = null;
     }
-    this.#closePart(endDtsMs);
+    // Held requests are answered once the segment is complete, not between its last part and
+    // its end: a playlist rendered there would hint a part after the last one, which never
+    // comes (and a cache in front would pass every viewer's request for it to onair).
+    this.#closePart(endDtsMs, false);
     this.#current = null;
     if (current.parts.length === 0) return;
     current.bytes =
