@@ -12,7 +12,8 @@ import {
   type Publisher,
 } from '../support/media-tools.ts';
 import { makeClientHost, type ClientHost } from '../support/netns.ts';
-import { freePort, startNginxProxy, type Nginx } from '../support/nginx.ts';
+import { startNginxProxy, type Nginx } from '../support/nginx.ts';
+import { freePort } from '../support/ports.ts';
 
 let server: TestServer;
 let publisher: Publisher;

@@ -7,7 +7,8 @@ import { createServer, type Server } from 'node:net';
 import { startServer, type TestServer } from '../support/server.ts';
 import { probe, publishTestPattern, waitFor, type Publisher } from '../support/media-tools.ts';
 import { watchHttpFlv, type FlvViewer } from '../support/flv-reader.ts';
-import { freePort, startNginxRtmp, type Nginx } from '../support/nginx.ts';
+import { startNginxRtmp, type Nginx } from '../support/nginx.ts';
+import { freePort } from '../support/ports.ts';
 import { FlvTagType } from '../../src/codecs/flv.ts';
 
 interface ApiSession {

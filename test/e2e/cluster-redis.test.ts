@@ -8,7 +8,7 @@ import { startServer, type TestServer } from '../support/server.ts';
 import { startServerProcess, type ServerProcess } from '../support/server-process.ts';
 import { probe, publishTestPattern, waitFor, type Publisher } from '../support/media-tools.ts';
 import { watchHttpFlv } from '../support/flv-reader.ts';
-import { freePort } from '../support/nginx.ts';
+import { freePort } from '../support/ports.ts';
 import { startRedis, type RedisServer } from '../support/redis.ts';
 import { FlvTagType } from '../../src/codecs/flv.ts';
 import { StreamMap } from '../../src/cluster/stream-map.ts';

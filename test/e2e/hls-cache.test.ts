@@ -6,7 +6,6 @@
 // signature; plain reloads and bearer requests are never served from the cache.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { Agent, get as httpGet } from 'node:http';
 import { startServerProcess, type ServerProcess } from '../support/server-process.ts';
 import { publishTestPattern, type Publisher } from '../support/media-tools.ts';
@@ -24,6 +23,7 @@ import {
 } from '../support/ll-hls-client.ts';
 import { deriveKey } from '../../src/access/keys.ts';
 import { signToken } from '../../src/access/tokens.ts';
+import { freePort } from '../support/ports.ts';
 
 const SECRET = 'test-secret-0123456789abcdef0123';
 const PRIVATE = 'live/priv';
@@ -41,14 +41,6 @@ function playToken(path: string): string {
     path,
     expiresAtS: Math.floor(Date.now() / 1000) + 3600,
   });
-}
-
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const port = (probe.address() as { port: number }).port;
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
 }
 
 /** onair_hls_requests_total by kind. */

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { createServer, connect as netConnect } from 'node:net';
+import { connect as netConnect } from 'node:net';
 import { join } from 'node:path';
 import { startServer, type TestServer } from '../support/server.ts';
 import { publishTestPattern, waitFor, type Publisher } from '../support/media-tools.ts';
@@ -18,6 +18,7 @@ import {
   encodeProxyHeaderV2,
   V2_SIGNATURE,
 } from '../../src/codecs/proxy-protocol.ts';
+import { freePort } from '../support/ports.ts';
 
 const CLIENT = '203.0.113.7';
 const to = { address: '127.0.0.1', port: 1935 };
@@ -310,16 +311,6 @@ describe('PROXY headers against deadlines and untrusted addresses', () => {
     });
   }
 });
-
-/** A TCP port free on 127.0.0.1 right now. */
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const address = probe.address();
-  const port = typeof address === 'object' && address !== null ? address.port : 0;
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
 
 /** Resolves once something accepts TCP connections on 127.0.0.1:`port`. */
 async function listening(port: number): Promise<boolean> {

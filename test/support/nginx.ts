@@ -4,7 +4,7 @@
 // a temporary directory for the cache), and nginx-rtmp as an origin to pull from.
 import { spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,15 +25,6 @@ export function documentedCachePath(cacheDir: string): string {
 
 /** Debian's libnginx-mod-rtmp. */
 const NGINX_RTMP_MODULE = '/usr/lib/nginx/modules/ngx_rtmp_module.so';
-
-/** A free TCP port on `address`. */
-export async function freePort(address = '127.0.0.1'): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, address, resolve));
-  const port = (probe.address() as { port: number }).port;
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
 
 /** A running nginx; stop() ends it and removes its files. */
 export interface Nginx {

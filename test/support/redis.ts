@@ -3,9 +3,9 @@
 // Redis that accepts and never answers.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from './ports.ts';
 
 /** A running redis-server; stop() ends it and removes its folder. */
 export interface RedisServer {
@@ -22,15 +22,6 @@ export interface RedisServer {
   resume(): void;
   /** Ends it (SIGTERM, SIGKILL after 3 s) and waits; removes its folder. */
   stop(): Promise<void>;
-}
-
-/** A free TCP port on 127.0.0.1. */
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const port = (probe.address() as { port: number }).port;
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
 }
 
 /** Spawns redis-server and resolves once it logs that it accepts connections. */
