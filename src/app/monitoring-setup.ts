@@ -8,7 +8,7 @@ import type { Logger } from '../log/logger.ts';
 import type { StreamHub } from '../hub/stream-hub.ts';
 import type { SessionRegistry } from '../hub/session-registry.ts';
 import type { AccessControl } from '../access/access-control.ts';
-import { AnalyticsStore } from '../analytics/analytics-store.ts';
+import { AnalyticsStore, type StreamSample } from '../analytics/analytics-store.ts';
 import { AnalyticsRecorder, sampleStreams } from '../analytics/analytics-recorder.ts';
 import { QoeLimiter, parseQoeBeacon } from '../analytics/qoe.ts';
 import { OnairMetrics } from '../metrics/metrics.ts';
@@ -31,6 +31,17 @@ export const VERSION = (
     version: string;
   }
 ).version;
+
+/** The analytics samples of the group's merged stream list (see worker-messages.ts). */
+function groupSamples(streams: readonly StreamInfo[]): StreamSample[] {
+  return streams.map((info) => ({
+    stream: info.path,
+    viewers: info.viewers.total,
+    viewersByProtocol: info.viewers.byProtocol,
+    ingestKbps: info.live ? info.ingest.kbps5s : null,
+    fps: info.live ? info.ingest.fps : null,
+  }));
+}
 
 /** The Prometheus text exposition's content type. */
 const PROMETHEUS_TEXT = 'text/plain; version=0.0.4; charset=utf-8';
@@ -59,6 +70,8 @@ export interface MonitoringInputs {
   readonly group?: {
     readonly streams: () => readonly StreamInfo[] | null;
     readonly metrics: () => Promise<string | null>;
+    /** Whether this worker writes the group's stream samples (one worker does, for all). */
+    readonly writesSamples: boolean;
   };
 }
 
@@ -92,7 +105,13 @@ export class Monitoring {
         : new AnalyticsRecorder({
             store: this.#store,
             sessions,
-            sample: () => sampleStreams(hub.list(), sessions.list()),
+            // In a group one worker samples the merged streams: samples are one row per stream
+            // and time, and each worker's own would overwrite the others'.
+            sample: () => {
+              const group = inputs.group;
+              if (!group) return sampleStreams(hub.list(), sessions.list());
+              return group.writesSamples ? groupSamples(group.streams() ?? []) : [];
+            },
             onError: (error) => {
               this.#logger.error({ err: error }, 'analytics write failed');
             },

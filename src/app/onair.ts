@@ -289,6 +289,7 @@ export class Onair {
             group: {
               streams: () => worker.group,
               metrics: () => worker.metrics(METRICS_TIMEOUT_MS),
+              writesSamples: (options.workerIndex ?? 0) === 0,
             },
           }
         : {}),
