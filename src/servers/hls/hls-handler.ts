@@ -8,7 +8,8 @@ import type { StreamHub } from '../../hub/stream-hub.ts';
 import type { Stream } from '../../hub/stream.ts';
 import { parseHlsQuery } from '../../codecs/m3u8.ts';
 import { checkStreamPath } from '../../hub/stream-path.ts';
-import { HlsSegmenter } from './hls-segmenter.ts';
+import { HlsWindow } from './hls-window.ts';
+import { acquireFragments, type FragmentsLease } from '../../hub/fragmenters.ts';
 import { explainProfile, hlsProfile, type HlsProfile } from './hls-profile.ts';
 import { renderPlaylist, type PlaylistRequest } from './hls-playlist.ts';
 import { HlsWaiters } from './hls-waiters.ts';
@@ -54,7 +55,9 @@ export interface HlsHandlerOptions {
 /** One stream's HLS state. */
 interface HlsEntry {
   readonly stream: Stream;
-  readonly segmenter: HlsSegmenter;
+  readonly segmenter: HlsWindow;
+  /** The stream's fragmenter for this profile, shared with other sinks (the recorder). */
+  lease: FragmentsLease | null;
   readonly profile: HlsProfile;
   /** Prefix of every media file name, unique per entry so cached URLs never collide. */
   readonly id: string;
@@ -303,7 +306,7 @@ export class HlsHandler {
 
   /**
    * While the process is over its memory budget, every segmenter keeps the shortest window a
-   * live playlist may have (HlsSegmenter.lean); after, windows grow back as segments are made.
+   * live playlist may have (HlsWindow.lean); after, windows grow back as segments are made.
    */
   set lean(lean: boolean) {
     this.#lean = lean;
@@ -481,11 +484,11 @@ export class HlsHandler {
       playlists: new Map(),
       lastRequestMs: Date.now(),
       idleTimer: null,
-      segmenter: new HlsSegmenter({
+      lease: null,
+      segmenter: new HlsWindow({
         profile,
         windowSegments: this.#options.config.windowSegments,
         maxWindowBytes: this.#options.config.maxWindowBytes,
-        now: Date.now,
         onUpdate: () => {
           entry.playlists.clear();
           this.#waiters.check();
@@ -498,9 +501,18 @@ export class HlsHandler {
     };
     entry.segmenter.lean = this.#lean;
     this.#entries.set(path, entry);
-    stream.subscribe(entry.segmenter);
-    // The cached GOP just arrived in one burst: date it from its newest frame, not its oldest.
-    entry.segmenter.resyncClock();
+    entry.lease = acquireFragments(
+      stream,
+      {
+        container: profile.container,
+        cutName: profile.name,
+        cut: profile,
+        onSinkError: (error) => {
+          this.#logger.error({ err: error, stream: path }, 'HLS window failed');
+        },
+      },
+      entry.segmenter,
+    );
     this.#scheduleIdle(entry, this.#options.config.idleTimeoutMs);
     this.#logger.info({ stream: path, profile: profile.name }, 'HLS segmenting started');
     return entry;
@@ -525,7 +537,8 @@ export class HlsHandler {
       this.#madeByDropped.parts += entry.segmenter.made.parts;
       this.#madeByDropped.segments += entry.segmenter.made.segments;
     }
-    entry.stream.unsubscribe(entry.segmenter);
+    entry.lease?.release();
+    entry.lease = null;
     this.#logger.debug({ stream: entry.stream.path }, 'HLS segmenting stopped');
   }
 
@@ -632,7 +645,7 @@ export function requestKind(target: HlsTarget, search: URLSearchParams): HlsRequ
  * True once the playlist has a complete segment: players that ignore parts (ffmpeg, older
  * players) need one, and LL-HLS players lose at most one segment target of start-up.
  */
-function playlistReady(segmenter: HlsSegmenter): boolean {
+function playlistReady(segmenter: HlsWindow): boolean {
   return segmenter.segments.length > 0;
 }
 
@@ -640,7 +653,7 @@ function playlistReady(segmenter: HlsSegmenter): boolean {
  * Whether the playlist already holds segment `msn` (complete) or, with `part`, that part of it
  * (a part past the end of a complete segment means part 0 of the next one; RFC 8216bis 6.2.5.2).
  */
-export function hasPart(segmenter: HlsSegmenter, msn: number, part: number | undefined): boolean {
+export function hasPart(segmenter: HlsWindow, msn: number, part: number | undefined): boolean {
   if (msn < segmenter.mediaSequence) return true;
   const complete = segmenter.segments.find((s) => s.msn === msn);
   if (complete) {
@@ -653,7 +666,7 @@ export function hasPart(segmenter: HlsSegmenter, msn: number, part: number | und
 }
 
 /** The bytes of a complete segment, or of one part, or null. */
-function findMedia(segmenter: HlsSegmenter, msn: number, part: number | null): Buffer | null {
+function findMedia(segmenter: HlsWindow, msn: number, part: number | null): Buffer | null {
   const segment =
     segmenter.current?.msn === msn
       ? segmenter.current

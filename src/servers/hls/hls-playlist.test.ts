@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { HlsSegmenter } from './hls-segmenter.ts';
-import { hlsProfile } from './hls-profile.ts';
+import type { HlsWindow } from './hls-window.ts';
 import { renderPlaylist } from './hls-playlist.ts';
 import { feedAudio, feedVideo, makeSegmenter, testTracks } from './hls-test-media.ts';
 
@@ -24,7 +23,7 @@ interface Parsed {
   readonly endList: boolean;
 }
 
-function render(segmenter: HlsSegmenter, prefix = ''): Parsed {
+function render(segmenter: HlsWindow, prefix = ''): Parsed {
   const text = renderPlaylist(segmenter, { prefix, id: ID, skip: false });
   const lines = text.split('\n');
   const number = (tag: string): number => {
@@ -204,21 +203,15 @@ test('renderPlaylist() of an audio-only stream lists independent parts', () => {
 
 test('a playlist rendered as a segment closes (the first one a held request gets) still hints the next part', () => {
   const rendered: Parsed[] = [];
-  let segmenter: HlsSegmenter | null = null;
   // Render inside onUpdate, as held requests are answered: between one segment and the next.
-  const real = new HlsSegmenter({
-    profile: hlsProfile('low-latency'),
+  const { segmenter: real } = makeSegmenter('low-latency', {
     windowSegments: 12,
-    maxWindowBytes: 1 << 30,
-    now: () => 1_700_000_000_000,
-    onUpdate: () => {
-      if (segmenter !== null && segmenter.segments.length > 0 && rendered.length === 0) {
+    onUpdate: (segmenter) => {
+      if (segmenter.segments.length > 0 && rendered.length === 0) {
         rendered.push(render(segmenter));
       }
     },
-    onClose: () => undefined,
   });
-  segmenter = real;
   real.onTracks(testTracks('av'));
   feedVideo(real, { frames: 26, fps: 25, gop: 25, withAudio: true });
   const first = rendered[0];

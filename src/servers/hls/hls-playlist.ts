@@ -1,4 +1,4 @@
-// Renders a segmenter's window as an HLS media playlist (LL-HLS when the profile has parts).
+// Renders a stream's HLS window as an HLS media playlist (LL-HLS when the profile has parts).
 import {
   encodeMediaPlaylist,
   type HlsPart,
@@ -6,7 +6,7 @@ import {
   type MediaPlaylist,
 } from '../../codecs/m3u8.ts';
 import { partHoldBackS } from './hls-profile.ts';
-import type { HlsSegmentEntry, HlsSegmenter } from './hls-segmenter.ts';
+import type { HlsSegmentEntry, HlsWindow } from './hls-window.ts';
 
 /** How a playlist is asked for. */
 export interface PlaylistRequest {
@@ -21,7 +21,7 @@ export interface PlaylistRequest {
 }
 
 /** The playlist text for the segmenter's current window. */
-export function renderPlaylist(segmenter: HlsSegmenter, request: PlaylistRequest): string {
+export function renderPlaylist(segmenter: HlsWindow, request: PlaylistRequest): string {
   const { profile } = segmenter;
   const { prefix, id } = request;
   const q = request.mediaQuery ? `?${request.mediaQuery}` : '';

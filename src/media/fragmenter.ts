@@ -1,8 +1,9 @@
-// HlsSegmenter: one stream's HLS window. Subscribes to the Stream, cuts segments on keyframes
-// and LL-HLS parts on time, muxes them once (fMP4 or MPEG-TS) and keeps them in memory.
-import type { Frame } from '../../media/frame.ts';
-import type { AudioTrack, Track } from '../../media/track.ts';
-import type { CloseReason, Subscriber } from '../../hub/subscriber.ts';
+// Fragmenter: cuts one stream into segments on keyframes and LL-HLS parts on time, muxes each
+// part once (fMP4 or MPEG-TS) and hands init segments, parts and segment boundaries to its
+// sinks: the HLS window, the recorder, and later DVR and ABR renditions all see the same cuts
+// and share the same bytes.
+import type { Frame } from './frame.ts';
+import type { AudioTrack, Track } from './track.ts';
 import {
   encodeFragment,
   encodeInitSegment,
@@ -10,46 +11,84 @@ import {
   sampleData,
   timescaleOf,
   type Fmp4Sample,
-} from '../../media/fmp4-muxer.ts';
-import { TsMuxer } from '../../media/ts-muxer.ts';
-import type { HlsProfile } from './hls-profile.ts';
+} from './fmp4-muxer.ts';
+import { TsMuxer } from './ts-muxer.ts';
 
-/** One LL-HLS part, kept while its segment is among the last few. */
-export interface HlsPartEntry {
-  readonly index: number;
-  readonly bytes: Buffer;
-  readonly durationS: number;
-  readonly independent: boolean;
+/** Where cuts fall. */
+export interface CutPolicy {
+  /** Segments are cut on the first keyframe after this much media. */
+  readonly segmentTargetS: number;
+  /** Part target, or null for one part per segment (plain HLS). */
+  readonly partTargetS: number | null;
+  /** A segment with no keyframe is cut anyway at this length. */
+  readonly maxSegmentS: number;
 }
 
-/** One segment: complete (bytes set) or in progress (parts only). */
-export interface HlsSegmentEntry {
+/** The container the parts are muxed into. */
+export type FragmentContainer = 'fmp4' | 'mpegts';
+
+/** A new set of tracks: every part after it belongs to this init version. */
+export interface FragmentInit {
+  readonly version: number;
+  /** The tracks the container carries, video first (their order gives fMP4 track ids 1, 2). */
+  readonly tracks: readonly Track[];
+  /** All tracks the stream has, carried or not. */
+  readonly streamTracks: readonly Track[];
+  /** The fMP4 init segment; null for MPEG-TS (each segment starts with PAT/PMT). */
+  readonly bytes: Buffer | null;
+}
+
+/** A segment begins. Its parts follow, then {@link FragmentSink.onSegmentEnd}. */
+export interface SegmentStart {
   readonly msn: number;
-  readonly parts: HlsPartEntry[];
-  bytes: Buffer | null;
-  durationS: number;
   readonly startDtsMs: number;
-  /** Wall clock of the first frame (EXT-X-PROGRAM-DATE-TIME); moved by resyncClock(). */
-  programDateTimeMs: number;
+  /** Wall clock of the first frame (EXT-X-PROGRAM-DATE-TIME); see onClockResync. */
+  readonly programDateTimeMs: number;
+  /** A timeline break (new publisher, new codecs, a timestamp jump) comes before it. */
   readonly discontinuity: boolean;
+  /** Whether it starts on a keyframe (false only for a forced cut at maxSegmentS). */
+  readonly independent: boolean;
   readonly initVersion: number;
 }
 
-/** Settings of a segmenter. */
-export interface HlsSegmenterOptions {
-  readonly profile: HlsProfile;
-  readonly windowSegments: number;
-  readonly maxWindowBytes: number;
-  /** Wall clock in ms (Date.now), for EXT-X-PROGRAM-DATE-TIME. */
+/** One part: a moof+mdat (fMP4) or a run of TS packets (the first part carries PAT/PMT). */
+export interface FragmentPart {
+  readonly msn: number;
+  readonly index: number;
+  readonly bytes: Buffer;
+  readonly startDtsMs: number;
+  readonly durationS: number;
+  /** It starts with a keyframe (or is audio only). */
+  readonly independent: boolean;
+  /** The segment closes with this part: onSegmentEnd follows at once. */
+  readonly last: boolean;
+}
+
+/** Receives what a fragmenter makes. Called synchronously: queue, never block. */
+export interface FragmentSink {
+  onInit(init: FragmentInit): void;
+  onSegmentStart(segment: SegmentStart): void;
+  onPart(part: FragmentPart): void;
+  /** The segment `msn` is complete (it may have no part, when the stream stopped at once). */
+  onSegmentEnd(msn: number): void;
+  /** The wall clock anchor moved: a segment's time is `wallMs + (startDtsMs - dtsMs)`. */
+  onClockResync?(anchor: { readonly dtsMs: number; readonly wallMs: number }): void;
+  /** The stream ended (after the last onSegmentEnd). */
+  onEnd(reason: string): void;
+}
+
+/** Settings of a fragmenter. */
+export interface FragmenterOptions {
+  readonly container: FragmentContainer;
+  readonly cut: CutPolicy;
+  /** Wall clock in ms (Date.now), for program date times. */
   readonly now: () => number;
-  /** Called after every new part or segment, and at the end. */
-  readonly onUpdate: () => void;
-  /** The stream ended (or the hub evicted us). */
-  readonly onClose: (reason: CloseReason) => void;
+  /** A sink threw: it is removed (the other sinks and the stream go on); say why. */
+  readonly onSinkError?: (error: unknown) => void;
 }
 
 /** Codecs each container carries. */
-const CARRIED: Readonly<Record<HlsProfile['container'], ReadonlySet<string>>> = {
+const CARRIED: Readonly<Record<FragmentContainer, ReadonlySet<string>>> = {
   fmp4: new Set(['h264', 'hevc', 'av1', 'aac', 'opus']),
   mpegts: new Set(['h264', 'hevc', 'aac', 'mp3']),
 };
@@ -65,25 +104,22 @@ const AAC_FRAME_SAMPLES = 1024;
 const MP3_FRAME_SAMPLES = 1152;
 
 /**
- * Builds the HLS window of one stream. Video drives the cuts: a part closes when a video frame
- * arrives a part target after the part began, a segment when that frame is a keyframe and the
- * segment is long enough (or has run past the maximum). Audio-only streams are cut on time.
+ * Cuts one stream. Video drives the cuts: a part closes when a video frame arrives a part
+ * target after the part began, a segment when that frame is a keyframe and the segment is long
+ * enough (or has run past the maximum). Audio-only streams are cut on time. A sink added while
+ * a segment is in progress gets the init, that segment's start and its parts at once.
  */
-/** Segments kept while the process is over its memory budget (see HlsSegmenter.lean). */
-export const LEAN_WINDOW_SEGMENTS = 4;
-
-export class HlsSegmenter implements Subscriber {
-  readonly #options: HlsSegmenterOptions;
-  readonly #segments: HlsSegmentEntry[] = [];
-  #current: HlsSegmentEntry | null = null;
+export class Fragmenter {
+  readonly #options: FragmenterOptions;
+  readonly #sinks = new Set<FragmentSink>();
+  #init: FragmentInit | null = null;
+  #current: SegmentStart | null = null;
+  /** Parts of the current segment, replayed to a sink that joins mid-segment. */
+  #currentParts: FragmentPart[] = [];
   #nextMsn = 0;
-  #discontinuitySequence = 0;
-  #windowBytes = 0;
-  #tracks: readonly Track[] = [];
+  #initVersion = 0;
   #video: Track | null = null;
   #audio: AudioTrack | null = null;
-  #init: Buffer | null = null;
-  #initVersion = 0;
   #pendingDiscontinuity = false;
   #ended = false;
   // Part being built (fMP4).
@@ -100,86 +136,72 @@ export class HlsSegmenter implements Subscriber {
   /** Timestamp of the last frame of the track that drives cuts (video, else audio). */
   #lastDriverDtsMs: number | null = null;
   #frameIntervalMs = 0;
-  #longestPartS = 0;
   #audioTicks: number | null = null;
   #ts: TsMuxer | null = null;
   #anchor: { dtsMs: number; wallMs: number } | null = null;
 
-  #lean = false;
-
-  constructor(options: HlsSegmenterOptions) {
+  constructor(options: FragmenterOptions) {
     this.#options = options;
   }
 
-  /** Complete segments in the window, oldest first. */
-  /** Parts and segments made since this segmenter started (for metrics). */
-  readonly made = { parts: 0, segments: 0 };
-
-  get segments(): readonly HlsSegmentEntry[] {
-    return this.#segments;
+  get container(): FragmentContainer {
+    return this.#options.container;
   }
 
-  /** The segment being built, if any (its parts are playable). */
-  get current(): HlsSegmentEntry | null {
-    return this.#current;
-  }
-
-  /**
-   * The longest part made so far: with timestamps in whole milliseconds a part can come out a
-   * millisecond over the target (29.97 fps), and PART-TARGET must cover every part.
-   */
-  get longestPartS(): number {
-    return this.#longestPartS;
-  }
-
-  get discontinuitySequence(): number {
-    return this.#discontinuitySequence;
-  }
-
-  /** The media sequence number of the first segment in the window. */
-  get mediaSequence(): number {
-    return this.#segments[0]?.msn ?? this.#current?.msn ?? this.#nextMsn;
-  }
-
-  get tracks(): readonly Track[] {
-    return this.#tracks;
-  }
-
-  /** The init segment (fMP4) for `version`, or null. */
-  init(version: number): Buffer | null {
-    return version === this.#initVersion ? this.#init : null;
-  }
-
-  get initVersion(): number {
-    return this.#initVersion;
+  get cut(): CutPolicy {
+    return this.#options.cut;
   }
 
   get ended(): boolean {
     return this.#ended;
   }
 
-  get profile(): HlsProfile {
-    return this.#options.profile;
+  get sinkCount(): number {
+    return this.#sinks.size;
+  }
+
+  /** Adds a sink; one that joins mid-stream gets the init and the segment in progress now. */
+  addSink(sink: FragmentSink): void {
+    if (this.#sinks.has(sink)) return;
+    this.#sinks.add(sink);
+    if (this.#init) sink.onInit(this.#init);
+    if (this.#current) {
+      sink.onSegmentStart(this.#current);
+      for (const part of this.#currentParts) sink.onPart(part);
+    }
+    if (this.#ended) sink.onEnd('stream-ended');
+  }
+
+  removeSink(sink: FragmentSink): void {
+    this.#sinks.delete(sink);
   }
 
   onTracks(tracks: readonly Track[]): void {
-    const first = this.#tracks.length === 0;
     this.#closeSegment();
-    this.#tracks = tracks;
     // Tracks the container cannot carry are left out (TS has no AV1/Opus, fMP4 here no VP9/MP3).
-    const carried = CARRIED[this.#options.profile.container];
+    const carried = CARRIED[this.#options.container];
     this.#video = tracks.find((t) => t.kind === 'video' && carried.has(t.codec)) ?? null;
     this.#audio =
       tracks.find((t): t is AudioTrack => t.kind === 'audio' && carried.has(t.codec)) ?? null;
+    const first = this.#initVersion === 0;
     this.#initVersion++;
-    if (this.#options.profile.container === 'fmp4') {
-      this.#init = encodeInitSegment(this.#carriedTracks());
-    } else {
-      this.#ts = new TsMuxer(this.#carriedTracks());
-    }
-    // A new publisher (or new codecs) continues the playlist after a discontinuity.
+    const carriedTracks = this.#carriedTracks();
+    let bytes: Buffer | null = null;
+    if (this.#options.container === 'fmp4') bytes = encodeInitSegment(carriedTracks);
+    else this.#ts = new TsMuxer(carriedTracks);
+    this.#init = {
+      version: this.#initVersion,
+      tracks: carriedTracks,
+      streamTracks: tracks,
+      bytes,
+    };
+    // A new publisher (or new codecs) continues after a discontinuity.
     if (!first) this.#pendingDiscontinuity = true;
     this.#resetTimeline();
+    const init = this.#init;
+    this.#emit((sink) => {
+      sink.onInit(init);
+    });
   }
 
   onFrame(frame: Frame): void {
@@ -190,10 +212,8 @@ export class HlsSegmenter implements Subscriber {
     if (this.#lastDtsMs !== null) {
       const step = frame.dtsMs - this.#lastDtsMs;
       if (step < -MAX_TIMESTAMP_STEP_MS || step > MAX_TIMESTAMP_STEP_MS) {
-        // A jump or a wrap: never a huge or negative EXTINF, a discontinuity instead.
-        this.#closeSegment();
-        this.#pendingDiscontinuity = true;
-        this.#resetTimeline();
+        // A jump or a wrap: never a huge or negative duration, a discontinuity instead.
+        this.#break();
       }
     }
     const driver = this.#video === null || frame.kind === 'video';
@@ -203,9 +223,7 @@ export class HlsSegmenter implements Subscriber {
       frame.dtsMs < this.#lastDriverDtsMs - MAX_DRIVER_STEP_BACK_MS
     ) {
       // The encoder's clock went back (a restart): parts could never close otherwise.
-      this.#closeSegment();
-      this.#pendingDiscontinuity = true;
-      this.#resetTimeline();
+      this.#break();
     }
     if (driver && this.#lastDriverDtsMs !== null && frame.dtsMs > this.#lastDriverDtsMs) {
       this.#frameIntervalMs = frame.dtsMs - this.#lastDriverDtsMs;
@@ -217,26 +235,51 @@ export class HlsSegmenter implements Subscriber {
   }
 
   /**
-   * Anchors EXT-X-PROGRAM-DATE-TIME on the newest frame received. Call it right after subscribing
+   * Anchors program date times on the newest frame received. Call it right after subscribing
    * to a live stream: its cached GOP arrives in one synchronous burst, so the first keyframe (the
    * default anchor) was captured up to a GOP before now, and only the newest frame just now.
    */
   resyncClock(): void {
     const newestDtsMs = this.#lastDtsMs;
     if (this.#anchor === null || newestDtsMs === null) return;
-    const wallMs = this.#options.now();
-    this.#anchor = { dtsMs: newestDtsMs, wallMs };
-    for (const segment of [...this.#segments, ...(this.#current ? [this.#current] : [])]) {
-      segment.programDateTimeMs = wallMs + (segment.startDtsMs - newestDtsMs);
+    const anchor = { dtsMs: newestDtsMs, wallMs: this.#options.now() };
+    this.#anchor = anchor;
+    if (this.#current) {
+      this.#current = {
+        ...this.#current,
+        programDateTimeMs: anchor.wallMs + (this.#current.startDtsMs - anchor.dtsMs),
+      };
     }
+    this.#emit((sink) => sink.onClockResync?.(anchor));
   }
 
-  onClose(reason: CloseReason): void {
+  /** The stream ended: closes the segment in progress with its last frame and tells the sinks. */
+  onClose(reason: string): void {
     if (this.#ended) return;
     this.#closeSegment();
     this.#ended = true;
-    this.#options.onUpdate();
-    this.#options.onClose(reason);
+    this.#emit((sink) => {
+      sink.onEnd(reason);
+    });
+  }
+
+  /** Calls every sink; one that throws is removed and reported, the others still get it. */
+  #emit(call: (sink: FragmentSink) => void): void {
+    for (const sink of this.#sinks) {
+      try {
+        call(sink);
+      } catch (error) {
+        this.#sinks.delete(sink);
+        this.#options.onSinkError?.(error);
+      }
+    }
+  }
+
+  /** A timeline break: closes the segment, and the next one starts after a discontinuity. */
+  #break(): void {
+    this.#closeSegment();
+    this.#pendingDiscontinuity = true;
+    this.#resetTimeline();
   }
 
   /** Video drives cuts: the new frame starts the next part or segment. */
@@ -251,7 +294,7 @@ export class HlsSegmenter implements Subscriber {
       this.#addVideo(pending, frame.dtsMs - pending.dtsMs);
     }
     this.#pendingVideo = frame;
-    const { segmentTargetS, maxSegmentS, partTargetS } = this.#options.profile;
+    const { segmentTargetS, maxSegmentS, partTargetS } = this.#options.cut;
     const current = this.#current;
     if (current === null) {
       this.#startSegment(frame.dtsMs, true);
@@ -262,7 +305,7 @@ export class HlsSegmenter implements Subscriber {
       this.#closeSegment(frame.dtsMs);
       this.#startSegment(frame.dtsMs, frame.keyframe);
     } else if (partTargetS !== null && this.#partFull(frame.dtsMs, partTargetS)) {
-      this.#closePart(frame.dtsMs);
+      this.#closePart(frame.dtsMs, false);
       this.#startPart(frame.dtsMs, frame.keyframe);
     }
   }
@@ -279,14 +322,14 @@ export class HlsSegmenter implements Subscriber {
   }
 
   #onAudioOnlyFrame(frame: Frame): void {
-    const { segmentTargetS, partTargetS } = this.#options.profile;
+    const { segmentTargetS, partTargetS } = this.#options.cut;
     const current = this.#current;
     if (current === null) this.#startSegment(frame.dtsMs, true);
     else if ((frame.dtsMs - current.startDtsMs) / 1000 >= segmentTargetS) {
       this.#closeSegment(frame.dtsMs);
       this.#startSegment(frame.dtsMs, true);
     } else if (partTargetS !== null && this.#partFull(frame.dtsMs, partTargetS)) {
-      this.#closePart(frame.dtsMs);
+      this.#closePart(frame.dtsMs, false);
       this.#startPart(frame.dtsMs, true);
     }
     this.#addAudio(frame);
@@ -335,19 +378,22 @@ export class HlsSegmenter implements Subscriber {
 
   #startSegment(dtsMs: number, independent: boolean): void {
     this.#anchor ??= { dtsMs, wallMs: this.#options.now() };
-    this.#current = {
+    const segment: SegmentStart = {
       msn: this.#nextMsn++,
-      parts: [],
-      bytes: null,
-      durationS: 0,
       startDtsMs: dtsMs,
       programDateTimeMs: this.#anchor.wallMs + (dtsMs - this.#anchor.dtsMs),
       discontinuity: this.#pendingDiscontinuity,
+      independent,
       initVersion: this.#initVersion,
     };
+    this.#current = segment;
+    this.#currentParts = [];
     this.#pendingDiscontinuity = false;
     if (this.#ts) this.#partBytesTs = [this.#ts.segmentHeader()];
     this.#startPart(dtsMs, independent);
+    this.#emit((sink) => {
+      sink.onSegmentStart(segment);
+    });
   }
 
   #startPart(dtsMs: number, independent: boolean): void {
@@ -355,11 +401,8 @@ export class HlsSegmenter implements Subscriber {
     this.#partIndependent = independent;
   }
 
-  /**
-   * Muxes what was collected since the part began into one part of the current segment, and
-   * tells the handler unless `notify` is false (the segment closes with it, and tells it then).
-   */
-  #closePart(endDtsMs: number, notify = true): void {
+  /** Muxes what was collected since the part began into one part of the current segment. */
+  #closePart(endDtsMs: number, last: boolean): void {
     const current = this.#current;
     if (current === null) return;
     let bytes: Buffer;
@@ -382,21 +425,24 @@ export class HlsSegmenter implements Subscriber {
     }
     const durationS = (endDtsMs - this.#partStartDtsMs) / 1000;
     if (durationS <= 0) return; // nothing playable to list
-    current.parts.push({
-      index: current.parts.length,
+    const part: FragmentPart = {
+      msn: current.msn,
+      index: this.#currentParts.length,
       bytes,
+      startDtsMs: this.#partStartDtsMs,
       durationS,
       independent: this.#partIndependent,
+      last,
+    };
+    this.#currentParts.push(part);
+    this.#emit((sink) => {
+      sink.onPart(part);
     });
-    current.durationS += durationS;
-    this.made.parts++;
-    if (durationS > this.#longestPartS) this.#longestPartS = durationS;
-    if (notify) this.#options.onUpdate();
   }
 
   /**
-   * Closes the current part and segment and moves the segment into the window. `cutAtDtsMs` is
-   * the frame that starts the next segment; without it the stream stopped or changed here.
+   * Closes the current part and segment. `cutAtDtsMs` is the frame that starts the next
+   * segment; without it the stream stopped or changed here.
    */
   #closeSegment(cutAtDtsMs: number | null = null): void {
     const current = this.#current;
@@ -408,58 +454,16 @@ export class HlsSegmenter implements Subscriber {
       (this.#lastDriverDtsMs ?? current.startDtsMs) + Math.max(1, this.#frameIntervalMs);
     const pending = this.#pendingVideo;
     if (cutAtDtsMs === null && pending !== null) {
-      // The stream stopped or changed: its last frame lasts one frame interval.
       endDtsMs = pending.dtsMs + Math.max(1, this.#frameIntervalMs);
       this.#addVideo(pending, endDtsMs - pending.dtsMs);
       this.#pendingVideo = null;
     }
-    // Held requests are answered once the segment is complete, not between its last part and
-    // its end: a playlist rendered there would hint a part after the last one, which never
-    // comes (and a cache in front would pass every viewer's request for it to onair).
-    this.#closePart(endDtsMs, false);
+    this.#closePart(endDtsMs, true);
     this.#current = null;
-    if (current.parts.length === 0) return;
-    current.bytes =
-      current.parts.length === 1
-        ? (current.parts[0] as HlsPartEntry).bytes
-        : Buffer.concat(current.parts.map((p) => p.bytes));
-    this.#segments.push(current);
-    this.made.segments++;
-    this.#windowBytes += current.bytes.length;
-    this.#trimWindow();
-    this.#options.onUpdate();
-  }
-
-  /**
-   * Keeps the window to its bounds, or to LEAN_WINDOW_SEGMENTS while `lean` (the process is
-   * over its memory budget): the fewest segments RFC 8216 6.2.2 lets a live playlist keep
-   * (three target durations after the oldest is removed).
-   */
-  set lean(lean: boolean) {
-    if (lean === this.#lean) return;
-    this.#lean = lean;
-    if (lean && this.#trimWindow()) this.#options.onUpdate();
-  }
-
-  /** Drops the oldest segments beyond the bounds; returns whether any went. */
-  #trimWindow(): boolean {
-    const { maxWindowBytes } = this.#options;
-    const windowSegments = this.#lean
-      ? Math.min(this.#options.windowSegments, LEAN_WINDOW_SEGMENTS)
-      : this.#options.windowSegments;
-    let trimmed = false;
-    while (
-      this.#segments.length > windowSegments ||
-      (this.#windowBytes > maxWindowBytes && this.#segments.length > 1)
-    ) {
-      const dropped = this.#segments.shift();
-      if (!dropped) break;
-      trimmed = true;
-      this.#windowBytes -= dropped.bytes?.length ?? 0;
-      // EXT-X-DISCONTINUITY-SEQUENCE counts the discontinuities that left the playlist.
-      if (dropped.discontinuity) this.#discontinuitySequence++;
-    }
-    return trimmed;
+    this.#currentParts = [];
+    this.#emit((sink) => {
+      sink.onSegmentEnd(current.msn);
+    });
   }
 
   #resetTimeline(): void {

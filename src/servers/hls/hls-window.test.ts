@@ -1,6 +1,5 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { HlsSegmenter } from './hls-segmenter.ts';
 import { renderPlaylist } from './hls-playlist.ts';
 import { hlsProfile, type HlsProfile } from './hls-profile.ts';
 import {
@@ -8,6 +7,7 @@ import {
   feedVideo,
   fmp4Samples,
   makeSegmenter,
+  type TestSegmenter,
   testTracks,
   videoFrame,
 } from './hls-test-media.ts';
@@ -15,7 +15,7 @@ import {
 const EPSILON = 1e-9;
 
 /** Segment and part durations (s) and part independence of the complete segments. */
-function layout(segmenter: HlsSegmenter): { durationS: number; parts: [number, boolean][] }[] {
+function layout(segmenter: TestSegmenter): { durationS: number; parts: [number, boolean][] }[] {
   return segmenter.segments.map((s) => ({
     durationS: Math.round(s.durationS * 1000) / 1000,
     parts: s.parts.map((p): [number, boolean] => [p.durationS, p.independent]),
@@ -23,7 +23,7 @@ function layout(segmenter: HlsSegmenter): { durationS: number; parts: [number, b
 }
 
 /** Checks every duration of every segment (and the one in progress) is sane for `profile`. */
-function assertSaneDurations(segmenter: HlsSegmenter, profile: HlsProfile): void {
+function assertSaneDurations(segmenter: TestSegmenter, profile: HlsProfile): void {
   const all = [...segmenter.segments, ...(segmenter.current ? [segmenter.current] : [])];
   for (const segment of all) {
     assert.ok(segment.durationS >= 0 && segment.durationS <= profile.maxSegmentS + EPSILON);
@@ -400,18 +400,13 @@ test('lean (over the memory budget) trims the window to four segments at once, a
 
 test('every playlist rendered at an update hints a part that comes to exist', () => {
   const hints: string[] = [];
-  const segmenter: HlsSegmenter = new HlsSegmenter({
-    profile: hlsProfile('low-latency'),
-    windowSegments: 100,
-    maxWindowBytes: 1024 * 1024 * 1024,
-    now: () => 1_700_000_000_000,
+  const { segmenter } = makeSegmenter('low-latency', {
     // What a held request answered at this update gets (the handler renders it there).
-    onUpdate: () => {
-      const text = renderPlaylist(segmenter, { prefix: '', id: 'abcd0123', skip: false });
+    onUpdate: (window) => {
+      const text = renderPlaylist(window, { prefix: '', id: 'abcd0123', skip: false });
       const hint = /#EXT-X-PRELOAD-HINT:TYPE=PART,URI="abcd0123-(\d+)\.(\d+)\.m4s"/.exec(text);
       if (hint) hints.push(`${hint[1]}.${hint[2]}`);
     },
-    onClose: () => undefined,
   });
   segmenter.onTracks(testTracks('av'));
   feedVideo(segmenter, { frames: 4 * 25 + 3, fps: 25, gop: 25, withAudio: true });

@@ -1,0 +1,98 @@
+// One Fragmenter per stream, container and cut policy, shared by every sink that wants those
+// cuts (the HLS window, the recorder, the DVR window): the stream is cut and muxed once.
+import {
+  Fragmenter,
+  type CutPolicy,
+  type FragmentContainer,
+  type FragmentSink,
+} from '../media/fragmenter.ts';
+import type { Stream } from './stream.ts';
+import type { CloseReason, Subscriber } from './subscriber.ts';
+
+/** What a sink asks for. */
+export interface FragmentsRequest {
+  readonly container: FragmentContainer;
+  /** Sinks asking for the same name get the same fragmenter (it must mean the same cuts). */
+  readonly cutName: string;
+  readonly cut: CutPolicy;
+  readonly now?: () => number;
+  /** A sink threw and was removed. */
+  readonly onSinkError?: (error: unknown) => void;
+}
+
+/** A sink's hold on a fragmenter; release it when the sink is done. */
+export interface FragmentsLease {
+  readonly fragmenter: Fragmenter;
+  /** Removes the sink; the last one out unsubscribes the fragmenter from the stream. */
+  release(): void;
+}
+
+interface Entry {
+  readonly fragmenter: Fragmenter;
+  readonly subscriber: Subscriber;
+}
+
+const byStream = new WeakMap<Stream, Map<string, Entry>>();
+
+/**
+ * Adds `sink` to the stream's fragmenter for `request`, making and subscribing one if there is
+ * none. A new fragmenter on a live stream gets its cached GOP in one burst, so its clock is
+ * anchored on the newest frame of it.
+ */
+export function acquireFragments(
+  stream: Stream,
+  request: FragmentsRequest,
+  sink: FragmentSink,
+): FragmentsLease {
+  const key = `${request.container}|${request.cutName}`;
+  let entries = byStream.get(stream);
+  if (entries === undefined) {
+    entries = new Map();
+    byStream.set(stream, entries);
+  }
+  const table = entries;
+  let entry = table.get(key);
+  if (entry === undefined) {
+    const fragmenter = new Fragmenter({
+      container: request.container,
+      cut: request.cut,
+      now: request.now ?? Date.now,
+      ...(request.onSinkError ? { onSinkError: request.onSinkError } : {}),
+    });
+    const created: Entry = {
+      fragmenter,
+      subscriber: {
+        onTracks: (tracks) => {
+          fragmenter.onTracks(tracks);
+        },
+        onFrame: (frame) => {
+          fragmenter.onFrame(frame);
+        },
+        onClose: (reason: CloseReason) => {
+          if (table.get(key) === created) table.delete(key);
+          fragmenter.onClose(reason);
+        },
+      },
+    };
+    entry = created;
+    table.set(key, created);
+    fragmenter.addSink(sink);
+    stream.subscribe(created.subscriber);
+    fragmenter.resyncClock();
+  } else {
+    entry.fragmenter.addSink(sink);
+  }
+  const held = entry;
+  let released = false;
+  return {
+    fragmenter: held.fragmenter,
+    release: () => {
+      if (released) return;
+      released = true;
+      held.fragmenter.removeSink(sink);
+      if (held.fragmenter.sinkCount > 0) return;
+      if (table.get(key) === held) table.delete(key);
+      stream.unsubscribe(held.subscriber);
+    },
+  };
+}

@@ -1,0 +1,124 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Fragmenter, type FragmentPart, type FragmentSink } from './fragmenter.ts';
+import { feedVideo, testTracks } from './test-media.ts';
+
+/** A sink that writes down what it gets. */
+function recordingSink(): FragmentSink & { events: string[]; parts: FragmentPart[] } {
+  const events: string[] = [];
+  const parts: FragmentPart[] = [];
+  return {
+    events,
+    parts,
+    onInit: (init) => {
+      events.push(`init${init.version}`);
+    },
+    onSegmentStart: (s) => {
+      events.push(`start${s.msn}${s.discontinuity ? 'd' : ''}`);
+    },
+    onPart: (p) => {
+      parts.push(p);
+      events.push(`part${p.msn}.${p.index}${p.last ? 'L' : ''}`);
+    },
+    onSegmentEnd: (msn) => {
+      events.push(`end${msn}`);
+    },
+    onEnd: (reason) => {
+      events.push(`end:${reason}`);
+    },
+  };
+}
+
+function fragmenter(onSinkError?: (error: unknown) => void): Fragmenter {
+  return new Fragmenter({
+    container: 'fmp4',
+    cut: { segmentTargetS: 1, partTargetS: 0.2, maxSegmentS: 10 },
+    now: () => 1_700_000_000_000,
+    ...(onSinkError ? { onSinkError } : {}),
+  });
+}
+
+/** Feeds the fragmenter as the stream would (feedVideo drives onFrame). */
+function feed(f: Fragmenter, fromMs: number, frames: number): void {
+  feedVideo(f, {
+    fromMs,
+    frames,
+    fps: 25,
+    gop: 25,
+    withAudio: true,
+  });
+}
+
+test('every sink gets the same cuts and the same bytes: each part is muxed once', () => {
+  const f = fragmenter();
+  const a = recordingSink();
+  const b = recordingSink();
+  f.addSink(a);
+  f.addSink(b);
+  f.onTracks(testTracks('av'));
+  feed(f, 0, 60);
+  assert.deepEqual(a.events, b.events);
+  assert.ok(a.parts.length >= 10);
+  a.parts.forEach((part, i) => {
+    assert.equal(part.bytes, b.parts[i]?.bytes, 'one buffer, shared');
+  });
+  // Segment 0: five parts, the last flagged, then its end.
+  assert.deepEqual(a.events.slice(0, 8), [
+    'init1',
+    'start0',
+    'part0.0',
+    'part0.1',
+    'part0.2',
+    'part0.3',
+    'part0.4L',
+    'end0',
+  ]);
+});
+
+test('a sink added mid-segment gets the init, the segment start and its parts so far', () => {
+  const f = fragmenter();
+  const first = recordingSink();
+  f.addSink(first);
+  f.onTracks(testTracks('av'));
+  feed(f, 0, 38); // segment 1 in progress, with two parts
+  const late = recordingSink();
+  f.addSink(late);
+  assert.deepEqual(late.events, ['init1', 'start1', 'part1.0', 'part1.1']);
+  feed(f, 1520, 10);
+  f.onClose('stream-ended');
+  assert.deepEqual(late.events.slice(-3), ['part1.4L', 'end1', 'end:stream-ended']);
+  assert.equal(late.events.at(-1), first.events.at(-1));
+});
+
+test('a sink that throws is removed and reported; the others go on', () => {
+  const errors: unknown[] = [];
+  const f = fragmenter((error) => {
+    errors.push(error);
+  });
+  const good = recordingSink();
+  f.addSink({
+    ...recordingSink(),
+    onPart: () => {
+      throw new Error('disk full');
+    },
+  });
+  f.addSink(good);
+  f.onTracks(testTracks('av'));
+  feed(f, 0, 60);
+  assert.equal(errors.length, 1);
+  assert.equal(f.sinkCount, 1);
+  assert.ok(good.parts.length >= 10);
+});
+
+test('a second onTracks starts the next segment after a discontinuity, with a new init version', () => {
+  const f = fragmenter();
+  const sink = recordingSink();
+  f.addSink(sink);
+  f.onTracks(testTracks('av'));
+  feed(f, 0, 30);
+  f.onTracks(testTracks('av'));
+  feed(f, 1200, 30);
+  assert.ok(sink.events.includes('init2'));
+  const afterInit = sink.events.slice(sink.events.indexOf('init2'));
+  assert.match(afterInit.find((e) => e.startsWith('start')) ?? '', /^start\d+d$/);
+});

@@ -1,0 +1,222 @@
+// HlsWindow: one stream's HLS window. A sink of the stream's Fragmenter (media/fragmenter.ts),
+// which makes the cuts and the bytes; the window keeps the last segments and the parts of the
+// one in progress in memory, for playlists and media requests.
+import type {
+  FragmentInit,
+  FragmentPart,
+  FragmentSink,
+  SegmentStart,
+} from '../../media/fragmenter.ts';
+import type { Track } from '../../media/track.ts';
+import type { HlsProfile } from './hls-profile.ts';
+
+/** One LL-HLS part, kept while its segment is among the last few. */
+export interface HlsPartEntry {
+  readonly index: number;
+  readonly bytes: Buffer;
+  readonly durationS: number;
+  readonly independent: boolean;
+}
+
+/** One segment: complete (bytes set) or in progress (parts only). */
+export interface HlsSegmentEntry {
+  readonly msn: number;
+  readonly parts: HlsPartEntry[];
+  bytes: Buffer | null;
+  durationS: number;
+  readonly startDtsMs: number;
+  /** Wall clock of the first frame (EXT-X-PROGRAM-DATE-TIME); moved by onClockResync(). */
+  programDateTimeMs: number;
+  readonly discontinuity: boolean;
+  readonly initVersion: number;
+}
+
+/** Settings of a window. */
+export interface HlsWindowOptions {
+  readonly profile: HlsProfile;
+  readonly windowSegments: number;
+  readonly maxWindowBytes: number;
+  /** Called after every new part or segment, and at the end. */
+  readonly onUpdate: () => void;
+  /** The stream ended (or the hub evicted the fragmenter). */
+  readonly onClose: (reason: string) => void;
+}
+
+/** Segments kept while the process is over its memory budget (see HlsWindow.lean). */
+export const LEAN_WINDOW_SEGMENTS = 4;
+
+/** The HLS window of one stream, fed by its fragmenter. */
+export class HlsWindow implements FragmentSink {
+  readonly #options: HlsWindowOptions;
+  readonly #segments: HlsSegmentEntry[] = [];
+  #current: HlsSegmentEntry | null = null;
+  #discontinuitySequence = 0;
+  #windowBytes = 0;
+  #tracks: readonly Track[] = [];
+  #init: Buffer | null = null;
+  #initVersion = 0;
+  #ended = false;
+  #longestPartS = 0;
+  #lean = false;
+  /** Parts and segments made since this window started (for metrics). */
+  readonly made = { parts: 0, segments: 0 };
+
+  constructor(options: HlsWindowOptions) {
+    this.#options = options;
+  }
+
+  /** Complete segments in the window, oldest first. */
+  get segments(): readonly HlsSegmentEntry[] {
+    return this.#segments;
+  }
+
+  /** The segment being built, if any (its parts are playable). */
+  get current(): HlsSegmentEntry | null {
+    return this.#current;
+  }
+
+  /**
+   * The longest part made so far: with timestamps in whole milliseconds a part can come out a
+   * millisecond over the target (29.97 fps), and PART-TARGET must cover every part.
+   */
+  get longestPartS(): number {
+    return this.#longestPartS;
+  }
+
+  get discontinuitySequence(): number {
+    return this.#discontinuitySequence;
+  }
+
+  /** The media sequence number of the first segment in the window. */
+  get mediaSequence(): number {
+    return this.#segments[0]?.msn ?? this.#current?.msn ?? this.#nextMsn;
+  }
+
+  /** The tracks of the stream (carried or not). */
+  get tracks(): readonly Track[] {
+    return this.#tracks;
+  }
+
+  /** The init segment (fMP4) for `version`, or null. */
+  init(version: number): Buffer | null {
+    return version === this.#initVersion ? this.#init : null;
+  }
+
+  get initVersion(): number {
+    return this.#initVersion;
+  }
+
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  get profile(): HlsProfile {
+    return this.#options.profile;
+  }
+
+  /** The msn after the newest segment seen (the next to come when none is in progress). */
+  get #nextMsn(): number {
+    return this.#lastMsn + 1;
+  }
+
+  #lastMsn = -1;
+
+  onInit(init: FragmentInit): void {
+    this.#tracks = init.streamTracks;
+    this.#init = init.bytes;
+    this.#initVersion = init.version;
+  }
+
+  onSegmentStart(segment: SegmentStart): void {
+    this.#current = {
+      msn: segment.msn,
+      parts: [],
+      bytes: null,
+      durationS: 0,
+      startDtsMs: segment.startDtsMs,
+      programDateTimeMs: segment.programDateTimeMs,
+      discontinuity: segment.discontinuity,
+      initVersion: segment.initVersion,
+    };
+    this.#lastMsn = segment.msn;
+  }
+
+  onPart(part: FragmentPart): void {
+    const current = this.#current;
+    if (current === null || current.msn !== part.msn) return;
+    current.parts.push({
+      index: part.index,
+      bytes: part.bytes,
+      durationS: part.durationS,
+      independent: part.independent,
+    });
+    current.durationS += part.durationS;
+    this.made.parts++;
+    if (part.durationS > this.#longestPartS) this.#longestPartS = part.durationS;
+    // Held requests are answered once the segment is complete, not between its last part and
+    // its end: a playlist rendered there would hint a part after the last one, which never
+    // comes (and a cache in front would pass every viewer's request for it to onair).
+    if (!part.last) this.#options.onUpdate();
+  }
+
+  onSegmentEnd(msn: number): void {
+    const current = this.#current;
+    if (current === null || current.msn !== msn) return;
+    this.#current = null;
+    if (current.parts.length === 0) return;
+    current.bytes =
+      current.parts.length === 1
+        ? (current.parts[0] as HlsPartEntry).bytes
+        : Buffer.concat(current.parts.map((p) => p.bytes));
+    this.#segments.push(current);
+    this.made.segments++;
+    this.#windowBytes += current.bytes.length;
+    this.#trimWindow();
+    this.#options.onUpdate();
+  }
+
+  onClockResync(anchor: { readonly dtsMs: number; readonly wallMs: number }): void {
+    for (const segment of [...this.#segments, ...(this.#current ? [this.#current] : [])]) {
+      segment.programDateTimeMs = anchor.wallMs + (segment.startDtsMs - anchor.dtsMs);
+    }
+  }
+
+  onEnd(reason: string): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#options.onUpdate();
+    this.#options.onClose(reason);
+  }
+
+  /**
+   * Keeps the window to its bounds, or to LEAN_WINDOW_SEGMENTS while `lean` (the process is
+   * over its memory budget): the fewest segments RFC 8216 6.2.2 lets a live playlist keep
+   * (three target durations after the oldest is removed).
+   */
+  set lean(lean: boolean) {
+    if (lean === this.#lean) return;
+    this.#lean = lean;
+    if (lean && this.#trimWindow()) this.#options.onUpdate();
+  }
+
+  /** Drops the oldest segments beyond the bounds; returns whether any went. */
+  #trimWindow(): boolean {
+    const { maxWindowBytes } = this.#options;
+    const windowSegments = this.#lean
+      ? Math.min(this.#options.windowSegments, LEAN_WINDOW_SEGMENTS)
+      : this.#options.windowSegments;
+    let trimmed = false;
+    while (
+      this.#segments.length > windowSegments ||
+      (this.#windowBytes > maxWindowBytes && this.#segments.length > 1)
+    ) {
+      const dropped = this.#segments.shift();
+      if (!dropped) break;
+      trimmed = true;
+      this.#windowBytes -= dropped.bytes?.length ?? 0;
+      // EXT-X-DISCONTINUITY-SEQUENCE counts the discontinuities that left the playlist.
+      if (dropped.discontinuity) this.#discontinuitySequence++;
+    }
+    return trimmed;
+  }
+}
