@@ -24,7 +24,8 @@ export type CodecErrorCode =
   | 'ERR_AV1_CONFIG'
   | 'ERR_OPUS_HEAD'
   | 'ERR_FMP4_UNSUPPORTED_CODEC'
-  | 'ERR_FMP4_FIELD_RANGE';
+  | 'ERR_FMP4_FIELD_RANGE'
+  | 'ERR_FMP4_PARSE';
 
 /** Raised by codecs/ and media/ on malformed input; never anything else. */
 export class CodecError extends Error {
