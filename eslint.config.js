@@ -36,6 +36,11 @@ const layerRules = [
     why: 'servers never import each other; share through media/ or protocols/.',
   },
   {
+    files: ['src/recording/**/*.ts'],
+    banned: ['protocols', 'servers', 'app'],
+    why: 'recording/ is a sink of the hub: it writes, indexes and cuts files, and knows no protocol.',
+  },
+  {
     files: ['src/cluster/**/*.ts'],
     banned: ['servers', 'app'],
     why: 'cluster/ (pulls from other nodes, the stream map) works through the hub and protocols/, never a server.',

@@ -29,7 +29,7 @@ import type { ClientRequest, IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 
 /** The hook events. */
-export type HookAction = 'on_publish' | 'on_unpublish' | 'on_play' | 'on_stop';
+export type HookAction = 'on_publish' | 'on_unpublish' | 'on_play' | 'on_stop' | 'on_record';
 
 /** Every hook event, in a stable order. */
 export const HOOK_ACTIONS: readonly HookAction[] = [
@@ -37,6 +37,7 @@ export const HOOK_ACTIONS: readonly HookAction[] = [
   'on_unpublish',
   'on_play',
   'on_stop',
+  'on_record',
 ];
 
 /** What the caller knows about a session; the client derives app, name, param and time. */
@@ -58,6 +59,8 @@ export interface HookEvent {
   bytes?: number;
   /** on_unpublish / on_stop: why the session ended. */
   reason?: string;
+  /** on_record: the file, relative to <dataDir>/recordings. */
+  file?: string;
 }
 
 /** The answer of decide(). `status` is there when the hook sent an HTTP answer. */
@@ -241,6 +244,11 @@ function hookBody(event: HookEvent, time: Date): string {
     body.durationS = event.durationS ?? 0;
     body.bytes = event.bytes ?? 0;
     body.reason = event.reason ?? '';
+  }
+  if (event.action === 'on_record') {
+    body.file = event.file ?? '';
+    body.durationS = event.durationS ?? 0;
+    body.bytes = event.bytes ?? 0;
   }
   return JSON.stringify(body);
 }

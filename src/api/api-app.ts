@@ -23,6 +23,8 @@ import {
   type AccessStore,
 } from '../access/access-store.ts';
 import type { SessionRegistry } from '../hub/session-registry.ts';
+import type { Recordings } from '../recording/recordings.ts';
+import { registerRecordingRoutes } from './recording-routes.ts';
 import type { Logger } from '../log/logger.ts';
 
 /** Largest request body accepted (JSON). */
@@ -60,6 +62,8 @@ export interface ApiDeps {
   readonly logger: Logger;
   /** Streams, server figures, analytics, QoE, metrics; absent: those routes 404. */
   readonly monitoring?: MonitoringDeps;
+  /** The recordings (catalogue, per-stream switch, clips); absent: those routes 404. */
+  readonly recordings?: Recordings;
 }
 
 /** The SHA-256 digest of a string, so secrets of any length compare in constant time. */
@@ -353,6 +357,9 @@ export async function createApiApp(deps: ApiDeps): Promise<FastifyInstance> {
     app.addHook('onClose', () => {
       monitoring.close();
     });
+  }
+  if (deps.recordings) {
+    registerRecordingRoutes(app, deps.recordings, { checkStreamPath: deps.checkStreamPath });
   }
 
   await app.ready();

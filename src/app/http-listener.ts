@@ -8,6 +8,7 @@ import { HttpFlvHandler } from '../servers/http-flv/http-flv-handler.ts';
 import type { PagesHandler } from '../servers/pages/pages-handler.ts';
 import type { DashboardHandler } from '../servers/pages/dashboard-handler.ts';
 import { HlsHandler } from '../servers/hls/hls-handler.ts';
+import { VodHandler } from '../servers/vod/vod-handler.ts';
 import { HlsForwarder } from './hls-forwarder.ts';
 import { listenServer, serverClosed } from '../protocols/listen-server.ts';
 import {
@@ -51,6 +52,8 @@ export class HttpListener {
   readonly #server: Server;
   readonly #flv: HttpFlvHandler;
   readonly #hls: HlsHandler | undefined;
+  /** Replay of recordings (/vod/<id>.m3u8, /vod/<id>.mp4). */
+  readonly #vod: VodHandler | undefined;
   /** Stream list, watch page and their assets: tried last, before the 404. */
   readonly #pages: PagesHandler | undefined;
   readonly #access: AccessControl;
@@ -78,6 +81,7 @@ export class HttpListener {
     /** hooks.timeoutMs: an upgrade's decision may take that long. */
     hookTimeoutMs: number;
     hls?: HlsHandler;
+    vod?: VodHandler;
     pages?: PagesHandler;
     api?: ApiRouter;
     dashboard?: DashboardHandler;
@@ -97,6 +101,7 @@ export class HttpListener {
     this.#logger = options.logger.child({ component: 'http' });
     this.#flv = options.flv;
     this.#hls = options.hls;
+    this.#vod = options.vod;
     this.#pages = options.pages;
     this.#server = createServer(
       {
@@ -201,6 +206,16 @@ export class HttpListener {
             'Access-Control-Max-Age': '86400',
           })
           .end();
+        return;
+      }
+      const vodTarget = this.#vod ? VodHandler.parseTarget(path) : null;
+      if (vodTarget !== null && this.#vod) {
+        if (req.method !== 'GET' && req.method !== 'HEAD') {
+          res.writeHead(405, { Allow: 'GET, HEAD, OPTIONS' }).end();
+          return;
+        }
+        const search = new URLSearchParams((req.url ?? '').split('?')[1] ?? '');
+        this.#vod.handle(req, res, vodTarget, search);
         return;
       }
       const hlsTarget = this.#hls ? HlsHandler.parseTarget(path) : null;

@@ -11,7 +11,7 @@ import type { AccessControl } from '../access/access-control.ts';
 import { AnalyticsStore, type StreamSample } from '../analytics/analytics-store.ts';
 import { AnalyticsRecorder, sampleStreams } from '../analytics/analytics-recorder.ts';
 import { QoeLimiter, parseQoeBeacon } from '../analytics/qoe.ts';
-import { OnairMetrics } from '../metrics/metrics.ts';
+import { OnairMetrics, type MetricsSources } from '../metrics/metrics.ts';
 import type { MonitoringDeps } from '../api/monitoring-routes.ts';
 import type { StreamInfo } from '../api/api-schemas.ts';
 import type { HlsHandler } from '../servers/hls/hls-handler.ts';
@@ -63,6 +63,8 @@ export interface MonitoringInputs {
   readonly memory: () => MemoryFigures;
   /** Hook notifications dropped, by action (WebhookClient.droppedByAction). */
   readonly hookDrops?: () => ReadonlyMap<string, number>;
+  /** Recording figures for /metrics. */
+  readonly recording?: () => NonNullable<ReturnType<NonNullable<MetricsSources['recording']>>>;
   /**
    * In a worker of a group (--workers): the whole group's streams and metrics, which the API
    * and /metrics show instead of this process's own (null: not known yet, the own are shown).
@@ -128,6 +130,7 @@ export class Monitoring {
             refusals: () => access.refusals,
             connectionRejections: () => this.rejections,
             hls: () => inputs.hls?.stats() ?? null,
+            ...(inputs.recording ? { recording: inputs.recording } : {}),
             streams: () => {
               const viewers = viewersByStream(sessions);
               return hub.list().map((stream) => ({

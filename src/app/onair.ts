@@ -6,6 +6,10 @@ import type { Stream } from '../hub/stream.ts';
 import { RtmpServer } from '../servers/rtmp/rtmp-server.ts';
 import { HttpFlvHandler } from '../servers/http-flv/http-flv-handler.ts';
 import { HlsHandler } from '../servers/hls/hls-handler.ts';
+import { hlsProfile } from '../servers/hls/hls-profile.ts';
+import { VodHandler } from '../servers/vod/vod-handler.ts';
+import { Recordings } from '../recording/recordings.ts';
+import type { FragmentsRequest } from '../hub/fragmenters.ts';
 import { PagesHandler } from '../servers/pages/pages-handler.ts';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -65,6 +69,8 @@ export class Onair {
   readonly #rtmp: RtmpServer | null;
   readonly #http: HttpListener | null;
   readonly #hls: HlsHandler | null;
+  /** Recording, the catalogue, retention. */
+  readonly recordings: Recordings;
   readonly #pages: PagesHandler;
   readonly #monitoring: Monitoring;
   readonly cluster: Cluster;
@@ -143,6 +149,7 @@ export class Onair {
         on_unpublish: config.hooks.onUnpublish,
         on_play: config.hooks.onPlay,
         on_stop: config.hooks.onStop,
+        on_record: config.hooks.onRecord,
       },
       // Never the token key: a receiver holding it could mint play and publish tokens.
       secret: config.hooks.secret || this.keys.hooks,
@@ -179,6 +186,26 @@ export class Onair {
         requireExp: config.auth.jwtRequireExp,
       }),
       logger,
+    });
+    this.recordings = new Recordings({
+      config: config.recording,
+      streams: config.streams,
+      dataDir: config.dataDir,
+      hub: this.hub,
+      logger,
+      fragments: (path) => recordingFragments(config, path),
+      onRecord: (info) => {
+        this.#hooks.notify({
+          action: 'on_record',
+          id: info.id,
+          stream: info.stream,
+          protocol: 'recording',
+          ip: '',
+          file: info.file,
+          durationS: Math.round(info.durationMs / 1000),
+          bytes: info.bytes,
+        });
+      },
     });
     this.cluster = new Cluster({
       config: config.cluster,
@@ -266,6 +293,13 @@ export class Onair {
             ...shared,
           }),
           ...(this.#hls ? { hls: this.#hls } : {}),
+          vod: new VodHandler({
+            catalogue: this.recordings.catalogue,
+            access: this.access,
+            logger,
+            cors: config.http.cors,
+            clientAddress: (req) => this.addresses.of(req),
+          }),
           pages: this.#pages,
           dashboard: new DashboardHandler(),
           ...(worker ? { hlsOwner: (path: string) => this.#hlsOwner(worker, path) } : {}),
@@ -284,6 +318,14 @@ export class Onair {
       health: () => this.#health,
       memory: () => this.memory.figures(),
       hookDrops: () => this.#hooks.droppedByAction,
+      recording: () => ({
+        bytesWritten: this.recordings.bytesWritten,
+        filesOpen: this.recordings.filesOpen,
+        queuedBytes: this.recordings.queuedBytes,
+        writeErrors: this.recordings.counters.writeErrors,
+        filesDeleted: this.recordings.counters.deleted,
+        diskFull: this.recordings.diskFull,
+      }),
       ...(worker
         ? {
             group: {
@@ -323,8 +365,10 @@ export class Onair {
         isValidCidr,
         logger: this.#logger.child({ component: 'api' }),
         monitoring: this.#monitoring.deps,
+        recordings: this.recordings,
       });
     }
+    await this.recordings.start();
     this.#monitoring.start();
     this.memory.start();
     const rtmpPort = this.#rtmp ? await this.#rtmp.listen() : null;
@@ -446,6 +490,10 @@ export class Onair {
       // Their close events (which end their sessions, and so queue on_stop) run on later ticks.
       await settlesWithin(connections, Math.min(leftMs(), 1000));
     }
+    // Every recording file is finished (mfra index, duration) before the process exits.
+    if (!(await settlesWithin(this.recordings.close(), leftMs()))) {
+      this.#logger.warn('recording files still being finished at the shutdown deadline');
+    }
     // The on_unpublish / on_stop of the sessions just ended are delivered, not cut off.
     await this.#hooks.drain(leftMs());
     await this.#api?.close();
@@ -457,6 +505,22 @@ export class Onair {
     this.#logger.info({ clean, ms: Date.now() - startedMs }, 'stopped');
     return clean;
   }
+}
+
+/** The recording cut for 30 fps without LL-HLS parts: fragments of about a second. */
+const RECORDING_CUT = { segmentTargetS: 2, partTargetS: 1, maxSegmentS: 10 };
+
+/**
+ * The fMP4 fragmenter a stream is recorded with: its HLS profile's when that is fMP4 (the HLS
+ * window and the recorder then share one fragmenter and its bytes), else parts of about 1 s,
+ * so a crash loses at most about a second.
+ */
+function recordingFragments(config: Config, path: string): FragmentsRequest {
+  const profile = hlsProfile(config.streams[path]?.hls?.profile ?? config.hls.profile);
+  if (config.hls.enabled && profile.container === 'fmp4') {
+    return { container: 'fmp4', cutName: profile.name, cut: profile };
+  }
+  return { container: 'fmp4', cutName: 'recording', cut: RECORDING_CUT };
 }
 
 /** How long a worker waits for the group's metrics before it shows its own. */

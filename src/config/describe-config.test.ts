@@ -68,6 +68,7 @@ void test('describeSections() lists every section with a description', () => {
       'api',
       'analytics',
       'metrics',
+      'recording',
       'server',
       'cluster',
     ],
@@ -119,6 +120,7 @@ void test('describeStreamKeys() lists the keys of a streams: entry; the docs and
       ['publishKey', 'string'],
       ['private', 'boolean'],
       ['hls.profile', 'low-latency | balanced | compatible'],
+      ['record', 'boolean'],
     ],
   );
   const docs = readFileSync(docsPath, 'utf8');

@@ -390,6 +390,9 @@ const hooksSchema = section(
     onUnpublish: hookUrl('POSTed when a publisher leaves (notification).'),
     onPlay: hookUrl('POSTed before a viewer starts; its answer decides (2xx, or {"code":0}).'),
     onStop: hookUrl('POSTed when a viewer leaves (notification).'),
+    onRecord: hookUrl(
+      'POSTed when a recording file is complete (notification: file, duration, bytes).',
+    ),
     secret: secret(
       'Signs every hook request (X-Onair-Signature); empty: a key derived from the auth secret for hooks alone (`onair token hooks-key` prints it).',
     ),
@@ -630,6 +633,58 @@ const metricsSchema = section(
   'Prometheus metrics (answer api.allowFrom addresses, or the API token).',
 );
 
+const TiB = 1024 * GiB;
+
+const recordingSchema = section(
+  {
+    enabled: bool(
+      false,
+      'Record every stream to fragmented MP4 in <dataDir>/recordings/<app>/<name>/ (streams.<path>.record for one stream).',
+    ),
+    segmentMinutes: z
+      .number()
+      .min(0.05)
+      .max(24 * 60)
+      .default(60)
+      .describe('A recording is split into files of this many minutes, cut on a keyframe.'),
+    maxAgeDays: int({
+      min: 0,
+      max: 36_500,
+      default: 0,
+      description: 'Recordings older than this are deleted, oldest first; 0: kept.',
+    }),
+    maxBytes: int({
+      min: 0,
+      max: 1024 * TiB,
+      default: 0,
+      description:
+        'Recordings of all streams together are kept under this size, oldest deleted first; 0: no cap.',
+    }),
+    maxBytesPerStream: int({
+      min: 0,
+      max: 1024 * TiB,
+      default: 0,
+      description:
+        'Recordings of one stream are kept under this size, oldest deleted first; 0: no cap.',
+    }),
+    minFreeBytes: int({
+      min: 0,
+      max: 1024 * TiB,
+      default: 512 * MiB,
+      description:
+        'Recording stops (live delivery goes on) when the disk has less free space than this.',
+    }),
+    maxQueuedBytes: int({
+      min: MiB,
+      max: 4 * GiB,
+      default: 64 * MiB,
+      description:
+        'Bytes waiting for a slow disk, all recordings together; beyond, recordings stop with an error.',
+    }),
+  },
+  'Recording live streams to fragmented MP4 files, their catalogue, replay and clips.',
+);
+
 /**
  * A stream path as a `streams:` key: the allow-list of src/hub/stream-path.ts (segments of
  * letters, digits and `_ - .`, at least app/name, no `.` or `..` segment, 128 characters a
@@ -656,6 +711,7 @@ export const streamSettingsSchema = z.strictObject({
         .describe("This stream's HLS profile (hls.profile for the others)."),
     })
     .optional(),
+  record: z.boolean().optional().describe('Record this stream (recording.enabled for the others).'),
 });
 
 /** Per-stream settings by stream path (`live/cam1`); an empty entry (`live/cam1:`) is allowed. */
@@ -712,6 +768,7 @@ export const configSchema = z.strictObject({
   api: apiSchema,
   analytics: analyticsSchema,
   metrics: metricsSchema,
+  recording: recordingSchema,
   server: serverSchema,
   cluster: clusterSchema,
   streams: streamsSchema,
@@ -748,6 +805,8 @@ export type ClusterConfig = Config['cluster'];
 export type StreamsConfig = Config['streams'];
 /** One stream's settings. */
 export type StreamSettings = StreamsConfig[string];
+/** The `recording` section. */
+export type RecordingConfig = Config['recording'];
 /** The `log` section, for createLogger(). */
 export type LogConfig = Config['log'];
 

@@ -16,7 +16,7 @@ export interface FragmentsRequest {
   readonly cutName: string;
   readonly cut: CutPolicy;
   readonly now?: () => number;
-  /** A sink threw and was removed. */
+  /** This sink threw and was removed. */
   readonly onSinkError?: (error: unknown) => void;
 }
 
@@ -30,6 +30,8 @@ export interface FragmentsLease {
 interface Entry {
   readonly fragmenter: Fragmenter;
   readonly subscriber: Subscriber;
+  /** What each sink's owner wants told when that sink throws. */
+  readonly onSinkError: Map<FragmentSink, (error: unknown) => void>;
 }
 
 const byStream = new WeakMap<Stream, Map<string, Entry>>();
@@ -53,14 +55,18 @@ export function acquireFragments(
   const table = entries;
   let entry = table.get(key);
   if (entry === undefined) {
+    const onSinkError = new Map<FragmentSink, (error: unknown) => void>();
     const fragmenter = new Fragmenter({
       container: request.container,
       cut: request.cut,
       now: request.now ?? Date.now,
-      ...(request.onSinkError ? { onSinkError: request.onSinkError } : {}),
+      onSinkError: (error, failed) => {
+        onSinkError.get(failed)?.(error);
+      },
     });
     const created: Entry = {
       fragmenter,
+      onSinkError,
       subscriber: {
         onTracks: (tracks) => {
           fragmenter.onTracks(tracks);
@@ -76,10 +82,12 @@ export function acquireFragments(
     };
     entry = created;
     table.set(key, created);
+    if (request.onSinkError) onSinkError.set(sink, request.onSinkError);
     fragmenter.addSink(sink);
     stream.subscribe(created.subscriber);
     fragmenter.resyncClock();
   } else {
+    if (request.onSinkError) entry.onSinkError.set(sink, request.onSinkError);
     entry.fragmenter.addSink(sink);
   }
   const held = entry;
@@ -90,6 +98,7 @@ export function acquireFragments(
       if (released) return;
       released = true;
       held.fragmenter.removeSink(sink);
+      held.onSinkError.delete(sink);
       if (held.fragmenter.sinkCount > 0) return;
       if (table.get(key) === held) table.delete(key);
       stream.unsubscribe(held.subscriber);

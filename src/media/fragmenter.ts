@@ -84,7 +84,7 @@ export interface FragmenterOptions {
   /** Wall clock in ms (Date.now), for program date times. */
   readonly now: () => number;
   /** A sink threw: it is removed (the other sinks and the stream go on); say why. */
-  readonly onSinkError?: (error: unknown) => void;
+  readonly onSinkError?: (error: unknown, sink: FragmentSink) => void;
 }
 
 /** Codecs each container carries. */
@@ -270,7 +270,7 @@ export class Fragmenter {
         call(sink);
       } catch (error) {
         this.#sinks.delete(sink);
-        this.#options.onSinkError?.(error);
+        this.#options.onSinkError?.(error, sink);
       }
     }
   }

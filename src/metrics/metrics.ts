@@ -41,6 +41,15 @@ export interface MetricsSources {
   analyticsDropped(): number;
   /** Hook notifications never delivered (no room, or cut off by a shutdown), by action. */
   hookNotificationsDropped?(): ReadonlyMap<string, number>;
+  /** Recording figures; absent: those series read 0. */
+  recording?(): {
+    bytesWritten: number;
+    filesOpen: number;
+    queuedBytes: number;
+    writeErrors: number;
+    filesDeleted: number;
+    diskFull: boolean;
+  };
 }
 
 /** How OnairMetrics is set up. */
@@ -201,6 +210,7 @@ interface Snapshot {
   readonly process: ReturnType<NonNullable<MetricsSources['process']>> | null | undefined;
   readonly analyticsDropped: number | undefined;
   readonly hookDrops: ReadonlyMap<string, number> | undefined;
+  readonly recording: ReturnType<NonNullable<MetricsSources['recording']>> | null | undefined;
 }
 
 /** A finite, non-negative number (what a counter may hold). */
@@ -331,6 +341,49 @@ export class OnairMetrics {
       },
     );
 
+    const recording = (
+      read: (r: NonNullable<Snapshot['recording']>) => number,
+    ): ((s: Snapshot) => Row<never>[] | undefined) => {
+      return (s) =>
+        s.recording === undefined ? undefined : [[{}, s.recording ? read(s.recording) : 0]];
+    };
+    this.#counter(
+      'onair_recording_bytes_written_total',
+      'Bytes written to recording files.',
+      [],
+      recording((r) => r.bytesWritten),
+    );
+    this.#gauge(
+      'onair_recording_files_open',
+      'Recording files being written now.',
+      [],
+      recording((r) => r.filesOpen),
+    );
+    this.#gauge(
+      'onair_recording_queued_bytes',
+      'Recording bytes waiting for the disk (bounded by recording.maxQueuedBytes).',
+      [],
+      recording((r) => r.queuedBytes),
+    );
+    this.#counter(
+      'onair_recording_errors_total',
+      'Recordings stopped by an error: a write that failed, a disk too slow (queue full), or too little free space.',
+      [],
+      recording((r) => r.writeErrors),
+    );
+    this.#counter(
+      'onair_recording_files_deleted_total',
+      'Recording files deleted by retention (recording.maxAgeDays, maxBytes, maxBytesPerStream).',
+      [],
+      recording((r) => r.filesDeleted),
+    );
+    this.#gauge(
+      'onair_recording_disk_full',
+      '1 while recording is stopped because free space is under recording.minFreeBytes.',
+      [],
+      recording((r) => (r.diskFull ? 1 : 0)),
+    );
+
     this.#counter(
       'onair_hook_notifications_dropped_total',
       'Hook notifications not delivered: their queue had no fair room (a flood of sessions ending), or a shutdown cut them off.',
@@ -455,6 +508,7 @@ export class OnairMetrics {
       process: this.#try(() => sources.process?.() ?? null),
       analyticsDropped: this.#try(() => sources.analyticsDropped()),
       hookDrops: this.#try(() => sources.hookNotificationsDropped?.() ?? new Map()),
+      recording: this.#try(() => sources.recording?.() ?? null),
     };
   }
 
