@@ -33,13 +33,16 @@ import {
 
 const usage = `usage: npm run bench [-- options]
   --servers LIST     onair,nms,nginx-rtmp                                  [all]
-  --kinds LIST       rtmp,httpflv,hls,hls-ts,hls-balanced,hls-cached,httpflv-bare,httpflv-monitored [rtmp,httpflv]
+  --kinds LIST       rtmp,httpflv,hls,hls-ts,hls-balanced,hls-cached,httpflv-bare,httpflv-monitored,httpflv-publishers,httpflv-recording [rtmp,httpflv]
                      hls: onair LL-HLS and nginx-rtmp's HLS files served by nginx;
                      hls-ts: onair's 'compatible' profile (MPEG-TS, no parts);
                      hls-balanced: onair's 'balanced' profile (0.334 s parts); NMS: no HLS
                      hls-cached: onair LL-HLS through nginx with deploy/nginx/onair-hls-cache.conf,
                      both on the server core (CPU summed, and shown apart)
                      httpflv-bare: onair HTTP-FLV with analytics and metrics off;
+                     httpflv-publishers: 10 more publishers of the test file (2 Mbps each,
+                     ffmpeg -c copy) beside the viewers; httpflv-recording: the same with
+                     recording on (all 11 streams recorded);
                      httpflv-monitored: analytics on, /metrics scraped every 1 s, the
                      dashboard's live feed open and its stream list polled (onair only)
   --viewers LIST     viewer counts of the matrix                           [500,1000]
@@ -267,6 +270,21 @@ async function runOne(plan: Plan, o: Options): Promise<RunRecord> {
             { cwd: ROOT, stdio: ['ignore', log, log] },
           )
         : null;
+    // httpflv-publishers / -recording: 10 more streams at 2 Mbps (recorded: all of them).
+    const recorded =
+      plan.kind === 'httpflv-publishers' || plan.kind === 'httpflv-recording'
+        ? Array.from({ length: RECORDED_STREAMS }, (_, i) =>
+            spawn(
+              'taskset',
+              [
+                ...['-c', String(o.benchCpu), 'ffmpeg', '-hide_banner', '-loglevel', 'error'],
+                ...['-re', '-stream_loop', '-1', '-i', o.file, '-c', 'copy', '-f', 'flv'],
+                server.publishUrl.replace(/[^/]+$/, `recorded${i}`),
+              ],
+              { cwd: ROOT, stdio: ['ignore', 'ignore', 'ignore'] },
+            ),
+          )
+        : [];
     closeSync(log);
     const killer = setTimeout(() => child.kill('SIGKILL'), (plan.durationS + 60) * 1000);
     const code = await new Promise<number | null>((done) => {
@@ -276,6 +294,7 @@ async function runOne(plan: Plan, o: Options): Promise<RunRecord> {
     });
     clearTimeout(killer);
     monitor?.kill('SIGKILL');
+    for (const publisher of recorded) publisher.kill('SIGKILL');
     const upstream =
       plan.kind === 'hls-cached'
         ? upstreamBetween(countersBefore, await hlsCounters(server.httpBase))
@@ -289,6 +308,9 @@ async function runOne(plan: Plan, o: Options): Promise<RunRecord> {
     await sleep(1000);
   }
 }
+
+/** Streams published and recorded beside the measured one in httpflv-recording runs. */
+const RECORDED_STREAMS = 10;
 
 async function main(): Promise<number> {
   let o: Options;

@@ -37,7 +37,9 @@ export type BenchKind =
   | 'hls-balanced'
   | 'hls-cached'
   | 'httpflv-bare'
-  | 'httpflv-monitored';
+  | 'httpflv-monitored'
+  | 'httpflv-publishers'
+  | 'httpflv-recording';
 export const BENCH_KINDS: readonly BenchKind[] = [
   'rtmp',
   'httpflv',
@@ -47,6 +49,8 @@ export const BENCH_KINDS: readonly BenchKind[] = [
   'hls-cached',
   'httpflv-bare',
   'httpflv-monitored',
+  'httpflv-publishers',
+  'httpflv-recording',
 ];
 
 /** The API token the bench gives onair (env ONAIR_API_TOKEN) for the monitoring load. */
@@ -61,7 +65,13 @@ const ONAIR_PROFILE: Partial<Record<BenchKind, string>> = {
 /** The load generator's viewer kind for a bench kind. */
 export function viewerKindOf(kind: BenchKind): ViewerKind {
   if (kind === 'hls-ts' || kind === 'hls-balanced' || kind === 'hls-cached') return 'hls';
-  if (kind === 'httpflv-bare' || kind === 'httpflv-monitored') return 'httpflv';
+  if (
+    kind === 'httpflv-bare' ||
+    kind === 'httpflv-monitored' ||
+    kind === 'httpflv-publishers' ||
+    kind === 'httpflv-recording'
+  )
+    return 'httpflv';
   return kind;
 }
 
@@ -76,6 +86,8 @@ export const SERVER_KINDS: Record<ServerName, readonly BenchKind[]> = {
     'hls-cached',
     'httpflv-bare',
     'httpflv-monitored',
+    'httpflv-publishers',
+    'httpflv-recording',
   ],
   nms: ['rtmp', 'httpflv'], // NMS 4 has no HLS without ffmpeg transcoding
   'nginx-rtmp': ['rtmp', 'hls'], // nginx-rtmp has no HTTP-FLV; its HLS is MPEG-TS
@@ -357,6 +369,8 @@ export async function startServer(name: ServerName, options: StartOptions): Prom
         ...(options.kind === 'httpflv-bare'
           ? ['--set', 'analytics.enabled=false', '--set', 'metrics.enabled=false']
           : []),
+        // httpflv-recording: every stream recorded (the bench adds 10 recorded publishers).
+        ...(options.kind === 'httpflv-recording' ? ['--set', 'recording.enabled=true'] : []),
         ...(ONAIR_PROFILE[options.kind] === undefined
           ? []
           : ['--set', `hls.profile=${ONAIR_PROFILE[options.kind] ?? ''}`]),
@@ -465,6 +479,8 @@ export async function startServer(name: ServerName, options: StartOptions): Prom
         case 'httpflv':
         case 'httpflv-bare':
         case 'httpflv-monitored':
+        case 'httpflv-publishers':
+        case 'httpflv-recording':
           return `http://127.0.0.1:${httpPort}/live/${STREAM}.flv`;
         case 'hls-cached':
           return `http://127.0.0.1:${cachePort}/live/${STREAM}.m3u8`;

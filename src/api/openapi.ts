@@ -75,6 +75,28 @@ const range = [
 ];
 const streamUrl = '/api/v1/streams/{app}/{name}';
 
+const recordingSchema = z.object({
+  id: z.string(),
+  stream: z.string(),
+  file: z.string(),
+  start: z.string(),
+  end: z.string(),
+  durationS: z.number(),
+  bytes: z.number().int(),
+  codecs: z.array(z.string()),
+  width: z.number().int().optional(),
+  height: z.number().int().optional(),
+  recording: z.boolean(),
+  urls: z.object({ file: z.string(), hls: z.string(), watch: z.string() }),
+});
+const recordingStateSchema = z.object({
+  enabled: z.boolean(),
+  recording: z.boolean(),
+  current: recordingSchema.optional(),
+  error: z.enum(['disk-full', 'queue-overflow', 'write-failed']).optional(),
+});
+const mp4 = (description: string): ResponseDoc => ({ description, contentType: 'video/mp4' });
+
 /** Every route of the admin API. */
 export const API_ROUTES: readonly RouteDoc[] = [
   {
@@ -280,6 +302,94 @@ export const API_ROUTES: readonly RouteDoc[] = [
         schema: z.object({ stream: z.string(), private: z.boolean(), keys: z.number().int() }),
       },
       400: err('Not a stream path'),
+      ...denied,
+    },
+  },
+  {
+    method: 'get',
+    path: '/api/v1/recordings',
+    summary: 'Recordings, oldest first (docs/recording.md)',
+    query: [
+      { name: 'stream', description: 'Only this stream path' },
+      { name: 'from', description: 'Recordings ending after this ISO 8601 time' },
+      { name: 'to', description: 'Recordings starting before this ISO 8601 time' },
+      { name: 'page', description: 'Page number, from 0' },
+      { name: 'itemsPerPage', description: '1-1000 (100)' },
+    ],
+    responses: {
+      200: {
+        description: 'A page of recordings',
+        schema: z.object({
+          items: z.array(recordingSchema),
+          page: z.number().int(),
+          itemsPerPage: z.number().int(),
+          total: z.number().int(),
+        }),
+      },
+      400: err('Bad query'),
+      ...denied,
+    },
+  },
+  {
+    method: 'get',
+    path: '/api/v1/recordings/{id}',
+    summary: 'One recording',
+    responses: {
+      200: { description: 'The recording', schema: recordingSchema },
+      404: err('No such recording'),
+      ...denied,
+    },
+  },
+  {
+    method: 'delete',
+    path: '/api/v1/recordings/{id}',
+    summary: 'Delete a recording and its file',
+    responses: {
+      204: { description: 'Deleted' },
+      404: err('No such recording'),
+      409: err('The file is being written'),
+      ...denied,
+    },
+  },
+  {
+    method: 'get',
+    path: '/api/v1/recordings/{id}/file',
+    summary: 'The recording file (one Range: 206; several or past the end: 416)',
+    responses: { 200: mp4('The file'), 404: err('No such recording'), ...denied },
+  },
+  {
+    method: 'get',
+    path: `${streamUrl}/recording`,
+    summary: 'Whether a stream is recorded, and the file being written',
+    responses: {
+      200: { description: 'The recording state', schema: recordingStateSchema },
+      400: err('Not a stream path'),
+      ...denied,
+    },
+  },
+  {
+    method: 'put',
+    path: `${streamUrl}/recording`,
+    summary: 'Start or stop recording a stream (until restart)',
+    body: z.object({ enabled: z.boolean() }),
+    responses: {
+      200: { description: 'The recording state', schema: recordingStateSchema },
+      400: err('Bad body or stream path'),
+      ...denied,
+    },
+  },
+  {
+    method: 'get',
+    path: `${streamUrl}/clip.mp4`,
+    summary: 'A standalone MP4 of a span of the recordings, from a keyframe, without re-encoding',
+    query: [
+      { name: 'from', description: 'ISO 8601 start' },
+      { name: 'to', description: 'ISO 8601 end' },
+    ],
+    responses: {
+      200: mp4('The clip'),
+      400: err('Bad or missing times, or over 6 hours'),
+      404: err('No recording covers the span'),
       ...denied,
     },
   },

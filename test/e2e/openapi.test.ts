@@ -169,6 +169,31 @@ describe('the admin API matches its OpenAPI document', () => {
       },
       { method: 'get', path: '/api/v1/streams/live/doc/access', status: 200 },
       { method: 'get', path: '/api/v1/streams/live/bad%20name/access', status: 400 },
+      { method: 'get', path: '/api/v1/recordings?stream=live/doc', status: 200 },
+      { method: 'get', path: '/api/v1/recordings?from=yesterday', status: 400 },
+      { method: 'get', path: '/api/v1/recordings/0123456789abcdef', status: 404 },
+      { method: 'delete', path: '/api/v1/recordings/0123456789abcdef', status: 404 },
+      { method: 'get', path: '/api/v1/recordings/0123456789abcdef/file', status: 404 },
+      { method: 'get', path: '/api/v1/streams/live/doc/recording', status: 200 },
+      { method: 'get', path: '/api/v1/streams/live/bad%20name/recording', status: 400 },
+      {
+        method: 'put',
+        path: '/api/v1/streams/live/other/recording',
+        status: 200,
+        body: { enabled: false },
+      },
+      {
+        method: 'put',
+        path: '/api/v1/streams/live/other/recording',
+        status: 400,
+        body: { enabled: 'yes' },
+      },
+      {
+        method: 'get',
+        path: '/api/v1/streams/live/doc/clip.mp4?from=2026-01-01T00:00:00Z&to=2026-01-01T00:01:00Z',
+        status: 404,
+      },
+      { method: 'get', path: '/api/v1/streams/live/doc/clip.mp4?from=now&to=later', status: 400 },
     ];
     // Every route that needs the token answers 401 without it (/metrics: not from loopback).
     for (const route of API_ROUTES) {
@@ -218,6 +243,13 @@ describe('the admin API matches its OpenAPI document', () => {
     // Checked elsewhere: /api/v1/events (SSE) below, analytics off below, 403 (api.allowFrom)
     // in api.test.ts, /metrics 401 (loopback is always allowed here), 409/503 limits.
     const elsewhere = ['get /metrics 401', 'get /api/v1/streams/{app}/{name}/history 404'];
+    // Answers about recordings that exist: test/e2e/recording.test.ts reads each of them.
+    elsewhere.push(
+      'get /api/v1/recordings/{id} 200',
+      'delete /api/v1/recordings/{id} 204',
+      'get /api/v1/recordings/{id}/file 200',
+      'get /api/v1/streams/{app}/{name}/clip.mp4 200',
+    );
     elsewhere.push('get /api/v1/analytics/summary 404');
     const untested = API_ROUTES.flatMap((route) =>
       Object.keys(route.responses)
