@@ -40,7 +40,8 @@ export function startOfFileName(name: string): number | null {
   if (match === null) return null;
   const [y = 0, mo = 1, d = 1, h = 0, mi = 0, s = 0] = match.slice(1).map(Number);
   const ms = Date.UTC(y, mo - 1, d, h, mi, s);
-  return Number.isFinite(ms) ? ms : null;
+  // Date.UTC rolls 20261399T... over into another date: only a real time names a recording.
+  return Number.isFinite(ms) && basicTime(ms) === name.slice(0, 16) ? ms : null;
 }
 
 /** `<stream>/<start>.mp4`, with `-1`, `-2`... when a file of that second exists already. */

@@ -124,6 +124,8 @@ export class RecordingWriter {
           throw new Error(`short write: ${bytesWritten} of ${bytes} bytes`);
         }
         this.#written += bytes;
+        // A writer that failed meanwhile gave its whole queue (this batch too) back already.
+        if (this.#hasFailed()) break;
         this.#queuedBytes -= bytes;
         this.#budget.queuedBytes -= bytes;
       }
@@ -160,6 +162,11 @@ export class RecordingWriter {
     } finally {
       await handle.close();
     }
+  }
+
+  /** Whether the writer failed (read after an await: another callback may have failed it). */
+  #hasFailed(): boolean {
+    return this.#failed !== null;
   }
 
   #fail(error: RecordingWriteError): void {

@@ -14,6 +14,9 @@ import type { RecordingInfo } from '../../recording/recording-info.ts';
 /** `/vod/<16 hex>.m3u8` or `.mp4`: other `/vod/...` paths stay live streams of an app `vod`. */
 const VOD_TARGET = /^\/vod\/([0-9a-f]{16})\.(m3u8|mp4)$/;
 
+/** EXT-X-TARGETDURATION of a recording still being written (fragmenters cut at 10 s at most). */
+const LIVE_TARGET_DURATION_S = 10;
+
 /** Segments of the playlist: fragments grouped from a keyframe to at least this long. */
 const SEGMENT_TARGET_MS = 2000;
 
@@ -187,7 +190,10 @@ export function renderVodPlaylist(
   // segment is listed only once the keyframe that ends it is on disk.
   if (options.live) segments.pop();
   const durationsS = segments.map((s) => s.reduce((sum, f) => sum + f.durationMs, 0) / 1000);
-  const target = Math.max(1, Math.ceil(Math.max(0, ...durationsS)));
+  const longestS = Math.ceil(Math.max(0, ...durationsS));
+  // EXT-X-TARGETDURATION must not change while a playlist grows (RFC 8216bis 6.2.1): a live
+  // one announces the longest a segment is cut at (10 s without a keyframe), or more.
+  const target = Math.max(1, longestS, options.live ? LIVE_TARGET_DURATION_S : 0);
   const lines = [
     '#EXTM3U',
     '#EXT-X-VERSION:7',
