@@ -1,4 +1,4 @@
-// Test helper (not shipped code): real H.264 + AAC tracks and coded payloads from one ffmpeg run,
+// Test helper (not shipped code, so it may spawn ffmpeg): real H.264 + AAC tracks and coded payloads from one ffmpeg run,
 // synthetic Frames with chosen timestamps, fed to anything with onFrame (a fragmenter, a window).
 import { execFileSync } from 'node:child_process';
 import { FlvDecoder, FlvTagType } from '../codecs/flv.ts';
