@@ -38,14 +38,26 @@ before(async () => {
     hub: { waitForPublisherMs: 300 },
   });
   publisher = publishTestPattern(server.rtmpUrl('live/good'), { gop: 25, seconds: 600 });
-  viewer = watchHttpFlv(server.httpUrl('live/good.flv'));
+  let joined = false;
   try {
+    // The viewer joins once the publish is on: waitForPublisherMs is short here (a test below
+    // needs a quick 404), and ffmpeg on a loaded machine can take longer than that to connect.
+    await waitFor(
+      () =>
+        server.logs.some(
+          (entry) => entry.msg === 'publish started' && entry.stream === 'live/good',
+        ),
+      60_000,
+      'the publish of live/good',
+    );
+    viewer = watchHttpFlv(server.httpUrl('live/good.flv'));
+    joined = true;
     await waitFor(() => videoTags() > 50, 60_000, 'video on the HTTP-FLV viewer');
   } catch (error) {
     // Say why: the publisher's and the server's last words.
     const logs = server.logs.slice(-20).map((entry) => JSON.stringify(entry));
     throw new Error(
-      `${String(error)}; viewer status ${String(viewer.status())}, ${String(videoTags())} video tags;\nffmpeg: ${publisher.stderr().slice(-2000)}\nserver: ${logs.join('\n')}`,
+      `${String(error)}; ${joined ? `viewer status ${String(viewer.status())}, ${String(videoTags())} video tags` : 'no viewer yet'};\nffmpeg: ${publisher.stderr().slice(-2000)}\nserver: ${logs.join('\n')}`,
       { cause: error },
     );
   }
