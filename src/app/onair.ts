@@ -7,7 +7,7 @@ import { RtmpServer } from '../servers/rtmp/rtmp-server.ts';
 import { HttpFlvHandler } from '../servers/http-flv/http-flv-handler.ts';
 import { HlsHandler } from '../servers/hls/hls-handler.ts';
 import { hlsProfile } from '../servers/hls/hls-profile.ts';
-import { VodHandler } from '../servers/vod/vod-handler.ts';
+import { isRecordingPath, VodHandler } from '../servers/vod/vod-handler.ts';
 import { Recordings } from '../recording/recordings.ts';
 import type { FragmentsRequest } from '../hub/fragmenters.ts';
 import { PagesHandler } from '../servers/pages/pages-handler.ts';
@@ -261,6 +261,7 @@ export class Onair {
             overMemoryBudget: () => this.memory.over,
             redirect: (path: string, code: string) => this.#elsewhere(path, code),
             nodeFull: () => this.#nodeFull(),
+            dvrDir: join(config.dataDir, 'dvr'),
             ...(this.cluster.pulling
               ? {
                   awaitStream: (path: string) =>
@@ -269,7 +270,14 @@ export class Onair {
               : {}),
           })
         : null;
-    this.#pages = new PagesHandler({ hub: this.hub, rtmpPort: config.rtmp.port });
+    this.#pages = new PagesHandler({
+      hub: this.hub,
+      rtmpPort: config.rtmp.port,
+      dvrWindowS: (path) =>
+        config.hls.enabled && !isRecordingPath(path)
+          ? (config.streams[path]?.hls?.dvrWindowS ?? config.hls.dvrWindowS)
+          : 0,
+    });
     this.#http = config.http.enabled
       ? new HttpListener({
           config: config.http,

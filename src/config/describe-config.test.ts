@@ -120,6 +120,7 @@ void test('describeStreamKeys() lists the keys of a streams: entry; the docs and
       ['publishKey', 'string'],
       ['private', 'boolean'],
       ['hls.profile', 'low-latency | balanced | compatible'],
+      ['hls.dvrWindowS', 'integer 0..86400'],
       ['record', 'boolean'],
     ],
   );

@@ -274,6 +274,20 @@ const hlsSchema = section(
       default: 30 * SECOND_MS,
       description: 'A stream nobody requested over HLS for this long stops being segmented.',
     }),
+    dvrWindowS: int({
+      min: 0,
+      max: 24 * 3600,
+      default: 0,
+      description:
+        'Seconds of a live stream its playlist covers (a DVR window viewers can rewind in); segments beyond the memory window are kept on disk in <dataDir>/dvr. 0: no DVR window.',
+    }),
+    dvrMaxBytes: int({
+      min: MiB,
+      max: 1024 * GiB,
+      default: 8 * GiB,
+      description:
+        "Bytes of one stream's DVR window on disk at most; the oldest segments go first.",
+    }),
   },
   'HTTP Live Streaming (HLS and low-latency HLS).',
 );
@@ -711,6 +725,12 @@ export const streamSettingsSchema = z.strictObject({
         .enum(HLS_PROFILES)
         .optional()
         .describe("This stream's HLS profile (hls.profile for the others)."),
+      dvrWindowS: z
+        .int()
+        .min(0)
+        .max(24 * 3600)
+        .optional()
+        .describe("This stream's DVR window in seconds (hls.dvrWindowS for the others)."),
     })
     .optional(),
   record: z.boolean().optional().describe('Record this stream (recording.enabled for the others).'),

@@ -32,6 +32,10 @@
       ? url
       : `${url}${url.includes('?') ? '&' : '?'}token=${encodeURIComponent(token)}`;
   const urls = { hls: withToken(body.dataset.hlsUrl), flv: withToken(body.dataset.flvUrl) };
+  /** Seconds of the stream's DVR window (hls.dvrWindowS): a seek bar over it when above 0. */
+  const dvrWindowS = Number(body.dataset.dvrWindowS) || 0;
+  /** Closer than this to the live edge counts as live. */
+  const AT_LIVE_S = 4;
 
   /** What the page is doing, read by people (the stats line) and tests (window.onairPlayer). */
   const state = {
@@ -57,6 +61,8 @@
     bufferS: null,
     droppedFrames: 0,
     retries: 0,
+    /** With a DVR window: seconds behind the live edge, and whether the page is at live. */
+    dvr: dvrWindowS > 0 ? { windowS: dvrWindowS, behindS: 0, atLive: true } : null,
     /** Quality of experience, sent to onair every QOE_INTERVAL_MS (POST /api/v1/qoe). */
     qoe: {
       session: Math.random().toString(36).slice(2, 12) + Date.now().toString(36),
@@ -216,6 +222,8 @@
     hls.attachMedia(video);
     return {
       stop: () => hls.destroy(),
+      // hls.js knows where live is in the playlist (its target latency behind the edge).
+      livePosition: () => hls.liveSyncPosition,
       latencyS: () => (hls.latency > 0 ? hls.latency : latencyFromDate(hls.playingDate)),
       programDateLatencyS: () => latencyFromDate(hls.playingDate),
       bitrateKbps: () => {
@@ -478,10 +486,79 @@
     if (state.status === 'playing') state.status = 'paused';
     countPlayed(performance.now());
   });
+  // --- The DVR bar (a stream with hls.dvrWindowS) ------------------------------------------------
+
+  const dvrBar = document.getElementById('dvr');
+  const dvrSeek = /** @type {HTMLInputElement} */ (document.getElementById('dvr-seek'));
+  const dvrBehind = document.getElementById('dvr-behind');
+  const dvrLive = document.getElementById('dvr-live');
+  /** True while the viewer drags the seek bar (the bar is not moved under the pointer). */
+  let dvrDragging = false;
+
+  function seekableRange() {
+    const ranges = video.seekable;
+    if (ranges.length === 0) return null;
+    return { start: ranges.start(0), end: ranges.end(ranges.length - 1) };
+  }
+
+  function livePosition(range) {
+    const position = engine && engine.livePosition ? engine.livePosition() : null;
+    return typeof position === 'number' && Number.isFinite(position)
+      ? Math.min(position, range.end)
+      : Math.max(range.start, range.end - 3);
+  }
+
+  function updateDvr() {
+    if (state.dvr === null || state.mode !== 'hls') return;
+    const range = seekableRange();
+    dvrBar.hidden = range === null;
+    if (range === null) return;
+    const live = livePosition(range);
+    const behindS = Math.max(0, live - video.currentTime);
+    state.dvr.behindS = behindS;
+    state.dvr.atLive = behindS < AT_LIVE_S;
+    dvrSeek.min = String(range.start);
+    dvrSeek.max = String(range.end);
+    if (!dvrDragging) dvrSeek.value = String(video.currentTime);
+    dvrBehind.textContent = state.dvr.atLive ? 'live' : `-${formatClock(behindS)}`;
+    dvrLive.setAttribute('aria-pressed', String(state.dvr.atLive));
+  }
+
+  function formatClock(seconds) {
+    const whole = Math.round(seconds);
+    const h = Math.floor(whole / 3600);
+    const m = Math.floor((whole % 3600) / 60);
+    const s = String(whole % 60).padStart(2, '0');
+    return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${s}` : `${m}:${s}`;
+  }
+
+  if (state.dvr !== null) {
+    dvrSeek.addEventListener('input', () => {
+      dvrDragging = true;
+    });
+    dvrSeek.addEventListener('change', () => {
+      dvrDragging = false;
+      video.currentTime = Number(dvrSeek.value);
+      play();
+      updateDvr();
+    });
+    dvrLive.addEventListener('click', () => {
+      const range = seekableRange();
+      if (range === null) return;
+      video.currentTime = livePosition(range);
+      play();
+      updateDvr();
+    });
+    video.addEventListener('timeupdate', updateDvr);
+  }
+
   video.addEventListener('loadedmetadata', updateStats);
   video.addEventListener('resize', updateStats);
 
-  setInterval(updateStats, STATS_INTERVAL_MS);
+  setInterval(() => {
+    updateStats();
+    updateDvr();
+  }, STATS_INTERVAL_MS);
   updateStats();
   void start();
 })();

@@ -2,6 +2,8 @@
 // segments and init segments of every stream, each muxed once in memory and shared by all.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import type { HlsConfig, StreamsConfig } from '../../config/schema.ts';
 import type { Logger } from '../../log/logger.ts';
 import type { StreamHub } from '../../hub/stream-hub.ts';
@@ -9,6 +11,7 @@ import type { Stream } from '../../hub/stream.ts';
 import { parseHlsQuery } from '../../codecs/m3u8.ts';
 import { checkStreamPath } from '../../hub/stream-path.ts';
 import { HlsWindow } from './hls-window.ts';
+import { HlsDvr, removeStaleDvrFolders } from './hls-dvr.ts';
 import { acquireFragments, type FragmentsLease } from '../../hub/fragmenters.ts';
 import { explainProfile, hlsProfile, type HlsProfile } from './hls-profile.ts';
 import { renderPlaylist, type PlaylistRequest } from './hls-playlist.ts';
@@ -50,6 +53,11 @@ export interface HlsHandlerOptions {
    * that would start an HLS session, counted or not.
    */
   readonly nodeFull?: () => string | null;
+  /**
+   * Where DVR windows (hls.dvrWindowS) keep their segments: `<dataDir>/dvr`. Without it no
+   * stream has a DVR window.
+   */
+  readonly dvrDir?: string;
 }
 
 /** One stream's HLS state. */
@@ -62,6 +70,8 @@ interface HlsEntry {
   /** Prefix of every media file name, unique per entry so cached URLs never collide. */
   readonly id: string;
   readonly playlists: Map<string, Buffer>;
+  /** The DVR window (segments older than the memory window, on disk), if the stream has one. */
+  readonly dvr: HlsDvr | null;
   lastRequestMs: number;
   idleTimer: NodeJS.Timeout | null;
 }
@@ -104,6 +114,9 @@ export class HlsHandler {
     init: 0,
   };
   readonly #corsHeader: readonly string[];
+  /** This process's folder of DVR windows (one subfolder per stream), or null. */
+  readonly #dvrDir: string | null;
+  readonly #unsubscribe: (() => void)[] = [];
 
   constructor(options: HlsHandlerOptions) {
     this.#options = options;
@@ -117,6 +130,38 @@ export class HlsHandler {
       maxHeld: options.config.maxHeldRequests,
       maxHeldPerIp: options.config.maxHeldRequestsPerIp,
     });
+    this.#dvrDir = options.dvrDir === undefined ? null : join(options.dvrDir, String(process.pid));
+    const dvrStreams =
+      options.config.dvrWindowS > 0 ||
+      Object.values(options.streams ?? {}).some((settings) => (settings.hls?.dvrWindowS ?? 0) > 0);
+    if (this.#dvrDir !== null && options.dvrDir !== undefined && dvrStreams) {
+      // What an earlier process with this pid left (in a container onair is always pid 1),
+      // before this one writes there; then what processes that are gone left.
+      rmSync(this.#dvrDir, { recursive: true, force: true });
+      void removeStaleDvrFolders(options.dvrDir).catch((error: unknown) => {
+        this.#logger.warn({ err: error }, 'could not clean old DVR folders');
+      });
+      // A DVR window fills from the publish on, whether or not anyone watches yet.
+      const { events } = options.hub;
+      const begin = (stream: Stream): void => {
+        if (this.#dvrWindowS(stream.path) > 0 && this.#options.overMemoryBudget?.() !== true)
+          this.#entryFor(stream.path);
+      };
+      this.#unsubscribe.push(
+        events.on('published', (event) => {
+          begin(event.stream);
+        }),
+        events.on('resumed', (event) => {
+          begin(event.stream);
+        }),
+      );
+    }
+  }
+
+  /** The DVR window of `path` in seconds (0: none). */
+  #dvrWindowS(path: string): number {
+    if (this.#dvrDir === null) return 0;
+    return this.#options.streams?.[path]?.hls?.dvrWindowS ?? this.#options.config.dvrWindowS;
   }
 
   /** What the configured profile means for players, for the start-up log and the API. */
@@ -315,6 +360,7 @@ export class HlsHandler {
 
   /** Stops every segmenter and answers held requests (shutdown). */
   close(): void {
+    for (const unsubscribe of this.#unsubscribe.splice(0)) unsubscribe();
     for (const entry of this.#entries.values()) this.#drop(entry);
     this.#waiters.closeAll();
     this.#viewers.close();
@@ -411,20 +457,33 @@ export class HlsHandler {
   ): void {
     const { segmenter } = entry;
     const find = (): Buffer | null => findMedia(segmenter, msn, part);
-    const respond = (): void => {
-      const bytes = find();
+    const type = entry.profile.container === 'fmp4' ? 'video/mp4' : 'video/mp2t';
+    const sendMedia = (bytes: Buffer | null): void => {
       if (bytes === null) {
         this.#reply(res, 404, 'No such segment or part\n');
         return;
       }
-      const type = entry.profile.container === 'fmp4' ? 'video/mp4' : 'video/mp2t';
       this.#countViewer(req, entry.stream.path, bytes.length);
       this.#send(req, res, bytes, type, 'public, max-age=31536000, immutable');
     };
+    const respond = (): void => {
+      sendMedia(find());
+    };
+    if (part === null && entry.dvr?.has(msn) === true) {
+      // A segment of the DVR window: from disk (or memory, until its write is done).
+      const read = entry.dvr.read(msn);
+      if (read === 'busy') this.#reply(res, 503, 'Too many DVR reads at once; try again\n');
+      else if (read instanceof Promise)
+        read.then(sendMedia, () => {
+          sendMedia(null);
+        });
+      else sendMedia(read);
+      return;
+    }
     // The next part (the preload hint) or the segment in progress is held until it exists.
     const current = segmenter.current;
     // Between segments (no segment in progress) the next is the one after the last complete.
-    const nextMsn = segmenter.mediaSequence + segmenter.segments.length;
+    const { nextMsn } = segmenter;
     const upcoming =
       current !== null
         ? (msn === current.msn && (part === null || part === current.parts.length)) ||
@@ -477,10 +536,29 @@ export class HlsHandler {
     const id = randomBytes(4).toString('hex');
     const profileName = this.#options.streams?.[path]?.hls?.profile;
     const profile = profileName === undefined ? this.#profile : hlsProfile(profileName);
+    const dvrWindowS = this.#dvrWindowS(path);
+    const dvr =
+      dvrWindowS > 0 && this.#dvrDir !== null
+        ? new HlsDvr({
+            dir: join(this.#dvrDir, id),
+            windowS: dvrWindowS,
+            maxBytes: this.#options.config.dvrMaxBytes,
+            maxPendingBytes: this.#options.config.maxWindowBytes,
+            extension: profile.container === 'fmp4' ? 'm4s' : 'ts',
+            onProblem: (problem) => {
+              const { error, ...rest } = problem;
+              this.#logger.warn({ err: error, stream: path, ...rest }, 'DVR window problem');
+            },
+            onChange: () => {
+              entry.playlists.clear();
+            },
+          })
+        : null;
     const entry: HlsEntry = {
       stream,
       profile,
       id,
+      dvr,
       playlists: new Map(),
       lastRequestMs: Date.now(),
       idleTimer: null,
@@ -497,6 +575,7 @@ export class HlsHandler {
           // Keep the ended playlist (with EXT-X-ENDLIST) for players to see, then forget it.
           this.#scheduleIdle(entry, this.#options.config.idleTimeoutMs);
         },
+        ...(dvr ? { dvr } : {}),
       }),
     };
     entry.segmenter.lean = this.#lean;
@@ -514,7 +593,10 @@ export class HlsHandler {
       entry.segmenter,
     );
     this.#scheduleIdle(entry, this.#options.config.idleTimeoutMs);
-    this.#logger.info({ stream: path, profile: profile.name }, 'HLS segmenting started');
+    this.#logger.info(
+      { stream: path, profile: profile.name, ...(dvr ? { dvrWindowS } : {}) },
+      'HLS segmenting started',
+    );
     return entry;
   }
 
@@ -523,7 +605,9 @@ export class HlsHandler {
     entry.idleTimer = setTimeout(() => {
       entry.idleTimer = null;
       const idleMs = Date.now() - entry.lastRequestMs;
-      if (idleMs >= this.#options.config.idleTimeoutMs || entry.segmenter.ended) this.#drop(entry);
+      // A DVR window is kept while the stream is live, watched or not.
+      const idle = idleMs >= this.#options.config.idleTimeoutMs && entry.dvr === null;
+      if (idle || entry.segmenter.ended) this.#drop(entry);
       else this.#scheduleIdle(entry, this.#options.config.idleTimeoutMs - idleMs);
     }, afterMs);
     entry.idleTimer.unref();
@@ -539,6 +623,7 @@ export class HlsHandler {
     }
     entry.lease?.release();
     entry.lease = null;
+    void entry.dvr?.close();
     this.#logger.debug({ stream: entry.stream.path }, 'HLS segmenting stopped');
   }
 

@@ -30,9 +30,14 @@ export function renderPlaylist(segmenter: HlsWindow, request: PlaylistRequest): 
     profile.partTargetS === null ? null : Math.max(profile.partTargetS, segmenter.longestPartS);
   const complete = segmenter.segments;
   const current = segmenter.current;
-  const longest = Math.max(profile.segmentTargetS, ...complete.map((s) => s.durationS));
+  const dvr = segmenter.dvr;
+  const longest = Math.max(
+    profile.segmentTargetS,
+    dvr?.longestS ?? 0,
+    ...complete.map((s) => s.durationS),
+  );
   const targetDurationS = Math.ceil(longest);
-  const mapUri = (segment: HlsSegmentEntry): string | undefined =>
+  const mapUri = (segment: { readonly initVersion: number }): string | undefined =>
     profile.container === 'fmp4' ? `${prefix}${id}-init${segment.initVersion}.mp4${q}` : undefined;
   const parts = (segment: HlsSegmentEntry): HlsPart[] =>
     segment.parts.map((part) => ({
@@ -40,7 +45,15 @@ export function renderPlaylist(segmenter: HlsWindow, request: PlaylistRequest): 
       durationS: part.durationS,
       independent: part.independent,
     }));
-  const segments: HlsSegment[] = complete.map((segment) => ({
+  // The DVR window's segments (on disk) come first; parts are only ever listed for the last ones.
+  const archived: HlsSegment[] = (dvr?.segments ?? []).map((segment) => ({
+    uri: `${prefix}${id}-${segment.msn}.${ext}${q}`,
+    durationS: segment.durationS,
+    programDateTimeMs: segment.programDateTimeMs,
+    discontinuity: segment.discontinuity,
+    ...optional('mapUri', mapUri(segment)),
+  }));
+  const inMemory: HlsSegment[] = complete.map((segment) => ({
     uri: `${prefix}${id}-${segment.msn}.${ext}${q}`,
     durationS: segment.durationS,
     programDateTimeMs: segment.programDateTimeMs,
@@ -53,7 +66,7 @@ export function renderPlaylist(segmenter: HlsWindow, request: PlaylistRequest): 
     targetDurationS,
     mediaSequence: segmenter.mediaSequence,
     discontinuitySequence: segmenter.discontinuitySequence,
-    segments,
+    segments: archived.length === 0 ? inMemory : [...archived, ...inMemory],
     independentSegments: true,
     ...(segmenter.ended ? { endList: true } : {}),
     ...(partTargetS !== null
@@ -82,7 +95,7 @@ export function renderPlaylist(segmenter: HlsWindow, request: PlaylistRequest): 
                 preloadHint: {
                   uri: current
                     ? `${prefix}${id}-${current.msn}.${current.parts.length}.${ext}${q}`
-                    : `${prefix}${id}-${segmenter.mediaSequence + complete.length}.0.${ext}${q}`,
+                    : `${prefix}${id}-${segmenter.nextMsn}.0.${ext}${q}`,
                 },
               }
             : {}),

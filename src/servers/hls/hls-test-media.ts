@@ -4,6 +4,7 @@ import { Fragmenter } from '../../media/fragmenter.ts';
 import type { Frame } from '../../media/frame.ts';
 import type { Track } from '../../media/track.ts';
 import { HlsWindow } from './hls-window.ts';
+import type { HlsDvr } from './hls-dvr.ts';
 import { hlsProfile, type HlsProfile } from './hls-profile.ts';
 
 export {
@@ -43,6 +44,7 @@ export function makeSegmenter(
     maxWindowBytes?: number;
     nowMs?: () => number;
     onUpdate?: (segmenter: TestSegmenter) => void;
+    dvr?: HlsDvr;
   } = {},
 ): SegmenterUnderTest {
   let updates = 0;
@@ -67,6 +69,7 @@ export function makeSegmenter(
     onClose: (reason) => {
       closeReasons.push(reason);
     },
+    ...(options.dvr ? { dvr: options.dvr } : {}),
   });
   fragmenter.addSink(window);
   const segmenter: TestSegmenter = Object.assign(window, {

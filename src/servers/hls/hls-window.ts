@@ -8,6 +8,7 @@ import type {
   SegmentStart,
 } from '../../media/fragmenter.ts';
 import type { Track } from '../../media/track.ts';
+import type { HlsDvr } from './hls-dvr.ts';
 import type { HlsProfile } from './hls-profile.ts';
 
 /** One LL-HLS part, kept while its segment is among the last few. */
@@ -40,6 +41,8 @@ export interface HlsWindowOptions {
   readonly onUpdate: () => void;
   /** The stream ended (or the hub evicted the fragmenter). */
   readonly onClose: (reason: string) => void;
+  /** The DVR window, which takes the segments that leave this one (hls.dvrWindowS). */
+  readonly dvr?: HlsDvr;
 }
 
 /** Segments kept while the process is over its memory budget (see HlsWindow.lean). */
@@ -84,12 +87,22 @@ export class HlsWindow implements FragmentSink {
   }
 
   get discontinuitySequence(): number {
-    return this.#discontinuitySequence;
+    return this.#discontinuitySequence + (this.#options.dvr?.droppedDiscontinuities ?? 0);
   }
 
-  /** The media sequence number of the first segment in the window. */
+  /** The media sequence number of the first segment in the playlist (DVR window included). */
   get mediaSequence(): number {
-    return this.#segments[0]?.msn ?? this.#current?.msn ?? this.#nextMsn;
+    return (
+      this.#options.dvr?.segments[0]?.msn ??
+      this.#segments[0]?.msn ??
+      this.#current?.msn ??
+      this.nextMsn
+    );
+  }
+
+  /** The DVR window before the memory window, if the stream has one. */
+  get dvr(): HlsDvr | undefined {
+    return this.#options.dvr;
   }
 
   /** The tracks of the stream (carried or not). */
@@ -99,7 +112,8 @@ export class HlsWindow implements FragmentSink {
 
   /** The init segment (fMP4) for `version`, or null. */
   init(version: number): Buffer | null {
-    return version === this.#initVersion ? this.#init : null;
+    if (version === this.#initVersion) return this.#init;
+    return this.#options.dvr?.init(version) ?? null;
   }
 
   get initVersion(): number {
@@ -115,7 +129,7 @@ export class HlsWindow implements FragmentSink {
   }
 
   /** The msn after the newest segment seen (the next to come when none is in progress). */
-  get #nextMsn(): number {
+  get nextMsn(): number {
     return this.#lastMsn + 1;
   }
 
@@ -125,6 +139,7 @@ export class HlsWindow implements FragmentSink {
     this.#tracks = init.streamTracks;
     this.#init = init.bytes;
     this.#initVersion = init.version;
+    this.#options.dvr?.keepInit(init.version, init.bytes);
   }
 
   onSegmentStart(segment: SegmentStart): void {
@@ -214,9 +229,12 @@ export class HlsWindow implements FragmentSink {
       if (!dropped) break;
       trimmed = true;
       this.#windowBytes -= dropped.bytes?.length ?? 0;
+      const { dvr } = this.#options;
+      if (dvr) dvr.add(dropped);
       // EXT-X-DISCONTINUITY-SEQUENCE counts the discontinuities that left the playlist.
-      if (dropped.discontinuity) this.#discontinuitySequence++;
+      else if (dropped.discontinuity) this.#discontinuitySequence++;
     }
+    this.#options.dvr?.trim(this.#segments.reduce((sum, segment) => sum + segment.durationS, 0));
     return trimmed;
   }
 }

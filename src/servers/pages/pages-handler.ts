@@ -13,6 +13,8 @@ export interface PagesHandlerOptions {
   readonly hub: StreamHub;
   /** The RTMP port shown in rtmp:// URLs (default 1935, which is left out). */
   readonly rtmpPort?: number;
+  /** The DVR window of a stream in seconds (hls.dvrWindowS): the watch page shows a seek bar. */
+  readonly dvrWindowS?: (path: string) => number;
 }
 
 /** A request this handler answers. */
@@ -48,9 +50,11 @@ export class PagesHandler {
   readonly #hub: StreamHub;
   #rtmpPort: number | undefined;
   readonly #assets = new StaticAssets();
+  readonly #dvrWindowS: (path: string) => number;
 
   constructor(options: PagesHandlerOptions) {
     this.#hub = options.hub;
+    this.#dvrWindowS = options.dvrWindowS ?? ((): number => 0);
     this.#rtmpPort = options.rtmpPort;
   }
 
@@ -117,7 +121,11 @@ export class PagesHandler {
       sendPage(
         req,
         res,
-        renderWatchPage(template.body.toString('utf8'), { path: streamPath, urls }),
+        renderWatchPage(template.body.toString('utf8'), {
+          path: streamPath,
+          urls,
+          dvrWindowS: this.#dvrWindowS(streamPath),
+        }),
       );
     });
   }

@@ -8,6 +8,8 @@ export interface WatchPageOptions {
   /** The stream path, already allow-listed. */
   readonly path: string;
   readonly urls: StreamUrls;
+  /** Seconds of the stream's DVR window (0: none), for the seek bar. */
+  readonly dvrWindowS?: number;
 }
 
 /**
@@ -20,6 +22,7 @@ export function renderWatchPage(template: string, options: WatchPageOptions): st
     hlsPath: escapeHtml(options.urls.hlsPath),
     flvPath: escapeHtml(options.urls.flvPath),
     urls: renderStreamUrls(options.urls),
+    dvrWindowS: String(options.dvrWindowS ?? 0),
   };
   return template.replace(/\{\{(\w+)\}\}/g, (_match, key: string) => values[key] ?? '');
 }

@@ -14,6 +14,11 @@ import type { RecordingInfo } from '../../recording/recording-info.ts';
 /** `/vod/<16 hex>.m3u8` or `.mp4`: other `/vod/...` paths stay live streams of an app `vod`. */
 const VOD_TARGET = /^\/vod\/([0-9a-f]{16})\.(m3u8|mp4)$/;
 
+/** Whether a watch page path (`vod/<16 hex>`) is a recording's, not a live stream's. */
+export function isRecordingPath(path: string): boolean {
+  return /^vod\/[0-9a-f]{16}$/.test(path);
+}
+
 /** EXT-X-TARGETDURATION of a recording still being written (fragmenters cut at 10 s at most). */
 const LIVE_TARGET_DURATION_S = 10;
 
