@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Fragmenter, type FragmentPart, type FragmentSink } from './fragmenter.ts';
-import { feedVideo, testTracks } from './test-media.ts';
+import { feedVideo, testTracks } from '../../test/support/media-frames.ts';
 
 /** A sink that writes down what it gets. */
 function recordingSink(): FragmentSink & { events: string[]; parts: FragmentPart[] } {

@@ -7,7 +7,7 @@ import {
   requestKind,
   type HlsTarget,
 } from './hls-handler.ts';
-import { feedVideo, makeSegmenter, testTracks } from './hls-test-media.ts';
+import { feedVideo, makeSegmenter, testTracks } from '../../../test/support/hls-test-window.ts';
 
 test('HlsHandler.parseTarget() reads playlist, init and media URLs', () => {
   const cases: [string, HlsTarget][] = [

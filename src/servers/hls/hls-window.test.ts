@@ -10,7 +10,7 @@ import {
   type TestSegmenter,
   testTracks,
   videoFrame,
-} from './hls-test-media.ts';
+} from '../../../test/support/hls-test-window.ts';
 
 const EPSILON = 1e-9;
 

@@ -1,11 +1,11 @@
-// Test helper (not shipped code): an HLS window wired to its own fragmenter for unit tests of
-// src/servers/hls; the media comes from src/media/test-media.ts.
-import { Fragmenter } from '../../media/fragmenter.ts';
-import type { Frame } from '../../media/frame.ts';
-import type { Track } from '../../media/track.ts';
-import { HlsWindow } from './hls-window.ts';
-import type { HlsDvr } from './hls-dvr.ts';
-import { hlsProfile, type HlsProfile } from './hls-profile.ts';
+// Test helper: an HLS window wired to its own fragmenter for unit tests of src/servers/hls;
+// the media comes from media-frames.ts.
+import { Fragmenter } from '../../src/media/fragmenter.ts';
+import type { Frame } from '../../src/media/frame.ts';
+import type { Track } from '../../src/media/track.ts';
+import { HlsWindow } from '../../src/servers/hls/hls-window.ts';
+import type { HlsDvr } from '../../src/servers/hls/hls-dvr.ts';
+import { hlsProfile, type HlsProfile } from '../../src/servers/hls/hls-profile.ts';
 
 export {
   audioFrame,
@@ -15,7 +15,7 @@ export {
   hlsTestMedia,
   testTracks,
   videoFrame,
-} from '../../media/test-media.ts';
+} from './media-frames.ts';
 
 /**
  * An HLS window fed by its own fragmenter: what the handler gets from `acquireFragments`, with

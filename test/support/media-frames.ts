@@ -1,10 +1,10 @@
-// Test helper (not shipped code, so it may spawn ffmpeg): real H.264 + AAC tracks and coded payloads from one ffmpeg run,
-// synthetic Frames with chosen timestamps, fed to anything with onFrame (a fragmenter, a window).
+// Test helper: real H.264 + AAC tracks and coded payloads from one ffmpeg run, and synthetic
+// Frames with chosen timestamps, fed to anything with onFrame (a fragmenter, a window).
 import { execFileSync } from 'node:child_process';
-import { FlvDecoder, FlvTagType } from '../codecs/flv.ts';
-import { parseAudioTag, parseVideoTag } from './flv-tag-parser.ts';
-import type { Frame } from './frame.ts';
-import type { AudioTrack, Track, VideoTrack } from './track.ts';
+import { FlvDecoder, FlvTagType } from '../../src/codecs/flv.ts';
+import { parseAudioTag, parseVideoTag } from '../../src/media/flv-tag-parser.ts';
+import type { Frame } from '../../src/media/frame.ts';
+import type { AudioTrack, Track, VideoTrack } from '../../src/media/track.ts';
 
 /** Real tracks and one FLV tag body of each kind of coded frame. */
 export interface HlsTestMedia {
