@@ -1,12 +1,21 @@
 // End to end in headless Chromium: the dashboard (built by Vite, served by onair) takes the
 // admin token, lists the live stream with its viewers, and its stream page draws charts that
-// move with the live feed. Screenshots are saved as test artifacts.
+// move with the live feed; its recordings card records, links and clips. Screenshots are saved as
+// test artifacts.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { startServer, type TestServer } from '../support/server.ts';
-import { publishTestPattern, waitFor, type Publisher } from '../support/media-tools.ts';
+import { publishTestPattern, run, waitFor, type Publisher } from '../support/media-tools.ts';
 import { openFlv, type FlvViewer } from '../support/access-helpers.ts';
-import { saveScreenshot, waitForPage, withChromiumPage } from '../support/chromium.ts';
+import {
+  ARTIFACTS_DIR,
+  saveScreenshot,
+  waitForPage,
+  withChromiumPage,
+} from '../support/chromium.ts';
+import { toLocalInput } from '../../web/dashboard/src/range.ts';
 
 describe('the dashboard in Chromium', () => {
   let server: TestServer;
@@ -95,6 +104,121 @@ describe('the dashboard in Chromium', () => {
       );
       assert.equal(errorText, '', 'no API error on the history page');
       await saveScreenshot(page, 'dashboard-history.png');
+      assert.deepEqual(problems.exceptions, [], 'uncaught exceptions in the page');
+    });
+  });
+
+  test('the stream page starts a recording, links it with a play token and makes a clip', async () => {
+    const api = (path: string, init: RequestInit = {}): Promise<Response> =>
+      fetch(server.httpUrl(path), {
+        ...init,
+        headers: {
+          Authorization: `Bearer ${server.onair.apiToken.value}`,
+          'Content-Type': 'application/json',
+        },
+      });
+    // Private: the links the card gives must carry the token the dashboard minted.
+    const made = await api('api/v1/streams/live/dash/private', {
+      method: 'PUT',
+      body: JSON.stringify({ private: true }),
+    });
+    assert.equal(made.status, 200);
+    await withChromiumPage(async (page, problems) => {
+      await page.goto(server.httpUrl('dashboard/'));
+      await page.fill('#token', server.onair.apiToken.value);
+      await page.press('#token', 'Enter');
+      await waitForPage(
+        page,
+        'document.querySelector(\'[data-stream="live/dash"]\') !== null',
+        15_000,
+      );
+      await page.goto(server.httpUrl('dashboard/#/stream/live/dash'));
+      await waitForPage(
+        page,
+        'document.getElementById("recording-state")?.textContent === "off"',
+        15_000,
+      );
+      await page.click('#recording-toggle');
+      // The file is listed while it is written, and grows.
+      const recorded = async (): Promise<{ id: string; start: string; durationS: number }> => {
+        const list = (await (await api('api/v1/recordings?stream=live/dash')).json()) as {
+          items: { id: string; start: string; durationS: number }[];
+        };
+        return list.items[list.items.length - 1] ?? { id: '', start: '', durationS: 0 };
+      };
+      await waitFor(async () => (await recorded()).durationS >= 5, 30_000, '5 s recorded');
+      const recording = await recorded();
+      await waitForPage(
+        page,
+        `document.querySelector('[data-recording-id="${recording.id}"]') !== null`,
+        15_000,
+      );
+      assert.equal(
+        await page.textContent(`[data-recording-id="${recording.id}"] td:nth-child(5)`),
+        'recording',
+      );
+      const watch = await page.getAttribute(
+        `[data-recording-id="${recording.id}"] a[target=_blank]`,
+        'href',
+      );
+      const download = await page.getAttribute(
+        `[data-recording-id="${recording.id}"] a[download]`,
+        'href',
+      );
+      assert.match(watch ?? '', new RegExp(`^/watch/vod/${recording.id}[?]token=`));
+      assert.match(download ?? '', new RegExp(`^/vod/${recording.id}[.]mp4[?]token=`));
+      const file = await fetch(server.httpUrl(download!.slice(1)));
+      assert.equal(file.status, 200);
+      assert.equal(file.headers.get('content-type'), 'video/mp4');
+      await file.body?.cancel();
+      const refused = await fetch(server.httpUrl(`vod/${recording.id}.mp4`));
+      assert.ok(refused.status === 401 || refused.status === 403, `got ${refused.status}`);
+      await refused.body?.cancel();
+
+      // A clip of seconds 1 to 4 of the recording, in this machine's local time like the inputs.
+      const startMs = Date.parse(recording.start);
+      await page.fill('#clip-from', toLocalInput(startMs + 1000, true));
+      await page.fill('#clip-to', toLocalInput(startMs + 4000, true));
+      const [saved] = await Promise.all([page.waitForEvent('download'), page.click('#clip-make')]);
+      const clipPath = join(fileURLToPath(ARTIFACTS_DIR), 'dashboard-clip.mp4');
+      await saved.saveAs(clipPath);
+      const probed = await run('ffprobe', [
+        '-v',
+        'error',
+        '-show_entries',
+        'format=duration:stream=codec_type',
+        '-of',
+        'json',
+        clipPath,
+      ]);
+      assert.equal(probed.code, 0, probed.stderr);
+      const info = JSON.parse(probed.stdout) as {
+        format: { duration: string };
+        streams: { codec_type: string }[];
+      };
+      assert.deepEqual(info.streams.map((stream) => stream.codec_type).sort(), ['audio', 'video']);
+      const duration = Number(info.format.duration);
+      // 3 s asked, from the keyframe at or before the start (one per second here).
+      assert.ok(duration >= 2.9 && duration <= 4.2, `clip of ${duration} s`);
+      assert.match((await page.textContent('#clip-result')) ?? '', /Clip ready/);
+
+      await page.click('#recording-toggle');
+      await waitForPage(
+        page,
+        'document.getElementById("recording-state")?.textContent === "off"',
+        15_000,
+      );
+      await waitFor(
+        async () => {
+          const state = (await (await api('api/v1/streams/live/dash/recording')).json()) as {
+            recording: boolean;
+          };
+          return !state.recording;
+        },
+        10_000,
+        'the recording to stop',
+      );
+      await saveScreenshot(page, 'dashboard-recordings.png');
       assert.deepEqual(problems.exceptions, [], 'uncaught exceptions in the page');
     });
   });

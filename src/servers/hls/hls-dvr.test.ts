@@ -5,7 +5,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HlsDvr, removeStaleDvrFolders, type HlsDvrOptions } from './hls-dvr.ts';
 import { renderPlaylist } from './hls-playlist.ts';
-import { feedVideo, makeSegmenter, testTracks, type TestSegmenter } from '../../../test/support/hls-test-window.ts';
+import {
+  feedVideo,
+  makeSegmenter,
+  testTracks,
+  type TestSegmenter,
+} from '../../../test/support/hls-test-window.ts';
 
 type Problem = Parameters<HlsDvrOptions['onProblem']>[0];
 

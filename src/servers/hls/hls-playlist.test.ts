@@ -2,7 +2,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { HlsWindow } from './hls-window.ts';
 import { renderPlaylist } from './hls-playlist.ts';
-import { feedAudio, feedVideo, makeSegmenter, testTracks } from '../../../test/support/hls-test-window.ts';
+import {
+  feedAudio,
+  feedVideo,
+  makeSegmenter,
+  testTracks,
+} from '../../../test/support/hls-test-window.ts';
 
 const ID = '0123abcd';
 

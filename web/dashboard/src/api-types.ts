@@ -42,6 +42,34 @@ export interface Page<T> {
   total: number;
 }
 
+/** One recording file (GET /api/v1/recordings). */
+export interface RecordingInfo {
+  id: string;
+  stream: string;
+  file: string;
+  start: string;
+  end: string;
+  durationS: number;
+  bytes: number;
+  codecs: string[];
+  width?: number;
+  height?: number;
+  /** Still being written. */
+  recording: boolean;
+  urls: { file: string; hls: string; watch: string };
+}
+
+/** GET /api/v1/recordings. */
+export type RecordingList = Page<RecordingInfo>;
+
+/** GET and PUT /api/v1/streams/{app}/{name}/recording. */
+export interface RecordingState {
+  enabled: boolean;
+  recording: boolean;
+  current?: RecordingInfo;
+  error?: 'disk-full' | 'queue-overflow' | 'write-failed';
+}
+
 /** GET /api/v1/streams. */
 export type StreamList = Page<StreamInfo>;
 

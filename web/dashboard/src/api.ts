@@ -111,6 +111,7 @@ async function readJson<T>(response: Response): Promise<T> {
   try {
     body = await response.json();
   } catch (error) {
+    if (isAbort(error)) throw error; // the page was left while the body arrived
     throw new ApiError(
       response.status,
       `the API answered something that is not JSON (${describe(error)})`,

@@ -52,11 +52,15 @@ export function resolveChoice(
   return { fromMs: nowMs - PRESETS[choice.preset].seconds * 1000, toMs: nowMs };
 }
 
-/** A time as a datetime-local input value (local time, minutes): `2024-05-01T13:05`. */
-export function toLocalInput(ms: number): string {
+/**
+ * A time as a datetime-local input value (local time): `2024-05-01T13:05`, or with `seconds`
+ * `2024-05-01T13:05:09` (for an input with `step="1"`).
+ */
+export function toLocalInput(ms: number, seconds = false): string {
   const at = new Date(ms);
   const two = (n: number): string => String(n).padStart(2, '0');
-  return `${at.getFullYear()}-${two(at.getMonth() + 1)}-${two(at.getDate())}T${two(at.getHours())}:${two(at.getMinutes())}`;
+  const minutes = `${at.getFullYear()}-${two(at.getMonth() + 1)}-${two(at.getDate())}T${two(at.getHours())}:${two(at.getMinutes())}`;
+  return seconds ? `${minutes}:${two(at.getSeconds())}` : minutes;
 }
 
 /** A datetime-local input value (local time) in ms, or null when empty or invalid. */

@@ -1,5 +1,5 @@
 // #/stream/{app}/{name}: one stream live: figures, QoE, 5-minute charts fed by the live feed,
-// the embedded player, the private switch and the stream's sessions (with Kick).
+// the embedded player, the private switch, the stream's sessions (with Kick), and its recordings.
 import { ApiError, streamApiPath } from '../api.ts';
 import type { LiveQoe, SessionInfo, SessionList, Snapshot, StreamInfo } from '../api-types.ts';
 import { PALETTE, TimeChart, chartCard } from '../charts.ts';
@@ -20,6 +20,7 @@ import {
 } from '../format.ts';
 import { HealthTracker } from '../health.ts';
 import { historyHash, watchUrl } from '../router.ts';
+import { recordingsPanel } from './recordings-panel.ts';
 import {
   figure,
   healthBadge,
@@ -31,7 +32,7 @@ import {
 
 /** The charts show this many seconds. */
 const WINDOW_S = 300;
-/** Sessions are listed again this often. */
+/** Sessions and recordings are listed again this often. */
 const SESSIONS_REFRESH_MS = 5000;
 /** Sessions per request (the API's largest page). */
 const SESSIONS_PAGE = 1000;
@@ -50,6 +51,14 @@ export function mountStream(
   const path = `${app}/${name}`;
   const abort = new AbortController();
   let player: HTMLIFrameElement | null = null;
+  let playQuery = '';
+  const recordings = recordingsPanel({
+    ctx,
+    app,
+    name,
+    signal: abort.signal,
+    playQuery: () => playQuery,
+  });
   // A private stream plays only with a token: mint a short one for the embedded player.
   void ctx.api
     .get<{ private: boolean }>(streamApiPath(app, name, '/access'), abort.signal)
@@ -60,7 +69,9 @@ export function mountStream(
         { stream: path, expiresIn: '4h' },
         abort.signal,
       );
+      playQuery = minted.query;
       if (player !== null) player.src = `${watchUrl(app, name)}?${minted.query}`;
+      recordings.refresh();
     })
     .catch(() => undefined);
   const health = new HealthTracker();
@@ -224,6 +235,7 @@ export function mountStream(
       ),
       sessionsNote,
     ),
+    recordings.element,
   );
 
   const charts = {
@@ -465,7 +477,11 @@ export function mountStream(
 
   sessionsRefresh.addEventListener('click', refreshSessions);
   refreshSessions();
-  const sessionsTimer = setInterval(refreshSessions, SESSIONS_REFRESH_MS);
+  recordings.refresh();
+  const sessionsTimer = setInterval(() => {
+    refreshSessions();
+    recordings.refresh();
+  }, SESSIONS_REFRESH_MS);
 
   // --- Data --------------------------------------------------------------------------------------
 
@@ -501,6 +517,7 @@ export function mountStream(
     feed.stop();
     abort.abort();
     clearInterval(sessionsTimer);
+    recordings.dispose();
     for (const chart of Object.values(charts)) chart.destroy();
     ctx.setFeedStatus(null);
   };
