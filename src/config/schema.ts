@@ -1,61 +1,27 @@
 // The one configuration schema (zod 4): every key with its type, bounds, default and description.
 // Sections match folders; docs/configuration.md and onair.example.yaml are checked against it.
-// Over 800 lines by design: one flat list of keys is what the docs and example are generated
-// and checked from; the next section to grow (recording, webrtc, srt) moves to its own file.
-import ipaddr from 'ipaddr.js';
+// The leaves are in schema-leaves.ts; a large section has its own file (recording-schema.ts), as
+// the next ones (webrtc, srt) will.
 import { z } from 'zod';
 import { LOG_FORMATS, LOG_LEVELS } from '../log/logger.ts';
-
-const KiB = 1024;
-const MiB = 1024 * KiB;
-const GiB = 1024 * MiB;
-const SECOND_MS = 1000;
-const MINUTE_MS = 60 * SECOND_MS;
-const HOUR_MS = 60 * MINUTE_MS;
-
-/** An integer leaf in [min, max] with a default and a description. */
-function int(options: {
-  readonly min: number;
-  readonly max: number;
-  readonly default: number;
-  readonly description: string;
-}) {
-  return z
-    .int()
-    .min(options.min)
-    .max(options.max)
-    .default(options.default)
-    .describe(options.description);
-}
-
-/** A boolean leaf with a default and a description. */
-function bool(defaultValue: boolean, description: string) {
-  return z.boolean().default(defaultValue).describe(description);
-}
-
-/** An address to listen on: an IPv4/IPv6 literal or a host name (no spaces, slashes, brackets). */
-function host(description: string) {
-  return z
-    .string()
-    .min(1)
-    .max(253)
-    .regex(/^[\w.:%-]+$/, { error: 'must be a host name or an IP address, without brackets' })
-    .default('0.0.0.0')
-    .describe(description);
-}
-
-/** A TCP port; 0 asks the OS for a free one (tests use it). */
-function port(defaultValue: number, description: string) {
-  return int({ min: 0, max: 65535, default: defaultValue, description });
-}
-
-/** A section: a strict object (unknown keys are errors) whose missing keys take their defaults. */
-function section<Shape extends z.core.$ZodLooseShape>(shape: Shape, description: string) {
-  const object = z.strictObject(shape);
-  // Every leaf has a default, so {} is valid input; TS cannot see that through the generic
-  // (describeConfig() throws for a leaf without a default, and its tests run it).
-  return object.prefault({} as z.input<typeof object>).describe(description);
-}
+import { recordingSchema } from './recording-schema.ts';
+import {
+  KiB,
+  MiB,
+  GiB,
+  SECOND_MS,
+  MINUTE_MS,
+  HOUR_MS,
+  int,
+  bool,
+  host,
+  port,
+  section,
+  str,
+  cidrList,
+  hookUrl,
+  secret,
+} from './schema-leaves.ts';
 
 const rtmpSchema = section(
   {
@@ -291,79 +257,6 @@ const hlsSchema = section(
   },
   'HTTP Live Streaming (HLS and low-latency HLS).',
 );
-
-/** A string leaf with a default and a description. */
-function str(defaultValue: string, description: string, options: { maxLength?: number } = {}) {
-  return z
-    .string()
-    .max(options.maxLength ?? 4096)
-    .default(defaultValue)
-    .describe(description);
-}
-
-/**
- * Bad entries of a comma-separated CIDR list (`10.0.0.0/8, ::1/128, 192.0.2.7`). Strict like
- * src/access/cidr.ts (its tests check both agree): dotted-quad IPv4 only, decimal prefixes.
- */
-export function badCidrs(text: string): string[] {
-  return text
-    .split(',')
-    .map((entry) => entry.trim())
-    .filter((entry) => entry !== '')
-    .filter((entry) => !isAddressOrRange(entry));
-}
-
-function isAddressOrRange(entry: string): boolean {
-  const [address = '', bits, ...rest] = entry.split('/');
-  if (rest.length > 0) return false;
-  if (bits !== undefined && !/^(?:0|[1-9][0-9]{0,2})$/.test(bits)) return false;
-  const valid = address.includes(':')
-    ? ipaddr.IPv6.isValid(address)
-    : ipaddr.IPv4.isValidFourPartDecimal(address);
-  if (!valid || bits === undefined) return valid;
-  try {
-    ipaddr.parseCIDR(entry);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** A comma-separated list of addresses and CIDR ranges; empty means none. */
-function cidrList(defaultValue: string, description: string) {
-  return z
-    .string()
-    .max(16_384)
-    .refine((text) => badCidrs(text).length === 0, {
-      error: (issue) => `not an address or CIDR range: ${badCidrs(String(issue.input)).join(', ')}`,
-    })
-    .default(defaultValue)
-    .describe(description);
-}
-
-/** An http(s) URL, or empty for "off". */
-function hookUrl(description: string) {
-  return z
-    .string()
-    .max(2048)
-    .refine((text) => text === '' || (/^https?:\/\/[^\s]+$/.test(text) && URL.canParse(text)), {
-      error: 'must be an http:// or https:// URL, or empty',
-    })
-    .default('')
-    .describe(description);
-}
-
-/** A secret: empty (then generated or derived, see the description) or at least 16 characters. */
-function secret(description: string) {
-  return z
-    .string()
-    .max(1024)
-    .refine((text) => text === '' || text.length >= 16, {
-      error: 'must be at least 16 characters (or empty)',
-    })
-    .default('')
-    .describe(description);
-}
 
 const authSchema = section(
   {
@@ -647,58 +540,6 @@ const metricsSchema = section(
     }),
   },
   'Prometheus metrics (answer api.allowFrom addresses, or the API token).',
-);
-
-const TiB = 1024 * GiB;
-
-const recordingSchema = section(
-  {
-    enabled: bool(
-      false,
-      'Record every stream to fragmented MP4 in <dataDir>/recordings/<app>/<name>/ (streams.<path>.record for one stream).',
-    ),
-    segmentMinutes: z
-      .number()
-      .min(0.05)
-      .max(24 * 60)
-      .default(60)
-      .describe('A recording is split into files of this many minutes, cut on a keyframe.'),
-    maxAgeDays: int({
-      min: 0,
-      max: 36_500,
-      default: 0,
-      description: 'Recordings older than this are deleted, oldest first; 0: kept.',
-    }),
-    maxBytes: int({
-      min: 0,
-      max: 1024 * TiB,
-      default: 0,
-      description:
-        'Recordings of all streams together are kept under this size, oldest deleted first; 0: no cap.',
-    }),
-    maxBytesPerStream: int({
-      min: 0,
-      max: 1024 * TiB,
-      default: 0,
-      description:
-        'Recordings of one stream are kept under this size, oldest deleted first; 0: no cap.',
-    }),
-    minFreeBytes: int({
-      min: 0,
-      max: 1024 * TiB,
-      default: 512 * MiB,
-      description:
-        'Recording stops (live delivery goes on) when the disk has less free space than this.',
-    }),
-    maxQueuedBytes: int({
-      min: MiB,
-      max: 4 * GiB,
-      default: 64 * MiB,
-      description:
-        'Bytes waiting for a slow disk, all recordings together; beyond, recordings stop with an error.',
-    }),
-  },
-  'Recording live streams to fragmented MP4 files, their catalogue, replay and clips.',
 );
 
 /**
