@@ -6,13 +6,9 @@ import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import fc from 'fast-check';
-import {
-  MAX_HOOK_BODY_BYTES,
-  WebhookClient,
-  maskQuery,
-  signWebhook,
-  verifyWebhookSignature,
-} from './webhooks.ts';
+import { maskQuery } from './hook-messages.ts';
+import { signWebhook, verifyWebhookSignature } from './webhook-signature.ts';
+import { MAX_HOOK_BODY_BYTES, WebhookClient } from './webhooks.ts';
 import type { HookAction, HookAttemptResult, HookEvent, WebhookClientOptions } from './webhooks.ts';
 
 const SECRET = 'whsec_0123456789abcdef';

@@ -1,7 +1,7 @@
 // The webhook client: signed JSON POSTs for on_publish / on_play (decisions) and on_unpublish /
 // on_stop (fire-and-forget notifications with retries), plus the signature helpers receivers use.
-// Over 800 lines for now: signing, answer parsing and the client are one file; the review's split
-// (a receiver-side signature module, the answer parser, the client) is the next change here.
+// The signature is in webhook-signature.ts (receivers use it too); the request body and the
+// reading of an answer's body are in hook-messages.ts.
 //
 // Decision semantics (on_publish, on_play), chosen to accept the answers of SRS, OvenMediaEngine
 // and nginx-rtmp hook receivers:
@@ -23,10 +23,11 @@
 // is full the newest waiting notification of the largest flow makes room: 10,000 HLS sessions of
 // one address ending at once leave room for every other address. Flows are sent in turn. What
 // is dropped is counted by action.
-import { createHmac, timingSafeEqual } from 'node:crypto';
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { deniedByBody, hookBody } from './hook-messages.ts';
+import { SIGNATURE_HEADER, signWebhook } from './webhook-signature.ts';
 
 /** The hook events. */
 export type HookAction = 'on_publish' | 'on_unpublish' | 'on_play' | 'on_stop' | 'on_record';
@@ -106,10 +107,6 @@ export interface WebhookClientOptions {
 
 /** Largest hook answer body read; a larger one makes the attempt fail. */
 export const MAX_HOOK_BODY_BYTES = 64 * 1024;
-/** Longest reason taken from a hook's body. */
-export const MAX_HOOK_REASON_LENGTH = 200;
-/** Header carrying `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`. */
-export const SIGNATURE_HEADER = 'X-Onair-Signature';
 
 const DEFAULT_MAX_PENDING = 1000;
 const DEFAULT_MAX_CONCURRENT = 64;
@@ -119,9 +116,6 @@ const MAX_DECISION_SOCKETS = 256;
 const MAX_DECISIONS = 10_000;
 const DEFAULT_RETRY_BASE_MS = 500;
 const MAX_RETRY_DELAY_MS = 10_000;
-const MASKED_PARAMS = new Set(['key', 'token', 'response', 'challenge']);
-const MAX_SIGNATURE_HEADER_LENGTH = 4096;
-const MAX_SIGNATURES = 8;
 const CLOSED_REASON = 'hook client closed';
 const TIMEOUT_REASON = 'hook failed: timeout';
 const OVERSIZE_REASON = `hook failed: response body over ${MAX_HOOK_BODY_BYTES / 1024} KiB`;
@@ -137,152 +131,6 @@ const ERROR_REASONS: Readonly<Record<string, string>> = {
   EHOSTUNREACH: 'hook failed: host unreachable',
   ENETUNREACH: 'hook failed: network unreachable',
 };
-
-/**
- * Replaces the values of the `key`, `token`, `response` and `challenge` parameters of a query
- * with `***` (names compared percent-decoded, trimmed and case-insensitively; `&` and `;` both
- * separate parameters). Everything else, including a leading `?`, is kept as it was.
- */
-export function maskQuery(query: string): string {
-  if (query === '') return '';
-  const prefix = query.startsWith('?') ? '?' : '';
-  const parts = query.slice(prefix.length).split(/([&;])/);
-  for (let i = 0; i < parts.length; i += 2) {
-    const part = parts[i] ?? '';
-    const eq = part.indexOf('=');
-    if (eq !== -1 && MASKED_PARAMS.has(decodeParamName(part.slice(0, eq)))) {
-      parts[i] = `${part.slice(0, eq)}=***`;
-    }
-  }
-  return prefix + parts.join('');
-}
-
-/** A parameter name as a query parser would see it, lower-cased and trimmed. */
-function decodeParamName(raw: string): string {
-  const spaced = raw.replaceAll('+', ' ');
-  let name = spaced;
-  try {
-    name = decodeURIComponent(spaced);
-  } catch {
-    // Malformed escapes: compare the raw name.
-  }
-  return name.trim().toLowerCase();
-}
-
-/** Hex HMAC-SHA256 of `${t}.${body}`. */
-function hmacHex(secret: string, t: string, body: string): string {
-  return createHmac('sha256', secret).update(`${t}.${body}`).digest('hex');
-}
-
-/**
- * Returns the X-Onair-Signature value for `body` sent at `timestampS` (unix seconds, floored):
- * `t=<seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
- */
-export function signWebhook(secret: string, timestampS: number, body: string): string {
-  if (!Number.isFinite(timestampS) || timestampS < 0) {
-    throw new RangeError('signWebhook: the timestamp must be a non-negative number of seconds');
-  }
-  const t = String(Math.floor(timestampS));
-  return `t=${t},v1=${hmacHex(secret, t, body)}`;
-}
-
-/**
- * Checks an X-Onair-Signature header against the raw request body: a `v1` must be the HMAC of
- * `<t>.<body>` (compared in constant time) and `t` within `toleranceS` of `nowS`. An empty
- * secret, a malformed header or a stale timestamp gives false.
- */
-export function verifyWebhookSignature(
-  secret: string,
-  header: string,
-  body: string,
-  nowS: number,
-  toleranceS = 300,
-): boolean {
-  if (secret === '' || header.length > MAX_SIGNATURE_HEADER_LENGTH) return false;
-  let t: string | undefined;
-  const signatures: string[] = [];
-  for (const item of header.split(',')) {
-    const eq = item.indexOf('=');
-    if (eq === -1) continue;
-    const name = item.slice(0, eq).trim();
-    const value = item.slice(eq + 1).trim();
-    if (name === 't') {
-      if (t !== undefined || !/^\d{1,12}$/.test(value)) return false;
-      t = value;
-    } else if (name === 'v1' && signatures.length < MAX_SIGNATURES) {
-      signatures.push(value.toLowerCase());
-    }
-  }
-  if (t === undefined || signatures.length === 0) return false;
-  if (!Number.isFinite(nowS) || !(toleranceS >= 0)) return false;
-  if (Math.abs(nowS - Number(t)) > toleranceS) return false;
-  const expected = Buffer.from(hmacHex(secret, t, body), 'utf8');
-  let valid = false;
-  for (const signature of signatures) {
-    const given = Buffer.from(signature, 'utf8');
-    if (given.length === expected.length && timingSafeEqual(given, expected)) valid = true;
-  }
-  return valid;
-}
-
-/** The JSON body of a hook request. */
-function hookBody(event: HookEvent, time: Date): string {
-  const slash = event.stream.lastIndexOf('/');
-  const masked = maskQuery(event.query ?? '');
-  const body: Record<string, string | number> = {
-    action: event.action,
-    id: event.id,
-    stream: event.stream,
-    app: slash === -1 ? '' : event.stream.slice(0, slash),
-    name: event.stream.slice(slash + 1),
-    protocol: event.protocol,
-    ip: event.ip,
-    param: masked === '' || masked.startsWith('?') ? masked : `?${masked}`,
-    time: time.toISOString(),
-  };
-  if (event.action === 'on_unpublish' || event.action === 'on_stop') {
-    body.durationS = event.durationS ?? 0;
-    body.bytes = event.bytes ?? 0;
-    body.reason = event.reason ?? '';
-  }
-  if (event.action === 'on_record') {
-    body.file = event.file ?? '';
-    body.durationS = event.durationS ?? 0;
-    body.bytes = event.bytes ?? 0;
-  }
-  return JSON.stringify(body);
-}
-
-/** A reason from a hook's body: control and format characters stripped, at most 200 characters. */
-function cleanReason(value: unknown): string {
-  if (typeof value !== 'string') return '';
-  const stripped = value.replace(/[\p{Cc}\p{Cf}\u2028\u2029]/gu, '').trim();
-  return Array.from(stripped).slice(0, MAX_HOOK_REASON_LENGTH).join('');
-}
-
-/** Reads a 2xx body: null when it allows, else the reason it denies. */
-function deniedByBody(text: string): string | null {
-  const body = text.trim();
-  if (body === '' || body === '0' || !body.startsWith('{')) return null;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body);
-  } catch {
-    return null; // not JSON: any 2xx allows
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return null;
-  const answer = parsed as Record<string, unknown>;
-  const reason = cleanReason(answer.reason);
-  if ('code' in answer && answer.code !== 0 && answer.code !== '0') {
-    if (reason !== '') return reason;
-    const code = typeof answer.code === 'number' ? String(answer.code) : 'not 0';
-    return `hook answered code ${code}`;
-  }
-  if ('allowed' in answer && answer.allowed !== true) {
-    return reason === '' ? 'denied by hook' : reason;
-  }
-  return null;
-}
 
 /** The failure reason for a request error; never includes the URL. */
 function errorReason(error: unknown): string {

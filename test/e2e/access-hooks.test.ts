@@ -19,7 +19,7 @@ import { publishTestPattern, run, waitFor, type Publisher } from '../support/med
 import { tempDir } from '../support/temp-dir.ts';
 import { deriveKey } from '../../src/access/keys.ts';
 import { signToken } from '../../src/access/tokens.ts';
-import { SIGNATURE_HEADER, verifyWebhookSignature } from '../../src/access/webhooks.ts';
+import { SIGNATURE_HEADER, verifyWebhookSignature } from '../../src/access/webhook-signature.ts';
 
 const SECRET = 'test-secret-0123456789abcdef0123';
 const HOOK_SECRET = 'hook-secret-0123456789abcdef0123';
