@@ -52,8 +52,14 @@ void describe('DVR window', () => {
       hls: { dvrWindowS: DVR_WINDOW_S, windowSegments: 3, idleTimeoutMs: 1000 },
     });
     publisher = publishTestPattern(server.rtmpUrl('live/dvr'), { gop: 25, seconds: 110 });
-    // Nobody asks for HLS yet: the window fills from the publish on, on disk.
-    await waitFor(() => dvrFiles(server).length >= 10, 40_000, 'DVR segments on disk');
+    // Nobody asks for HLS yet: the window fills from the publish on, on disk. With 1 s segments
+    // and 3 in memory, a full 12 s window keeps about 9 on disk.
+    await waitFor(() => dvrFiles(server).length >= 7, 40_000, 'DVR segments on disk');
+    await waitFor(
+      async () => coveredS(await playlist(server, 'live/dvr.m3u8')) >= DVR_WINDOW_S,
+      20_000,
+      'a playlist that covers the window',
+    );
   });
 
   after(async () => {
