@@ -131,19 +131,29 @@ function videoFrame(dtsMs: number, ctsMs: number, keyframe: boolean): Frame {
     u32(nal.length),
     nal,
   ]);
-  return { kind: 'video', dtsMs, ctsMs, keyframe, sequenceHeader: false, body, payloadOffset: 5 };
+  return {
+    kind: 'video',
+    timescale: 1000,
+    dts: dtsMs,
+    pts: dtsMs + ctsMs,
+    keyframe,
+    sequenceHeader: false,
+    payload: body.subarray(5),
+    flvBody: body,
+  };
 }
 
 function audioFrame(dtsMs: number): Frame {
   const body = Buffer.from([0xaf, 0x01, 0x21, 0x10, 0x04, 0x60, 0x8c, 0x1c]);
   return {
     kind: 'audio',
-    dtsMs,
-    ctsMs: 0,
+    timescale: 1000,
+    dts: dtsMs,
+    pts: dtsMs,
     keyframe: false,
     sequenceHeader: false,
-    body,
-    payloadOffset: 2,
+    payload: body.subarray(2),
+    flvBody: body,
   };
 }
 

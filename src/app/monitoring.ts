@@ -263,12 +263,11 @@ export function keyframeAsFlv(stream: Stream): Buffer | null {
   stream.unsubscribe(collector);
   const { header, keyframe } = found;
   if (header === null || keyframe === null) return null;
-  const atZero = (frame: Frame): Frame => ({ ...frame, dtsMs: 0 });
-  return Buffer.concat([
-    encodeFlvHeader({ audio: false, video: true }),
-    encodeFlvFrame(atZero(header)),
-    encodeFlvFrame(atZero(keyframe)),
-  ]);
+  const atZero = (frame: Frame): Frame => ({ ...frame, dts: 0, pts: frame.pts - frame.dts });
+  const headerTag = encodeFlvFrame(atZero(header));
+  const keyframeTag = encodeFlvFrame(atZero(keyframe));
+  if (headerTag === null || keyframeTag === null) return null;
+  return Buffer.concat([encodeFlvHeader({ audio: false, video: true }), headerTag, keyframeTag]);
 }
 
 const LIVE_QOE_WINDOW_MS = 60_000;

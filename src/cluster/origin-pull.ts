@@ -5,7 +5,7 @@ import { StreamBusyError } from '../hub/hub-errors.ts';
 import type { StreamHub } from '../hub/stream-hub.ts';
 import type { Publication } from '../hub/stream.ts';
 import { MessageType } from '../codecs/rtmp-message.ts';
-import { frameFromMessage } from '../media/rtmp-frames.ts';
+import { RtmpIngestState, frameFromMessage } from '../media/rtmp-frames.ts';
 import { RELAY_FLASH_VER, RtmpClient } from '../protocols/rtmp/rtmp-client.ts';
 
 /** Why a pull ended; `code` is stable (logged and counted). */
@@ -51,7 +51,7 @@ export class OriginPull {
   #publication: Publication | null = null;
   #ended = false;
   #bytesIn = 0;
-  readonly #ingestState = { mp3Announced: false };
+  readonly #ingestState = new RtmpIngestState();
 
   private constructor(options: OriginPullOptions) {
     this.#options = options;

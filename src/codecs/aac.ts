@@ -102,3 +102,25 @@ const OBJECT_TYPE_NAMES = new Map<number, string>([
 export function aacObjectTypeName(t: number): string {
   return OBJECT_TYPE_NAMES.get(t) ?? String(t);
 }
+
+const ADTS_HEADER_BYTES = 7;
+/** aac_frame_length is 13 bits and counts the header. */
+const MAX_ADTS_FRAME_BYTES = 0x1fff;
+
+/**
+ * Prepends a 7-byte ADTS header (ISO/IEC 14496-3 1.A.2, no CRC) to one raw AAC access unit;
+ * `adtsFixed` holds its first four bytes (profile, sampling index, channels). Empty when the
+ * unit is too long for aac_frame_length.
+ */
+export function toAdts(payload: Buffer, adtsFixed: Buffer): Buffer {
+  const frameLength = ADTS_HEADER_BYTES + payload.length;
+  if (frameLength > MAX_ADTS_FRAME_BYTES) return Buffer.alloc(0);
+  const out = Buffer.allocUnsafe(frameLength);
+  adtsFixed.copy(out, 0);
+  out[3] = (adtsFixed[3] ?? 0) | (frameLength >>> 11);
+  out[4] = (frameLength >>> 3) & 0xff;
+  out[5] = ((frameLength & 0x07) << 5) | 0x1f; // adts_buffer_fullness 0x7FF: variable rate
+  out[6] = 0xfc; // rest of the fullness, number_of_raw_data_blocks_in_frame 0
+  payload.copy(out, ADTS_HEADER_BYTES);
+  return out;
+}

@@ -61,12 +61,12 @@ function frame(
 ): Frame {
   return {
     kind,
-    dtsMs,
-    ctsMs: 0,
+    timescale: 1000,
+    dts: dtsMs,
+    pts: dtsMs,
     keyframe: options.keyframe ?? false,
     sequenceHeader: options.sequenceHeader ?? false,
-    body: Buffer.from([dtsMs & 0xff]),
-    payloadOffset: 0,
+    payload: Buffer.from([dtsMs & 0xff]),
   };
 }
 

@@ -1,13 +1,13 @@
 // SharedOutput: one format's fan-out for one stream. Each frame is encoded once; every viewer gets the same bytes.
-import type { Frame } from '../media/frame.ts';
+import { dtsMsOf, type Frame } from '../media/frame.ts';
 import type { Track } from '../media/track.ts';
 import { GopCache, type GopCacheLimits } from './gop-cache.ts';
 import type { Packet } from './packet.ts';
 import type { CloseReason, Subscriber } from './subscriber.ts';
 import type { ViewerQueue } from './viewer-queue.ts';
 
-/** Turns a frame into this format's bytes (an FLV tag, RTMP chunks...). Called once per frame. */
-export type FrameEncoder = (frame: Frame) => Buffer;
+/** Turns a frame into this format's bytes (an FLV tag, RTMP chunks...), null to skip it. Once per frame. */
+export type FrameEncoder = (frame: Frame) => Buffer | null;
 
 /** How a viewer joins a SharedOutput. */
 export interface ViewerStartOptions {
@@ -93,10 +93,12 @@ export class SharedOutput implements Subscriber {
 
   onFrame(frame: Frame): void {
     const bytes = this.#options.encode(frame);
+    if (bytes === null) return; // nothing this format can carry
     const media = frame.kind !== 'data' && !frame.sequenceHeader;
+    const dtsMs = dtsMsOf(frame);
     if (media && frame.kind === 'audio' && this.#mergeAudio()) {
       this.#heldAudio.push(bytes);
-      this.#heldAudioDtsMs ??= frame.dtsMs;
+      this.#heldAudioDtsMs ??= dtsMs;
       this.#mergeTimer ??= setTimeout(this.#flushHeldAudio, this.#options.audioMergeMs);
       return;
     }
@@ -114,7 +116,7 @@ export class SharedOutput implements Subscriber {
       kind: frame.kind,
       keyframe: frame.keyframe,
       essential: !media,
-      dtsMs: frame.dtsMs,
+      dtsMs,
     });
   }
 

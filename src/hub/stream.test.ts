@@ -41,7 +41,7 @@ class FakeSubscriber implements Subscriber {
   }
   /** The bodies of the frames received, in order. */
   get bodies(): Buffer[] {
-    return this.events.flatMap((e) => (e.type === 'frame' ? [e.frame.body] : []));
+    return this.events.flatMap((e) => (e.type === 'frame' ? [e.frame.payload] : []));
   }
   get frames(): Frame[] {
     return this.events.flatMap((e) => (e.type === 'frame' ? [e.frame] : []));
@@ -59,11 +59,11 @@ function input(
 ): FrameInput {
   const base = {
     kind,
-    timestampMs,
-    ctsMs: 0,
+    timescale: 1000,
+    dts: timestampMs,
+    pts: timestampMs,
     keyframe: extra.keyframe ?? false,
-    body: Buffer.from(`${kind}@${timestampMs}`),
-    payloadOffset: 0,
+    payload: Buffer.from(`${kind}@${timestampMs}`),
   };
   return extra.track ? { ...base, track: extra.track } : base;
 }
@@ -100,7 +100,7 @@ test('StreamHub.publish() on a live path throws StreamBusyError and the first pu
   );
   const later = inter(40);
   first.write(later);
-  assert.equal(sub.bodies.at(-1), later.body);
+  assert.equal(sub.bodies.at(-1), later.payload);
   assert.equal(hub.get(PATH)?.publisher, first);
   assert.equal(first.open, true);
   hub.close();
@@ -119,11 +119,11 @@ test('Stream.subscribe() before the publisher: onTracks comes with the first med
   assert.deepEqual(sub.events[0], { type: 'tracks', tracks: [h264, aac] });
   assert.deepEqual(
     sub.bodies,
-    [...prelude, k].map((i) => i.body),
+    [...prelude, k].map((i) => i.payload),
   );
   const p = inter(40);
   publication.write(p);
-  assert.equal(sub.bodies.at(-1), p.body);
+  assert.equal(sub.bodies.at(-1), p.payload);
   assert.equal(sub.events.filter((e) => e.type === 'tracks').length, 1);
   hub.close();
 });
@@ -141,7 +141,7 @@ test('Stream.subscribe() before the publisher: with a video track, audio and P-f
   assert.deepEqual(sub.events[0], { type: 'tracks', tracks: [h264, aac] });
   assert.deepEqual(
     sub.bodies,
-    [...prelude, k].map((i) => i.body),
+    [...prelude, k].map((i) => i.payload),
   );
   hub.close();
 });
@@ -178,7 +178,7 @@ test('Stream.subscribe() during the grace period waits for the next publisher', 
   assert.deepEqual(late.events[0], { type: 'tracks', tracks: [h264b] });
   assert.deepEqual(
     late.bodies,
-    [...prelude, k].map((i) => i.body),
+    [...prelude, k].map((i) => i.payload),
   );
   hub.close();
 });
@@ -194,11 +194,11 @@ test('Stream.subscribe() mid-stream replays tracks, metadata, headers, then the 
   assert.deepEqual(sub.events[0], { type: 'tracks', tracks: [h264, aac] });
   assert.deepEqual(
     sub.bodies,
-    [...prelude, ...gop].map((i) => i.body),
+    [...prelude, ...gop].map((i) => i.payload),
   );
   const p = inter(160);
   publication.write(p);
-  assert.equal(sub.bodies.at(-1), p.body);
+  assert.equal(sub.bodies.at(-1), p.payload);
   hub.close();
 });
 
@@ -211,7 +211,7 @@ test('Stream.subscribe() mid-stream with the GOP cache disabled replays only tra
   hub.get(PATH)?.subscribe(sub);
   assert.deepEqual(
     sub.bodies,
-    prelude.map((i) => i.body),
+    prelude.map((i) => i.payload),
   );
   hub.close();
 });
@@ -230,7 +230,7 @@ test('Stream: a new sequence header with another config mid-stream sends onTrack
     { type: 'tracks', tracks: [h264b] },
     { type: 'frame', frame: sub.frames.at(-1) },
   ]);
-  assert.equal(sub.bodies.at(-1), changed.body);
+  assert.equal(sub.bodies.at(-1), changed.payload);
   hub.close();
 });
 
@@ -276,7 +276,7 @@ test('StreamHub.publish() within the grace period continues the same subscribers
   const sub = new FakeSubscriber();
   stream?.subscribe(sub);
   writeAll(first, [meta(), videoHeader(), audioHeader(), key(5000), audio(5010), inter(5040)]);
-  const lastDtsMs = sub.frames.at(-1)?.dtsMs ?? -1;
+  const lastDtsMs = sub.frames.at(-1)?.dts ?? -1;
   assert.equal(lastDtsMs, 5040);
   first.close();
   mock.timers.tick(GRACE_MS - 1);
@@ -290,15 +290,15 @@ test('StreamHub.publish() within the grace period continues the same subscribers
   writeAll(second, [...prelude, ...media]);
   const after = sub.events.slice(eventsBefore);
   assert.deepEqual(after[0], { type: 'tracks', tracks: [h264b, aac] });
-  const newBodies = after.flatMap((e) => (e.type === 'frame' ? [e.frame.body] : []));
+  const newBodies = after.flatMap((e) => (e.type === 'frame' ? [e.frame.payload] : []));
   assert.deepEqual(
     newBodies,
-    [...prelude, ...media].map((i) => i.body),
+    [...prelude, ...media].map((i) => i.payload),
   );
 
-  const dts = sub.frames.map((f) => f.dtsMs);
+  const dts = sub.frames.map((f) => f.dts);
   for (let i = 1; i < dts.length; i++) assert.ok(dts[i]! >= dts[i - 1]!, `dts ${dts.join(',')}`);
-  const newDts = sub.frames.slice(-media.length).map((f) => f.dtsMs);
+  const newDts = sub.frames.slice(-media.length).map((f) => f.dts);
   assert.ok(newDts[0]! > lastDtsMs, `new frames start after ${lastDtsMs}: ${newDts.join(',')}`);
   assert.deepEqual(
     newDts.map((d) => d - newDts[0]!),
@@ -410,7 +410,7 @@ test('Stream.output() gives the same SharedOutput per key, and a new one after i
   let encoded = 0;
   const encode = (frame: Frame): Buffer => {
     encoded++;
-    return frame.body;
+    return frame.payload;
   };
   const flv = stream.output('flv', encode);
   assert.ok(flv instanceof SharedOutput);
@@ -445,7 +445,7 @@ test('Stream.output() on a stream opened by a viewer: no publisher within waitMs
   });
   hub
     .open(PATH)
-    .output('flv', (f) => f.body)
+    .output('flv', (f) => f.payload)
     .addViewer(viewer, { start: () => {}, waitMs: 2000 });
   assert.notEqual(hub.get(PATH), undefined);
   mock.timers.tick(2000);

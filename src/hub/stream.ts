@@ -1,6 +1,6 @@
 // Stream: live media at one path. One publisher at a time, many subscribers, a GOP cache.
 import { IngestStats } from './ingest-stats.ts';
-import type { Frame, FrameInput } from '../media/frame.ts';
+import { dtsMsOf, rescale, ticksToMs, type Frame, type FrameInput } from '../media/frame.ts';
 import type { Track } from '../media/track.ts';
 import { GopCache, type GopCacheLimits } from './gop-cache.ts';
 import { StreamBusyError } from './hub-errors.ts';
@@ -199,22 +199,30 @@ export class Stream {
 
   /** @internal Called by Publication.write(). */
   write(input: FrameInput): void {
+    const inputMs = ticksToMs(input.dts, input.timescale);
     if (this.#rebase) {
       this.#rebase = false;
-      this.#offsetMs = (this.#lastDtsMs + REPUBLISH_GAP_MS - input.timestampMs) >>> 0;
+      this.#offsetMs = Math.round(this.#lastDtsMs + REPUBLISH_GAP_MS - inputMs);
     }
-    const dtsMs = (input.timestampMs + this.#offsetMs) >>> 0;
+    const offset = this.#offsetMs === 0 ? 0 : rescale(this.#offsetMs, 1000, input.timescale);
+    const dtsMs = inputMs + this.#offsetMs;
     this.#lastDtsMs = dtsMs;
     const media = input.kind === 'video' && input.track === undefined;
-    this.ingest.add(input.body.length, media, input.keyframe, dtsMs);
+    const bytes = input.flvBody?.length ?? input.payload.length;
+    this.ingest.add(bytes, media, input.keyframe, dtsMs);
     const frame: Frame = {
       kind: input.kind,
-      dtsMs,
-      ctsMs: input.ctsMs,
+      track:
+        input.track ??
+        (input.kind === 'video' ? this.#video : input.kind === 'audio' ? this.#audio : null) ??
+        undefined,
+      timescale: input.timescale,
+      dts: input.dts + offset,
+      pts: input.pts + offset,
       keyframe: input.keyframe,
       sequenceHeader: input.track !== undefined,
-      body: input.body,
-      payloadOffset: input.payloadOffset,
+      payload: input.payload,
+      flvBody: input.flvBody,
     };
     if (input.kind === 'data') {
       this.#metadata = frame;
@@ -241,7 +249,7 @@ export class Stream {
       this.#gop.push(frame, {
         keyframe: input.kind === 'video' ? input.keyframe : this.#video === null,
         dtsMs,
-        sizeBytes: input.body.length,
+        sizeBytes: bytes,
       });
     }
     if (!this.#ready) {
@@ -290,8 +298,9 @@ export class Stream {
     if (frame.sequenceHeader || frame.kind === 'data') return false;
     if (frame.kind === 'video') return frame.keyframe && this.#video !== null;
     if (this.#video !== null) return false;
-    this.#firstAudioDtsMs ??= frame.dtsMs;
-    return frame.dtsMs - this.#firstAudioDtsMs >= AUDIO_ONLY_AFTER_MS;
+    const dtsMs = dtsMsOf(frame);
+    this.#firstAudioDtsMs ??= dtsMs;
+    return dtsMs - this.#firstAudioDtsMs >= AUDIO_ONLY_AFTER_MS;
   }
 
   /** Runs `call`; a subscriber that throws is evicted so the publisher and the others go on. */

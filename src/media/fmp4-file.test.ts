@@ -740,12 +740,13 @@ function demuxFlv(flv: Buffer): { tracks: Track[]; frames: Frame[] } {
     const { ctsMs, keyframe, payloadOffset } = parse;
     frames.push({
       kind,
-      dtsMs: tag.timestamp,
-      ctsMs,
+      timescale: 1000,
+      dts: tag.timestamp,
+      pts: tag.timestamp + ctsMs,
       keyframe,
       sequenceHeader: false,
-      body: tag.body,
-      payloadOffset,
+      payload: tag.body.subarray(payloadOffset),
+      flvBody: tag.body,
     });
   }
   return { tracks: ['video', 'audio'].flatMap((k) => tracks.get(k) ?? []), frames };
@@ -756,17 +757,17 @@ function fragmentRuns(tracks: readonly Track[], frames: readonly Frame[]): Fmp4T
   const perTrack = tracks.map((track) => {
     const timescale = timescaleOf(track);
     const own = frames.filter((f) => f.kind === track.kind && sampleData(track, f).length > 0);
-    const dts = own.map((f) => msToTicks(f.dtsMs, timescale));
+    const dts = own.map((f) => msToTicks(f.dts, timescale));
     return own.map((frame, i) => ({
-      dtsMs: frame.dtsMs,
+      dtsMs: frame.dts,
       dtsTicks: dts[i]!,
       data: sampleData(track, frame),
       durationTicks: (dts[i + 1] ?? dts[i]! + (dts[i]! - (dts[i - 1] ?? 0))) - dts[i]!,
-      ctsOffsetTicks: msToTicks(frame.dtsMs + frame.ctsMs, timescale) - dts[i]!,
+      ctsOffsetTicks: msToTicks(frame.pts, timescale) - dts[i]!,
       keyframe: track.kind === 'audio' || frame.keyframe,
     }));
   });
-  const cuts = frames.filter((f) => f.kind === 'video' && f.keyframe).map((f) => f.dtsMs);
+  const cuts = frames.filter((f) => f.kind === 'video' && f.keyframe).map((f) => f.dts);
   return cuts.map((cut, i) =>
     perTrack.flatMap((timed, t): Fmp4TrackRun[] => {
       const start = i === 0 ? -Infinity : cut;

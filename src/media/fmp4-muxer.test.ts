@@ -7,14 +7,14 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { CodecError } from '../codecs/codec-error.ts';
 import { FlvDecoder, FlvTagType } from '../codecs/flv.ts';
+import { av1SequenceHeaderSize } from '../codecs/av1.ts';
+import { hevcSpsSize } from '../codecs/hevc.ts';
+import { opusPacketDurationSamples } from '../codecs/opus.ts';
 import {
-  av1SequenceHeaderSize,
   codecsString,
   encodeFragment,
   encodeInitSegment,
-  hevcSpsSize,
   msToTicks,
-  opusPacketDurationSamples,
   sampleData,
   timescaleOf,
 } from './fmp4-muxer.ts';
@@ -156,17 +156,21 @@ function path(buf: Buffer, ...types: string[]): Buffer {
   return types.reduce(child, buf);
 }
 
-/** A frame of `kind` whose body is a 2-byte fake header followed by `payload`. */
-function frameOf(kind: Frame['kind'], payload: Buffer, options: Partial<Frame> = {}): Frame {
+/** A frame of `kind` (timescale 1000) carrying `payload`. */
+function frameOf(
+  kind: Frame['kind'],
+  payload: Buffer,
+  options: { dtsMs?: number; keyframe?: boolean; sequenceHeader?: boolean } = {},
+): Frame {
+  const dts = options.dtsMs ?? 0;
   return {
     kind,
-    dtsMs: 0,
-    ctsMs: 0,
-    keyframe: false,
-    sequenceHeader: false,
-    body: Buffer.concat([Buffer.from([0xaf, 0x01]), payload]),
-    payloadOffset: 2,
-    ...options,
+    timescale: 1000,
+    dts,
+    pts: dts,
+    keyframe: options.keyframe ?? false,
+    sequenceHeader: options.sequenceHeader ?? false,
+    payload,
   };
 }
 
@@ -183,27 +187,6 @@ test('msToTicks() rounds to the nearest tick of the timescale', () => {
   assert.equal(msToTicks(23, 44100), 1014); // 1014.3
   assert.equal(msToTicks(1000, 44100), 44100);
   assert.equal(msToTicks(2 ** 32, 90000), 2 ** 32 * 90);
-});
-
-test('opusPacketDurationSamples() reads the TOC config and frame count (RFC 6716 3.1)', () => {
-  const cases: [number[], number][] = [
-    [[], 0],
-    [[0xfc], 960], // CELT FB 20 ms, code 0
-    [[0xf8], 960], // config 31, code 0
-    [[0xf9], 1920], // code 1: two frames
-    [[0xfa], 1920], // code 2: two frames
-    [[0xfb], 0], // code 3 without the count byte
-    [[0xfb, 0x03], 2880], // code 3: 3 x 20 ms
-    [[0xfb, 0x00], 0], // code 3 with no frames
-    [[0x18, 0x00], 2880], // SILK NB 60 ms
-    [[0x1b, 0x02], 5760], // SILK 60 ms x 2 = 120 ms, the maximum
-    [[0x1b, 0x03], 0], // 180 ms is over the limit
-    [[0x80], 120], // CELT 2.5 ms
-    [[0x60], 480], // Hybrid SWB 10 ms
-    [[0x68], 960], // Hybrid SWB 20 ms
-  ];
-  for (const [bytes, expected] of cases)
-    assert.equal(opusPacketDurationSamples(Buffer.from(bytes)), expected, bytes.join(','));
 });
 
 test('codecsString() gives the RFC 6381 string of each codec', () => {
@@ -336,7 +319,7 @@ test('sampleData() passes AVC and audio payloads through without copying', () =>
   const frame = frameOf('video', nal, { keyframe: true });
   const data = sampleData(H264, frame);
   assert.deepEqual(data, nal);
-  assert.equal(data.buffer, frame.body.buffer, 'a view of the frame body');
+  assert.equal(data, frame.payload, 'the frame payload itself');
   assert.deepEqual(
     sampleData(AAC, frameOf('audio', Buffer.from([0x21, 0x10]))),
     Buffer.from([0x21, 0x10]),
@@ -532,12 +515,13 @@ function demuxFlv(flv: Buffer): { video?: Track; audio?: Track; frames: Frame[] 
     } else if (parse.type === 'frame') {
       frames.push({
         kind,
-        dtsMs: tag.timestamp,
-        ctsMs: parse.ctsMs,
+        timescale: 1000,
+        dts: tag.timestamp,
+        pts: tag.timestamp + parse.ctsMs,
         keyframe: parse.keyframe,
         sequenceHeader: false,
-        body: tag.body,
-        payloadOffset: parse.payloadOffset,
+        payload: tag.body.subarray(parse.payloadOffset),
+        flvBody: tag.body,
       });
     }
   }
@@ -564,10 +548,10 @@ function muxFmp4(
     const timed = own.flatMap((frame) => {
       const data = sampleData(track, frame);
       if (data.length === 0) return [];
-      const dtsTicks = msToTicks(frame.dtsMs, timescale);
-      const ctsOffsetTicks = msToTicks(frame.dtsMs + frame.ctsMs, timescale) - dtsTicks;
+      const dtsTicks = msToTicks(frame.dts, timescale);
+      const ctsOffsetTicks = msToTicks(frame.pts, timescale) - dtsTicks;
       const keyframe = track.kind === 'audio' || frame.keyframe;
-      return [{ data, dtsMs: frame.dtsMs, dtsTicks, ctsOffsetTicks, keyframe, durationTicks: 0 }];
+      return [{ data, dtsMs: frame.dts, dtsTicks, ctsOffsetTicks, keyframe, durationTicks: 0 }];
     });
     return timed.map((s, i) => {
       const next = timed[i + 1];
@@ -580,7 +564,7 @@ function muxFmp4(
       return { ...s, durationTicks };
     });
   });
-  const cuts = frames.filter((f) => f.kind === 'video' && f.keyframe).map((f) => f.dtsMs);
+  const cuts = frames.filter((f) => f.kind === 'video' && f.keyframe).map((f) => f.dts);
   const parts = [encodeInitSegment(tracks)];
   cuts.forEach((cut, i) => {
     const end = cuts[i + 1] ?? Infinity;

@@ -8,8 +8,9 @@ import {
   parseHevcDecoderConfig,
   parseOpusHead,
 } from '../codecs/codec-config.ts';
-import { BitReader } from '../codecs/bit-reader.ts';
-import { parseAvcDecoderConfig, toRbsp } from '../codecs/h264.ts';
+import { av1SequenceHeaderSize, withoutTemporalDelimiters } from '../codecs/av1.ts';
+import { parseAvcDecoderConfig } from '../codecs/h264.ts';
+import { hevcSpsSize } from '../codecs/hevc.ts';
 import {
   box,
   encodeAudioSampleEntry,
@@ -63,6 +64,7 @@ const OPUS_TIMESCALE = 48000;
 export const AAC_SAMPLES_PER_FRAME = 1024;
 /** Milliseconds per second, for ms <-> ticks. */
 const MS_PER_SECOND = 1000;
+const EMPTY = Buffer.alloc(0);
 
 /** Timescale used for a track: 90000 for video, the sample rate for audio (48000 for Opus). */
 export function timescaleOf(track: Track): number {
@@ -83,35 +85,6 @@ export function timescaleOf(track: Track): number {
  */
 export function msToTicks(ms: number, timescale: number): number {
   return Math.round((ms * timescale) / MS_PER_SECOND);
-}
-
-/** Samples at 48 kHz of one frame for each TOC config 0..31 (RFC 6716 3.1, table 2). */
-const OPUS_FRAME_SAMPLES = [
-  ...[480, 960, 1920, 2880, 480, 960, 1920, 2880, 480, 960, 1920, 2880], // SILK NB, MB, WB
-  ...[480, 960, 480, 960], // Hybrid SWB, FB
-  ...[120, 240, 480, 960, 120, 240, 480, 960, 120, 240, 480, 960, 120, 240, 480, 960], // CELT
-];
-/** A packet holds at most 120 ms of audio (RFC 6716 3.2.5). */
-const OPUS_MAX_PACKET_SAMPLES = 5760;
-
-/**
- * Duration in 48 kHz samples of one Opus packet from its TOC byte and, for code 3, the frame count
- * byte (RFC 6716 3.1, 3.2). Returns 0 when the packet does not say (empty, code 3 without a count
- * or with 0 frames, more than 120 ms): the caller then falls back to the timestamp difference.
- */
-export function opusPacketDurationSamples(packet: Buffer): number {
-  const toc = packet[0];
-  if (toc === undefined) return 0;
-  const frameSamples = OPUS_FRAME_SAMPLES[toc >>> 3] ?? 0;
-  const code = toc & 0x03;
-  let frames = code === 0 ? 1 : 2;
-  if (code === 3) {
-    const count = packet[1];
-    if (count === undefined) return 0;
-    frames = count & 0x3f;
-  }
-  const samples = frames * frameSamples;
-  return samples > OPUS_MAX_PACKET_SAMPLES ? 0 : samples;
 }
 
 /** The CodecError for a codec fMP4 output does not carry. */
@@ -261,182 +234,14 @@ function videoSize(track: VideoTrack): { widthPx: number; heightPx: number } {
 
 /**
  * One frame's sample bytes for `track`: AVCC/HEVC length-prefixed NAL units and AAC/Opus
- * packets as they came (a subarray of the frame body, not a copy); AV1 with its temporal
+ * packets as they came (the frame's payload, not a copy); AV1 with its temporal
  * delimiter OBUs removed (AV1-ISOBMFF 2.4). An empty Buffer for sequence headers, script data and
  * frames without payload: skip those. Never throws: AV1 bytes past a malformed OBU are kept as is.
  */
 export function sampleData(track: Track, frame: Frame): Buffer {
-  if (frame.kind === 'data' || frame.sequenceHeader || frame.payloadOffset >= frame.body.length)
-    return Buffer.alloc(0);
-  const payload = frame.body.subarray(frame.payloadOffset);
+  if (frame.kind === 'data' || frame.sequenceHeader || frame.payload.length === 0) return EMPTY;
+  const { payload } = frame;
   return track.codec === 'av1' ? withoutTemporalDelimiters(payload) : payload;
-}
-
-/** AV1 OBU types (AV1 spec 6.2.2). */
-const OBU_SEQUENCE_HEADER = 1;
-const OBU_TEMPORAL_DELIMITER = 2;
-
-/** Where one OBU lies in its buffer. */
-interface ObuSpan {
-  readonly type: number;
-  readonly start: number;
-  readonly payloadStart: number;
-  readonly end: number;
-}
-
-/** Reads leb128() (AV1 4.10.5) at `at`: at most 8 bytes, value below 2^32. */
-function readLeb128(data: Buffer, at: number): { value: number; bytes: number } | undefined {
-  let value = 0;
-  for (let i = 0; i < 8; i++) {
-    const byte = data[at + i];
-    if (byte === undefined) return undefined;
-    value += (byte & 0x7f) * 2 ** (7 * i);
-    if ((byte & 0x80) === 0) return value < 2 ** 32 ? { value, bytes: i + 1 } : undefined;
-  }
-  return undefined;
-}
-
-/**
- * The OBUs of `data` in the low-overhead bitstream format (AV1 5.3), up to the first malformed
- * one. An OBU without obu_has_size_field runs to the end of `data`.
- */
-function readObus(data: Buffer): ObuSpan[] {
-  const obus: ObuSpan[] = [];
-  let at = 0;
-  while (at < data.length) {
-    const header = data[at] ?? 0;
-    if ((header & 0x80) !== 0) break; // obu_forbidden_bit
-    const payloadAt = at + 1 + ((header >>> 2) & 1); // obu_extension_flag adds a byte
-    let payloadStart = payloadAt;
-    let end = data.length;
-    if ((header & 0x02) !== 0) {
-      const size = readLeb128(data, payloadAt);
-      if (size === undefined) break;
-      payloadStart = payloadAt + size.bytes;
-      end = payloadStart + size.value;
-    }
-    if (payloadStart > data.length || end > data.length) break;
-    obus.push({ type: (header >>> 3) & 0x0f, start: at, payloadStart, end });
-    at = end;
-  }
-  return obus;
-}
-
-/** AV1 sample bytes: every OBU but temporal delimiters, plus any unparsed tail, unchanged. */
-function withoutTemporalDelimiters(data: Buffer): Buffer {
-  const obus = readObus(data);
-  const kept: Buffer[] = [];
-  let runStart = 0;
-  for (const obu of obus) {
-    if (obu.type !== OBU_TEMPORAL_DELIMITER) continue;
-    if (obu.start > runStart) kept.push(data.subarray(runStart, obu.start));
-    runStart = obu.end;
-  }
-  if (runStart === 0) return data;
-  // Bytes after `end` (a malformed OBU) are kept as they are.
-  if (runStart < data.length) kept.push(data.subarray(runStart));
-  if (kept.length === 1 && kept[0] !== undefined) return kept[0];
-  return Buffer.concat(kept);
-}
-
-/**
- * max_frame_width/height_minus_1 + 1 from the first sequence header OBU among `obus` (AV1
- * 5.5.1). Throws `CodecError` `ERR_AV1_CONFIG` when there is none or it is truncated.
- */
-export function av1SequenceHeaderSize(obus: Buffer): { widthPx: number; heightPx: number } {
-  const found = readObus(obus).find((obu) => obu.type === OBU_SEQUENCE_HEADER);
-  if (found === undefined)
-    throw new CodecError('ERR_AV1_CONFIG', 'Cannot find an AV1 sequence header OBU');
-  const r = new BitReader(obus.subarray(found.payloadStart, found.end), 'ERR_AV1_CONFIG');
-  r.bits(3); // seq_profile
-  r.bits(1); // still_picture
-  if (r.bits(1) === 1) {
-    r.bits(5); // reduced_still_picture_header: seq_level_idx[0] only
-  } else {
-    let decoderModelInfo = 0;
-    let bufferDelayBits = 0;
-    if (r.bits(1) === 1) {
-      // timing_info()
-      r.bits(32); // num_units_in_display_tick
-      r.bits(32); // time_scale
-      if (r.bits(1) === 1) r.ue(); // equal_picture_interval: num_ticks_per_picture_minus_1
-      decoderModelInfo = r.bits(1);
-      if (decoderModelInfo === 1) {
-        bufferDelayBits = r.bits(5) + 1;
-        r.bits(32 + 5 + 5); // num_units_in_decoding_tick, two length fields
-      }
-    }
-    const initialDisplayDelay = r.bits(1);
-    const operatingPoints = r.bits(5) + 1;
-    for (let i = 0; i < operatingPoints; i++) {
-      r.bits(12); // operating_point_idc
-      if (r.bits(5) > 7) r.bits(1); // seq_level_idx, seq_tier
-      if (decoderModelInfo === 1 && r.bits(1) === 1) r.bits(2 * bufferDelayBits + 1);
-      if (initialDisplayDelay === 1 && r.bits(1) === 1) r.bits(4);
-    }
-  }
-  const widthBits = r.bits(4) + 1;
-  const heightBits = r.bits(4) + 1;
-  return { widthPx: r.bits(widthBits) + 1, heightPx: r.bits(heightBits) + 1 };
-}
-
-/** HEVC NAL unit type of a sequence parameter set (H.265 table 7-1). */
-const HEVC_NAL_SPS = 33;
-/** Fixed part of hvcC before its arrays, numOfArrays included (ISO/IEC 14496-15 8.3.3.1). */
-const HVCC_ARRAYS_OFFSET = 23;
-
-/**
- * The cropped picture size from the first SPS in an HEVCDecoderConfigurationRecord (H.265
- * 7.3.2.2.1, 7.4.3.2.1). Throws `CodecError` `ERR_HEVC_CONFIG` when there is none or it is bad.
- */
-export function hevcSpsSize(hvcC: Buffer): { widthPx: number; heightPx: number } {
-  const fail = (message: string): CodecError =>
-    new CodecError('ERR_HEVC_CONFIG', `Cannot read the HEVC SPS: ${message}`);
-  const arrays = hvcC[HVCC_ARRAYS_OFFSET - 1] ?? 0;
-  let at = HVCC_ARRAYS_OFFSET;
-  let sps: Buffer | undefined;
-  for (let i = 0; i < arrays && sps === undefined; i++) {
-    if (at + 3 > hvcC.length) throw fail('array header past the end');
-    const nalType = (hvcC[at] ?? 0) & 0x3f;
-    const count = hvcC.readUInt16BE(at + 1);
-    at += 3;
-    for (let j = 0; j < count; j++) {
-      if (at + 2 > hvcC.length) throw fail('NAL unit length past the end');
-      const length = hvcC.readUInt16BE(at);
-      if (at + 2 + length > hvcC.length) throw fail('NAL unit past the end');
-      if (nalType === HEVC_NAL_SPS && sps === undefined)
-        sps = hvcC.subarray(at + 2, at + 2 + length);
-      at += 2 + length;
-    }
-  }
-  if (sps === undefined) throw fail('no SPS in hvcC');
-  const r = new BitReader(toRbsp(sps.subarray(2)), 'ERR_HEVC_CONFIG');
-  r.bits(4); // sps_video_parameter_set_id
-  const subLayers = r.bits(3); // sps_max_sub_layers_minus1
-  r.bits(1); // sps_temporal_id_nesting_flag
-  r.bits(48); // general_profile_space, tier, idc, compatibility flags, 8 constraint bits
-  r.bits(48); // the other 40 constraint bits, general_level_idc
-  const present: number[] = [];
-  for (let i = 0; i < subLayers; i++) present.push(r.bits(2));
-  if (subLayers > 0) r.bits(2 * (8 - subLayers)); // reserved_zero_2bits
-  for (const flags of present) r.bits((flags & 2 ? 88 : 0) + (flags & 1 ? 8 : 0));
-  r.ue(); // sps_seq_parameter_set_id
-  const chromaFormat = r.ue();
-  if (chromaFormat > 3) throw fail(`chroma_format_idc ${chromaFormat}`);
-  const separatePlanes = chromaFormat === 3 ? r.bits(1) : 0;
-  let widthPx = r.ue();
-  let heightPx = r.ue();
-  if (r.bits(1) === 1) {
-    // conformance_window offsets count chroma samples (table 6-1).
-    const chroma = separatePlanes === 1 ? 0 : chromaFormat;
-    const unitX = chroma === 1 || chroma === 2 ? 2 : 1;
-    const unitY = chroma === 1 ? 2 : 1;
-    widthPx -= unitX * (r.ue() + r.ue());
-    heightPx -= unitY * (r.ue() + r.ue());
-  }
-  if (widthPx <= 0 || heightPx <= 0 || widthPx > 0xffff || heightPx > 0xffff)
-    throw fail(`picture size ${widthPx}x${heightPx}`);
-  return { widthPx, heightPx };
 }
 
 /**

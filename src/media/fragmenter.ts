@@ -2,12 +2,12 @@
 // part once (fMP4 or MPEG-TS) and hands init segments, parts and segment boundaries to its
 // sinks: the HLS window, the recorder, and later DVR and ABR renditions all see the same cuts
 // and share the same bytes.
-import type { Frame } from './frame.ts';
+import { opusPacketDurationSamples } from '../codecs/opus.ts';
+import { dtsMsOf, rescale, type Frame } from './frame.ts';
 import type { AudioTrack, Track } from './track.ts';
 import {
   encodeFragment,
   encodeInitSegment,
-  opusPacketDurationSamples,
   sampleData,
   timescaleOf,
   type Fmp4Sample,
@@ -206,11 +206,12 @@ export class Fragmenter {
 
   onFrame(frame: Frame): void {
     if (this.#ended || frame.kind === 'data' || frame.sequenceHeader) return;
-    if (frame.payloadOffset >= frame.body.length) return;
+    if (frame.payload.length === 0) return;
     if (frame.kind === 'audio' && this.#audio === null) return;
     if (frame.kind === 'video' && this.#video === null) return;
+    const dtsMs = dtsMsOf(frame);
     if (this.#lastDtsMs !== null) {
-      const step = frame.dtsMs - this.#lastDtsMs;
+      const step = dtsMs - this.#lastDtsMs;
       if (step < -MAX_TIMESTAMP_STEP_MS || step > MAX_TIMESTAMP_STEP_MS) {
         // A jump or a wrap: never a huge or negative duration, a discontinuity instead.
         this.#break();
@@ -220,18 +221,18 @@ export class Fragmenter {
     if (
       driver &&
       this.#lastDriverDtsMs !== null &&
-      frame.dtsMs < this.#lastDriverDtsMs - MAX_DRIVER_STEP_BACK_MS
+      dtsMs < this.#lastDriverDtsMs - MAX_DRIVER_STEP_BACK_MS
     ) {
       // The encoder's clock went back (a restart): parts could never close otherwise.
       this.#break();
     }
-    if (driver && this.#lastDriverDtsMs !== null && frame.dtsMs > this.#lastDriverDtsMs) {
-      this.#frameIntervalMs = frame.dtsMs - this.#lastDriverDtsMs;
+    if (driver && this.#lastDriverDtsMs !== null && dtsMs > this.#lastDriverDtsMs) {
+      this.#frameIntervalMs = dtsMs - this.#lastDriverDtsMs;
     }
-    if (driver) this.#lastDriverDtsMs = frame.dtsMs;
-    this.#lastDtsMs = Math.max(this.#lastDtsMs ?? frame.dtsMs, frame.dtsMs);
-    if (this.#video !== null) this.#onFrameWithVideo(frame);
-    else this.#onAudioOnlyFrame(frame);
+    if (driver) this.#lastDriverDtsMs = dtsMs;
+    this.#lastDtsMs = Math.max(this.#lastDtsMs ?? dtsMs, dtsMs);
+    if (this.#video !== null) this.#onFrameWithVideo(frame, dtsMs);
+    else this.#onAudioOnlyFrame(frame, dtsMs);
   }
 
   /**
@@ -283,7 +284,7 @@ export class Fragmenter {
   }
 
   /** Video drives cuts: the new frame starts the next part or segment. */
-  #onFrameWithVideo(frame: Frame): void {
+  #onFrameWithVideo(frame: Frame, dtsMs: number): void {
     if (frame.kind === 'audio') {
       if (this.#current !== null) this.#addAudio(frame);
       return;
@@ -291,22 +292,22 @@ export class Fragmenter {
     if (this.#current === null && !frame.keyframe) return; // start on a keyframe
     const pending = this.#pendingVideo;
     if (pending !== null && this.#current !== null) {
-      this.#addVideo(pending, frame.dtsMs - pending.dtsMs);
+      this.#addVideo(pending, dtsMs - dtsMsOf(pending));
     }
     this.#pendingVideo = frame;
     const { segmentTargetS, maxSegmentS, partTargetS } = this.#options.cut;
     const current = this.#current;
     if (current === null) {
-      this.#startSegment(frame.dtsMs, true);
+      this.#startSegment(dtsMs, true);
       return;
     }
-    const segmentS = (frame.dtsMs - current.startDtsMs) / 1000;
+    const segmentS = (dtsMs - current.startDtsMs) / 1000;
     if ((frame.keyframe && segmentS >= segmentTargetS) || segmentS >= maxSegmentS) {
-      this.#closeSegment(frame.dtsMs);
-      this.#startSegment(frame.dtsMs, frame.keyframe);
-    } else if (partTargetS !== null && this.#partFull(frame.dtsMs, partTargetS)) {
-      this.#closePart(frame.dtsMs, false);
-      this.#startPart(frame.dtsMs, frame.keyframe);
+      this.#closeSegment(dtsMs);
+      this.#startSegment(dtsMs, frame.keyframe);
+    } else if (partTargetS !== null && this.#partFull(dtsMs, partTargetS)) {
+      this.#closePart(dtsMs, false);
+      this.#startPart(dtsMs, frame.keyframe);
     }
   }
 
@@ -321,16 +322,16 @@ export class Fragmenter {
     return nextMs > partTargetS * 1000 + 1;
   }
 
-  #onAudioOnlyFrame(frame: Frame): void {
+  #onAudioOnlyFrame(frame: Frame, dtsMs: number): void {
     const { segmentTargetS, partTargetS } = this.#options.cut;
     const current = this.#current;
-    if (current === null) this.#startSegment(frame.dtsMs, true);
-    else if ((frame.dtsMs - current.startDtsMs) / 1000 >= segmentTargetS) {
-      this.#closeSegment(frame.dtsMs);
-      this.#startSegment(frame.dtsMs, true);
-    } else if (partTargetS !== null && this.#partFull(frame.dtsMs, partTargetS)) {
-      this.#closePart(frame.dtsMs, false);
-      this.#startPart(frame.dtsMs, true);
+    if (current === null) this.#startSegment(dtsMs, true);
+    else if ((dtsMs - current.startDtsMs) / 1000 >= segmentTargetS) {
+      this.#closeSegment(dtsMs);
+      this.#startSegment(dtsMs, true);
+    } else if (partTargetS !== null && this.#partFull(dtsMs, partTargetS)) {
+      this.#closePart(dtsMs, false);
+      this.#startPart(dtsMs, true);
     }
     this.#addAudio(frame);
   }
@@ -344,11 +345,13 @@ export class Fragmenter {
     }
     const data = sampleData(track, frame);
     if (data.length === 0) return;
-    if (this.#partVideo.length === 0) this.#partVideoBaseTicks = frame.dtsMs * 90;
+    if (this.#partVideo.length === 0) {
+      this.#partVideoBaseTicks = rescale(frame.dts, frame.timescale, timescaleOf(track));
+    }
     this.#partVideo.push({
       data,
-      durationTicks: Math.max(1, Math.round(durationMs * 90)),
-      ctsOffsetTicks: Math.round(frame.ctsMs * 90),
+      durationTicks: Math.max(1, Math.round((durationMs * timescaleOf(track)) / 1000)),
+      ctsOffsetTicks: rescale(frame.pts - frame.dts, frame.timescale, timescaleOf(track)),
       keyframe: frame.keyframe,
     });
   }
@@ -363,7 +366,7 @@ export class Fragmenter {
     const data = sampleData(track, frame);
     if (data.length === 0) return;
     const timescale = timescaleOf(track);
-    const expected = Math.round((frame.dtsMs * timescale) / 1000);
+    const expected = rescale(frame.dts, frame.timescale, timescale);
     if (
       this.#audioTicks === null ||
       Math.abs(this.#audioTicks - expected) > (MAX_AUDIO_DRIFT_MS * timescale) / 1000
@@ -454,8 +457,9 @@ export class Fragmenter {
       (this.#lastDriverDtsMs ?? current.startDtsMs) + Math.max(1, this.#frameIntervalMs);
     const pending = this.#pendingVideo;
     if (cutAtDtsMs === null && pending !== null) {
-      endDtsMs = pending.dtsMs + Math.max(1, this.#frameIntervalMs);
-      this.#addVideo(pending, endDtsMs - pending.dtsMs);
+      const pendingMs = dtsMsOf(pending);
+      endDtsMs = pendingMs + Math.max(1, this.#frameIntervalMs);
+      this.#addVideo(pending, endDtsMs - pendingMs);
       this.#pendingVideo = null;
     }
     this.#closePart(endDtsMs, true);

@@ -6,7 +6,7 @@ import { encodeAmf0 } from '../codecs/amf0.ts';
 import { ChunkDecoder } from '../codecs/rtmp-chunk-decoder.ts';
 import { MessageType, type RtmpMessage } from '../codecs/rtmp-message.ts';
 import type { Frame, FrameInput } from './frame.ts';
-import { frameFromMessage, rtmpFrameEncoder } from './rtmp-frames.ts';
+import { RtmpIngestState, frameFromMessage, rtmpFrameEncoder } from './rtmp-frames.ts';
 
 /** libx264 320x240 High@1.3 SPS and a PPS, in an AVCDecoderConfigurationRecord. */
 const SPS = Buffer.from('6764000dacd94141fb011000000300100000030320f1429960', 'hex');
@@ -22,28 +22,42 @@ function message(typeId: number, timestamp: number, payload: Buffer): RtmpMessag
   return { csid: 6, typeId, streamId: 1, timestamp, payload };
 }
 
-function mapped(msg: RtmpMessage, state = { mp3Announced: false }): FrameInput {
+function mapped(msg: RtmpMessage, state = new RtmpIngestState()): FrameInput {
   const result = frameFromMessage(msg, state);
   if (typeof result === 'string') assert.fail(`skipped: ${result}`);
   return result;
 }
 
-test('frameFromMessage: an AVC sequence header carries its track and no payload', () => {
+test('frameFromMessage: an AVC sequence header carries its track, the record as payload and the body', () => {
   const body = Buffer.concat([Buffer.from([0x17, 0, 0, 0, 0]), AVCC]);
   const input = mapped(message(MessageType.Video, 0, body));
   assert.equal(input.kind, 'video');
   assert.equal(input.track?.codec, 'h264');
-  assert.equal(input.payloadOffset, body.length);
-  assert.equal(input.body, body, 'the publisher bytes are kept, not copied');
+  assert.deepEqual(input.payload, AVCC);
+  assert.equal(input.flvBody, body, 'the publisher bytes are kept, not copied');
 });
 
-test('frameFromMessage: an AVC keyframe keeps its composition offset and payload offset', () => {
+test('frameFromMessage: an AVC keyframe in ms, pts from its composition offset, payload a view of the body', () => {
   const body = Buffer.from([0x17, 1, 0, 0, 40, 0, 0, 0, 1, 0x65]);
   const input = mapped(message(MessageType.Video, 1234, body));
   assert.deepEqual(
-    [input.kind, input.timestampMs, input.ctsMs, input.keyframe, input.payloadOffset],
-    ['video', 1234, 40, true, 5],
+    [input.kind, input.timescale, input.dts, input.pts, input.keyframe],
+    ['video', 1000, 1234, 1274, true],
   );
+  assert.deepEqual(input.payload, body.subarray(5));
+  assert.equal(input.payload.buffer, body.buffer, 'not copied');
+});
+
+test('frameFromMessage: 32-bit timestamps are unwrapped; a small step back stays a step back', () => {
+  const state = new RtmpIngestState();
+  const body = Buffer.from([0x27, 1, 0, 0, 0, 0, 0, 0, 1, 0x41]);
+  const at = (timestamp: number): number =>
+    mapped(message(MessageType.Video, timestamp, body), state).dts;
+  assert.equal(at(2 ** 32 - 40), 2 ** 32 - 40);
+  assert.equal(at(0), 2 ** 32, 'the wrap continues forward');
+  assert.equal(at(40), 2 ** 32 + 40);
+  assert.equal(at(2 ** 32 - 20), 2 ** 32 - 20, 'audio slightly behind, across the wrap');
+  assert.equal(at(80), 2 ** 32 + 80);
 });
 
 test('frameFromMessage: @setDataFrame is stripped to plain onMetaData; other data is skipped', () => {
@@ -51,34 +65,38 @@ test('frameFromMessage: @setDataFrame is stripped to plain onMetaData; other dat
   const withSetDataFrame = Buffer.concat([encodeAmf0(['@setDataFrame']), meta]);
   const input = mapped(message(MessageType.DataAmf0, 0, withSetDataFrame));
   assert.equal(input.kind, 'data');
-  assert.deepEqual(input.body, meta);
-  const other = frameFromMessage(message(MessageType.DataAmf0, 0, encodeAmf0(['onCuePoint'])), {
-    mp3Announced: false,
-  });
+  assert.deepEqual(input.payload, meta);
+  assert.deepEqual(input.flvBody, meta);
+  const other = frameFromMessage(
+    message(MessageType.DataAmf0, 0, encodeAmf0(['onCuePoint'])),
+    new RtmpIngestState(),
+  );
   assert.equal(other, 'not-metadata');
 });
 
 test('frameFromMessage: the first MP3 frame announces the track, once', () => {
-  const state = { mp3Announced: false };
+  const state = new RtmpIngestState();
   const body = Buffer.from([0x2f, 0xff, 0xfb, 0x90, 0x00]);
   assert.equal(mapped(message(MessageType.Audio, 0, body), state).track?.codec, 'mp3');
   assert.equal(mapped(message(MessageType.Audio, 26, body), state).track, undefined);
 });
 
-test('rtmpFrameEncoder: chunks decode back to the frame body, type and absolute timestamp', () => {
+test('rtmpFrameEncoder: chunks decode back to the FLV body, type and 32-bit timestamp', () => {
   const encode = rtmpFrameEncoder(1, 128);
   const body = Buffer.alloc(1000, 7);
   body[0] = 0x27;
   const frame: Frame = {
     kind: 'video',
-    dtsMs: 0x1_0000_0010 >>> 0,
-    ctsMs: 0,
+    timescale: 1000,
+    dts: 0x1_0000_0010,
+    pts: 0x1_0000_0010,
     keyframe: false,
     sequenceHeader: false,
-    body,
-    payloadOffset: 5,
+    payload: body.subarray(5),
+    flvBody: body,
   };
   const bytes = encode(frame);
+  assert.ok(bytes);
   const decoder = new ChunkDecoder();
   const messages = decoder.push(bytes);
   assert.equal(messages.length, 1);
@@ -86,7 +104,7 @@ test('rtmpFrameEncoder: chunks decode back to the frame body, type and absolute 
   assert.ok(decoded);
   assert.equal(decoded.typeId, MessageType.Video);
   assert.equal(decoded.streamId, 1);
-  assert.equal(decoded.timestamp, frame.dtsMs);
+  assert.equal(decoded.timestamp, 0x10, 'the dts modulo 2^32');
   assert.deepEqual(decoded.payload, body);
   // Twice the same frame, twice the same bytes: the output is shared by every RTMP viewer.
   assert.deepEqual(encode(frame), bytes);

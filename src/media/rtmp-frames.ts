@@ -4,7 +4,8 @@
 import { decodeAmf0 } from '../codecs/amf0.ts';
 import { encodeMessage } from '../codecs/rtmp-chunk-encoder.ts';
 import { Csid, MessageType, type RtmpMessage } from '../codecs/rtmp-message.ts';
-import type { Frame, FrameInput } from './frame.ts';
+import { flvBodyOf } from './flv-body.ts';
+import { dtsMsOf, type Frame, type FrameInput } from './frame.ts';
 import {
   mp3TrackFromHeader,
   parseAudioTag,
@@ -22,42 +23,85 @@ const PASS_THROUGH: ReadonlySet<string> = new Set(['metadata', 'sequence-end']);
 const SET_DATA_FRAME = Buffer.from([0x02, 0x00, 0x0d, ...Buffer.from('@setDataFrame')]);
 const ON_METADATA = Buffer.from([0x02, 0x00, 0x0a, ...Buffer.from('onMetaData')]);
 
-/** Converts one audio (8), video (9) or data (18) message into a FrameInput, or says why not. */
+/** RTMP timestamps are 32-bit milliseconds. */
+const WRAP = 2 ** 32;
+const HALF_WRAP = 2 ** 31;
+
+/** What mapping one publisher's messages needs to remember. */
+export class RtmpIngestState {
+  /** MP3 has no sequence header: its first frame announces the track, once. */
+  mp3Announced = false;
+  #last: number | null = null;
+  #extended = 0;
+
+  /**
+   * The 32-bit timestamp as a position on an unwrapped millisecond timeline: each step is taken
+   * as the shortest way round the 32-bit circle, so a wrap after 49.7 days continues forward.
+   */
+  unwrap(timestamp: number): number {
+    if (this.#last === null) {
+      this.#last = timestamp;
+      this.#extended = timestamp;
+      return timestamp;
+    }
+    let step = (timestamp - this.#last) % WRAP;
+    if (step >= HALF_WRAP) step -= WRAP;
+    else if (step < -HALF_WRAP) step += WRAP;
+    this.#last = timestamp;
+    this.#extended += step;
+    return this.#extended;
+  }
+}
+
+/**
+ * Converts one audio (8), video (9) or data (18) message into a FrameInput (milliseconds, the
+ * payload a view into the body, the body kept as the frame's FLV encoding), or says why not.
+ */
 export function frameFromMessage(
   message: RtmpMessage,
-  state: { mp3Announced: boolean },
+  state: RtmpIngestState,
 ): FrameInput | IngestSkip {
-  const { payload: body, timestamp: timestampMs } = message;
-  if (message.typeId === MessageType.DataAmf0) return metadataFrame(body, timestampMs);
+  const { payload: body } = message;
+  if (message.typeId === MessageType.DataAmf0) {
+    return metadataFrame(body, state.unwrap(message.timestamp));
+  }
   const parsed = message.typeId === MessageType.Video ? parseVideoTag(body) : parseAudioTag(body);
+  if (parsed.type === 'ignored' && !PASS_THROUGH.has(parsed.reason)) return parsed.reason;
+  const dts = state.unwrap(message.timestamp);
+  const kind = message.typeId === MessageType.Video ? 'video' : 'audio';
   switch (parsed.type) {
     case 'ignored':
-      if (PASS_THROUGH.has(parsed.reason)) {
-        // Not media, but part of the stream: FLV and RTMP viewers get it unchanged; muxers
-        // see an empty codec payload and skip it.
-        const kind = message.typeId === MessageType.Video ? 'video' : 'audio';
-        return { kind, timestampMs, ctsMs: 0, keyframe: false, body, payloadOffset: body.length };
-      }
-      return parsed.reason;
+      // Not media, but part of the stream: FLV and RTMP viewers get it unchanged; muxers see
+      // an empty codec payload and skip it.
+      return {
+        kind,
+        timescale: 1000,
+        dts,
+        pts: dts,
+        keyframe: false,
+        payload: EMPTY,
+        flvBody: body,
+      };
     case 'sequence-header':
       return {
         kind: parsed.track.kind,
-        timestampMs,
-        ctsMs: 0,
+        timescale: 1000,
+        dts,
+        pts: dts,
         keyframe: false,
-        body,
-        payloadOffset: body.length,
+        payload: parsed.track.config,
+        flvBody: body,
         track: parsed.track,
       };
     case 'frame': {
-      const kind = message.typeId === MessageType.Video ? 'video' : 'audio';
       const frame: FrameInput = {
         kind,
-        timestampMs,
-        ctsMs: parsed.ctsMs,
+        timescale: 1000,
+        dts,
+        pts: dts + parsed.ctsMs,
         keyframe: parsed.keyframe,
-        body,
-        payloadOffset: parsed.payloadOffset,
+        payload: body.subarray(parsed.payloadOffset),
+        flvBody: body,
       };
       // MP3 has no sequence header: its first frame announces the track.
       if (kind === 'audio' && (body[0] ?? 0) >> 4 === 2 && !state.mp3Announced) {
@@ -69,7 +113,9 @@ export function frameFromMessage(
   }
 }
 
-function metadataFrame(body: Buffer, timestampMs: number): FrameInput | IngestSkip {
+const EMPTY = Buffer.alloc(0);
+
+function metadataFrame(body: Buffer, dts: number): FrameInput | IngestSkip {
   let payload = body;
   if (body.subarray(0, SET_DATA_FRAME.length).equals(SET_DATA_FRAME)) {
     payload = body.subarray(SET_DATA_FRAME.length);
@@ -77,7 +123,15 @@ function metadataFrame(body: Buffer, timestampMs: number): FrameInput | IngestSk
   if (!payload.subarray(0, ON_METADATA.length).equals(ON_METADATA)) return 'not-metadata';
   // Metadata is advisory: it must decode, but nothing is sized from it.
   decodeAmf0(payload);
-  return { kind: 'data', timestampMs, ctsMs: 0, keyframe: false, body: payload, payloadOffset: 0 };
+  return {
+    kind: 'data',
+    timescale: 1000,
+    dts,
+    pts: dts,
+    keyframe: false,
+    payload,
+    flvBody: payload,
+  };
 }
 
 /** The message types of the three frame kinds, and their chunk streams. */
@@ -85,19 +139,26 @@ const TYPE_OF = { video: MessageType.Video, audio: MessageType.Audio, data: Mess
 const CSID_OF = { video: Csid.Video, audio: Csid.Audio, data: Csid.Data };
 
 /**
- * Encodes frames for RTMP viewers: fmt 0 chunks with the stream's absolute timestamps, so the
- * bytes are the same for every viewer playing on message stream `streamId` (one Buffer each).
+ * Encodes frames for RTMP viewers: fmt 0 chunks with the stream's absolute timestamps (32-bit,
+ * wrapping), so the bytes are the same for every viewer playing on message stream `streamId`
+ * (one Buffer each). Null for a frame with no FLV encoding (see flvBodyOf).
  */
-export function rtmpFrameEncoder(streamId: number, chunkSize: number): (frame: Frame) => Buffer {
-  return (frame) =>
-    encodeMessage(
+export function rtmpFrameEncoder(
+  streamId: number,
+  chunkSize: number,
+): (frame: Frame) => Buffer | null {
+  return (frame) => {
+    const payload = flvBodyOf(frame);
+    if (payload === null) return null;
+    return encodeMessage(
       {
         csid: CSID_OF[frame.kind],
         typeId: TYPE_OF[frame.kind],
         streamId,
-        timestamp: frame.dtsMs,
-        payload: frame.body,
+        timestamp: Math.round(dtsMsOf(frame)) >>> 0,
+        payload,
       },
       chunkSize,
     );
+  };
 }

@@ -44,21 +44,21 @@ function avcc(nals: readonly Buffer[], lengthSize = 4): Buffer {
   );
 }
 
-/** A Frame whose codec payload is `payload`, behind a `headerBytes`-byte FLV tag header. */
+/** A Frame (timescale 1000) whose codec payload is `payload`. */
 function frame(
   kind: FrameKind,
   payload: Buffer,
   fields: { dtsMs?: number; ctsMs?: number; keyframe?: boolean; sequenceHeader?: boolean } = {},
 ): Frame {
-  const headerBytes = kind === 'video' ? 5 : 2;
+  const dts = fields.dtsMs ?? 0;
   return {
     kind,
-    dtsMs: fields.dtsMs ?? 0,
-    ctsMs: fields.ctsMs ?? 0,
+    timescale: 1000,
+    dts,
+    pts: dts + (fields.ctsMs ?? 0),
     keyframe: fields.keyframe ?? false,
     sequenceHeader: fields.sequenceHeader ?? false,
-    body: Buffer.concat([Buffer.alloc(headerBytes), payload]),
-    payloadOffset: headerBytes,
+    payload,
   };
 }
 
@@ -320,7 +320,7 @@ test('TsMuxer.encodeFrame() puts PCR and random access on every audio PES when a
 test('TsMuxer.encodeFrame() returns an empty Buffer for frames it cannot carry', () => {
   const h264Aac = new TsMuxer([H264, AAC]);
   const slice = avcc([Buffer.from([0x41, 1])]);
-  const noPayload: Frame = { ...frame('video', Buffer.alloc(0)), payloadOffset: 5 };
+  const noPayload: Frame = frame('video', Buffer.alloc(0));
   const cases: [string, TsMuxer, Frame][] = [
     ['script data', h264Aac, frame('data', Buffer.from('onMetaData'))],
     ['a sequence header', h264Aac, frame('video', avcC(), { sequenceHeader: true })],
@@ -353,15 +353,14 @@ test('TsMuxer.encodeFrame() carries MP3 frames unchanged, up to one bounded PES 
     config: Buffer.alloc(0),
     sampleRate: 44100,
   };
-  const body = Buffer.concat([Buffer.from([0x2f]), mp3]);
-  const out = new TsMuxer([track]).encodeFrame({ ...frame('audio', mp3), body, payloadOffset: 1 });
+  const out = new TsMuxer([track]).encodeFrame(frame('audio', mp3));
   assert.deepEqual(demux(out).pes[0]!.data, mp3);
-  const fits = Buffer.alloc(0xffff - 8 + 1);
+  const fits = Buffer.alloc(0xffff - 8);
   const muxer = new TsMuxer([track]);
-  assert.ok(muxer.encodeFrame({ ...frame('audio', mp3), body: fits, payloadOffset: 1 }).length > 0);
+  assert.ok(muxer.encodeFrame(frame('audio', fits)).length > 0);
   const tooLong = Buffer.alloc(fits.length + 1);
   assert.equal(
-    muxer.encodeFrame({ ...frame('audio', mp3), body: tooLong, payloadOffset: 1 }).length,
+    muxer.encodeFrame(frame('audio', tooLong)).length,
     0,
     'longer than PES_packet_length can say',
   );
@@ -415,21 +414,21 @@ test('TsMuxer.encodeFrame() never throws on random frames and yields whole 0x47 
       fc.array(
         fc.record({
           kind: fc.constantFrom<FrameKind>('video', 'audio', 'data'),
-          dtsMs: fc.integer({ min: -(2 ** 33), max: 2 ** 33 }),
-          ctsMs: fc.integer({ min: -1000, max: 1000 }),
+          timescale: fc.constantFrom(1000, 90_000, 48_000),
+          dts: fc.integer({ min: -(2 ** 40), max: 2 ** 40 }),
+          cts: fc.integer({ min: -90_000, max: 90_000 }),
           keyframe: fc.boolean(),
           sequenceHeader: fc.boolean(),
-          body: fc.uint8Array({ maxLength: 600 }).map((b) => Buffer.from(b)),
-          offset: fc.nat(),
+          payload: fc.uint8Array({ maxLength: 600 }).map((b) => Buffer.from(b)),
         }),
         { maxLength: 20 },
       ),
       (video, frames) => {
         const muxer = new TsMuxer([video, AAC]);
-        for (const { offset, ...f } of frames) {
+        for (const { cts, ...f } of frames) {
           const out = Buffer.concat([
             muxer.segmentHeader(),
-            muxer.encodeFrame({ ...f, payloadOffset: offset % (f.body.length + 1) }),
+            muxer.encodeFrame({ ...f, pts: f.dts + cts }),
           ]);
           assert.equal(out.length % TS_PACKET_SIZE, 0);
           for (let at = 0; at < out.length; at += TS_PACKET_SIZE) assert.equal(out[at], 0x47);
@@ -458,17 +457,19 @@ function framesFromFlv(flv: Buffer): { tracks: Track[]; frames: Frame[] } {
     if (tag.type !== FlvTagType.Video && tag.type !== FlvTagType.Audio) continue;
     const kind = tag.type === FlvTagType.Video ? 'video' : 'audio';
     const parsed = kind === 'video' ? parseVideoTag(tag.body) : parseAudioTag(tag.body);
-    const base = { kind, dtsMs: tag.timestamp, body: tag.body } as const;
+    const base = { kind, timescale: 1000, dts: tag.timestamp, flvBody: tag.body } as const;
     if (parsed.type === 'sequence-header') {
       tracks.push(parsed.track);
-      const none = { ctsMs: 0, keyframe: false, sequenceHeader: true };
-      frames.push({ ...base, ...none, payloadOffset: tag.body.length });
+      const none = { pts: tag.timestamp, keyframe: false, sequenceHeader: true };
+      frames.push({ ...base, ...none, payload: parsed.track.config });
     } else if (parsed.type === 'frame') {
       if (kind === 'audio' && !tracks.some((t) => t.kind === 'audio')) {
         tracks.push(mp3TrackFromHeader(tag.body[0]!)); // MP3 has no sequence header
       }
       const { ctsMs, keyframe, payloadOffset } = parsed;
-      frames.push({ ...base, ctsMs, keyframe, sequenceHeader: false, payloadOffset });
+      const payload = tag.body.subarray(payloadOffset);
+      const pts = tag.timestamp + ctsMs;
+      frames.push({ ...base, pts, keyframe, sequenceHeader: false, payload });
     }
   }
   return { tracks, frames };
@@ -530,8 +531,8 @@ function assertPackets(probe: Probe, muxed: Frame[], kind: 'video' | 'audio'): v
   assert.ok(frames.length > 0, `some ${kind} frames`);
   assert.equal(packets.length, frames.length, `${kind} packet count`);
   const expect = frames.map((f) => ({
-    pts: (f.dtsMs + f.ctsMs) * 90 + TIMESTAMP_OFFSET_90K,
-    dts: f.dtsMs * 90 + TIMESTAMP_OFFSET_90K,
+    pts: f.pts * 90 + TIMESTAMP_OFFSET_90K,
+    dts: f.dts * 90 + TIMESTAMP_OFFSET_90K,
     key: kind === 'audio' || f.keyframe,
   }));
   const got = packets.map((p) => ({ pts: p.pts, dts: p.dts, key: p.flags.startsWith('K') }));
@@ -576,7 +577,7 @@ test(
     );
     assert.equal(muxed.filter((f) => f.kind === 'video').length, 50);
     assert.ok(
-      frames.some((f) => f.kind === 'video' && f.ctsMs > 0),
+      frames.some((f) => f.kind === 'video' && f.pts > f.dts),
       'B-frames exercise PTS > DTS',
     );
     assertPackets(probe, muxed, 'video');
@@ -647,8 +648,7 @@ function hevcFromAnnexB(stream: Buffer): { track: VideoTrack; frames: Frame[] } 
   }
   const config = hvcC([sets.get(32)!, sets.get(33)!, sets.get(34)!]);
   const frames = units.map((unit, i): Frame => ({
-    ...frame('video', avcc(unit.nals)),
-    dtsMs: i * 40,
+    ...frame('video', avcc(unit.nals), { dtsMs: i * 40 }),
     keyframe: unit.keyframe,
   }));
   return { track: { kind: 'video', codec: 'hevc', config }, frames };

@@ -60,24 +60,37 @@ export function hlsTestMedia(): HlsTestMedia {
   return cached;
 }
 
-/** A video Frame at `dtsMs` reusing the real keyframe or inter-frame payload. */
+/** A video Frame at `dtsMs` (timescale 1000) reusing the real keyframe or inter-frame payload. */
 export function videoFrame(dtsMs: number, keyframe: boolean): Frame {
   const media = hlsTestMedia();
   const { body, payloadOffset } = keyframe ? media.keyframe : media.interframe;
-  return { kind: 'video', dtsMs, ctsMs: 0, keyframe, sequenceHeader: false, body, payloadOffset };
+  return {
+    kind: 'video',
+    track: media.video,
+    timescale: 1000,
+    dts: dtsMs,
+    pts: dtsMs,
+    keyframe,
+    sequenceHeader: false,
+    payload: body.subarray(payloadOffset),
+    flvBody: body,
+  };
 }
 
-/** An AAC Frame at `dtsMs` reusing a real AAC payload. */
+/** An AAC Frame at `dtsMs` (timescale 1000) reusing a real AAC payload. */
 export function audioFrame(dtsMs: number): Frame {
-  const { body, payloadOffset } = hlsTestMedia().aacFrame;
+  const media = hlsTestMedia();
+  const { body, payloadOffset } = media.aacFrame;
   return {
     kind: 'audio',
-    dtsMs,
-    ctsMs: 0,
+    track: media.audio,
+    timescale: 1000,
+    dts: dtsMs,
+    pts: dtsMs,
     keyframe: false,
     sequenceHeader: false,
-    body,
-    payloadOffset,
+    payload: body.subarray(payloadOffset),
+    flvBody: body,
   };
 }
 

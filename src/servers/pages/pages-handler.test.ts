@@ -69,11 +69,11 @@ function publish(path: string, tracks: readonly Track[]): Publication {
   for (const track of tracks) {
     publication.write({
       kind: track.kind,
-      timestampMs: 0,
-      ctsMs: 0,
+      timescale: 1000,
+      dts: 0,
+      pts: 0,
       keyframe: false,
-      body: track.config,
-      payloadOffset: 0,
+      payload: track.config,
       track,
     });
   }

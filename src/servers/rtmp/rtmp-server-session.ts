@@ -26,7 +26,7 @@ import {
   type AdobeChallenges,
 } from '../../access/adobe-auth.ts';
 import { SessionRegistry, type Session, type SessionSlot } from '../../hub/session-registry.ts';
-import { frameFromMessage, rtmpFrameEncoder } from '../../media/rtmp-frames.ts';
+import { RtmpIngestState, frameFromMessage, rtmpFrameEncoder } from '../../media/rtmp-frames.ts';
 import { appFromConnect, resolveStreamName } from './rtmp-stream-name.ts';
 import {
   MAX_LOGGED_COMMAND_LENGTH,
@@ -91,7 +91,7 @@ export class RtmpServerSession {
   /** The bitrate cap's current window: its start (ms) and the bytes at its start. */
   #rateWindow = { startMs: 0, bytes: 0 };
   readonly #playing = new Map<number, Playback>();
-  readonly #ingestState = { mp3Announced: false };
+  readonly #ingestState = new RtmpIngestState();
   /** Messages the publisher sent that did not become frames, by reason. */
   readonly skipped = new Map<string, number>();
 
