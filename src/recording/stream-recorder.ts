@@ -249,7 +249,7 @@ export class StreamRecorder implements FragmentSink {
     const file = this.#file;
     if (file === null) return;
     this.#file = null;
-    file.info.recording = false;
+    // Still "being written" until its index is: the API then shows the final size.
     const firstTrack = file.ticksPerMs.keys().next().value ?? 1;
     const tail = encodeMfra([{ trackId: firstTrack, entries: file.randomAccess }]);
     const closing = file.writer
@@ -257,9 +257,11 @@ export class StreamRecorder implements FragmentSink {
       .then(
         () => {
           file.info.bytes = file.writer.size;
+          file.info.recording = false;
           this.#options.onFileClosed(file, null);
         },
         (error: unknown) => {
+          file.info.recording = false;
           this.#options.onFileClosed(file, error);
         },
       )
