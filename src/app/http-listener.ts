@@ -5,6 +5,7 @@ import type { Duplex } from 'node:stream';
 import type { HttpConfig } from '../config/schema.ts';
 import type { Logger } from '../log/logger.ts';
 import { HttpFlvHandler } from '../servers/http-flv/http-flv-handler.ts';
+import { WhepHandler, type WhepTarget } from '../servers/webrtc/whep-handler.ts';
 import type { PagesHandler } from '../servers/pages/pages-handler.ts';
 import type { DashboardHandler } from '../servers/pages/dashboard-handler.ts';
 import { HlsHandler } from '../servers/hls/hls-handler.ts';
@@ -51,6 +52,8 @@ export class HttpListener {
   readonly #logger: Logger;
   readonly #server: Server;
   readonly #flv: HttpFlvHandler;
+  /** WebRTC playback (POST /<path>/whep), when WebRTC is on and its library loads. */
+  readonly #whep: WhepHandler | undefined;
   readonly #hls: HlsHandler | undefined;
   /** Replay of recordings (/vod/<id>.m3u8, /vod/<id>.mp4). */
   readonly #vod: VodHandler | undefined;
@@ -76,6 +79,7 @@ export class HttpListener {
     config: HttpConfig;
     logger: Logger;
     flv: HttpFlvHandler;
+    whep?: WhepHandler;
     access: AccessControl;
     addresses: ClientAddresses;
     /** hooks.timeoutMs: an upgrade's decision may take that long. */
@@ -100,6 +104,7 @@ export class HttpListener {
     this.#api = options.api;
     this.#logger = options.logger.child({ component: 'http' });
     this.#flv = options.flv;
+    this.#whep = options.whep;
     this.#hls = options.hls;
     this.#vod = options.vod;
     this.#pages = options.pages;
@@ -172,6 +177,7 @@ export class HttpListener {
     this.#forwarder.close();
     const closed = Promise.all([serverClosed(this.#server), internal]);
     this.#flv.close();
+    this.#whep?.close();
     this.#hls?.close();
     this.#server.closeIdleConnections();
     await closed;
@@ -202,7 +208,9 @@ export class HttpListener {
         res
           .writeHead(204, {
             'Access-Control-Allow-Origin': '*',
-            'Access-Control-Allow-Methods': 'GET, HEAD, OPTIONS',
+            'Access-Control-Allow-Methods': 'GET, HEAD, POST, DELETE, OPTIONS',
+            // WHEP: the offer's type and the play token (a Bearer).
+            'Access-Control-Allow-Headers': 'Authorization, Content-Type',
             'Access-Control-Max-Age': '86400',
           })
           .end();
@@ -236,6 +244,11 @@ export class HttpListener {
           });
         return;
       }
+      const whepTarget = this.#whep ? WhepHandler.parseTarget(path) : null;
+      if (whepTarget !== null && this.#whep) {
+        this.#onWhep(req, res, whepTarget, this.#whep);
+        return;
+      }
       if (flvPath !== null) {
         if (req.method !== 'GET' && req.method !== 'HEAD') {
           res.writeHead(405, { Allow: 'GET, HEAD, OPTIONS' }).end();
@@ -265,6 +278,32 @@ export class HttpListener {
       if (!res.headersSent) reply(res, 500, 'Internal error\n');
       else res.destroy();
     }
+  }
+
+  /** A WHEP request: an offer to the endpoint, or the DELETE of a viewer's resource. */
+  #onWhep(req: IncomingMessage, res: ServerResponse, target: WhepTarget, whep: WhepHandler): void {
+    if (target.kind === 'resource') {
+      if (req.method === 'DELETE') whep.handleDelete(res, target);
+      else res.writeHead(405, { Allow: 'DELETE, OPTIONS', ...whep.corsHeaders() }).end();
+      return;
+    }
+    if (req.method !== 'POST') {
+      res.writeHead(405, { Allow: 'POST, OPTIONS', ...whep.corsHeaders() }).end();
+      return;
+    }
+    this.#authorizeFlv(req, target.path, 'webrtc', false, (result, sessionId, ip) => {
+      if (res.destroyed || req.socket.destroyed) {
+        if (result.ok) result.slot?.release();
+        return;
+      }
+      if (!result.ok) {
+        res
+          .writeHead(result.status, { 'Content-Type': 'text/plain', ...whep.corsHeaders() })
+          .end(`${result.message}\n`);
+        return;
+      }
+      whep.handleOffer(req, res, target.path, sessionId, ip, result.slot);
+    });
   }
 
   /**

@@ -5,6 +5,8 @@ import { StreamHub } from '../hub/stream-hub.ts';
 import type { Stream } from '../hub/stream.ts';
 import { RtmpServer } from '../servers/rtmp/rtmp-server.ts';
 import { HttpFlvHandler } from '../servers/http-flv/http-flv-handler.ts';
+import { WhepHandler } from '../servers/webrtc/whep-handler.ts';
+import { loadWebRtc } from '../protocols/webrtc/load-webrtc.ts';
 import { HlsHandler } from '../servers/hls/hls-handler.ts';
 import { hlsProfile } from '../servers/hls/hls-profile.ts';
 import { isRecordingPath, VodHandler } from '../servers/vod/vod-handler.ts';
@@ -278,6 +280,7 @@ export class Onair {
           ? (config.streams[path]?.hls?.dvrWindowS ?? config.hls.dvrWindowS)
           : 0,
     });
+    const whep = this.#whepHandler(config, logger);
     this.#http = config.http.enabled
       ? new HttpListener({
           config: config.http,
@@ -300,6 +303,7 @@ export class Onair {
             logger,
             ...shared,
           }),
+          ...(whep ? { whep } : {}),
           ...(this.#hls ? { hls: this.#hls } : {}),
           vod: new VodHandler({
             catalogue: this.recordings.catalogue,
@@ -357,6 +361,28 @@ export class Onair {
   }
 
   /** Starts every listener; resolves with the ports bound. */
+  /** WHEP playback, when WebRTC is on and node-datachannel loads here (else a warning says why). */
+  #whepHandler(config: Config, logger: Logger): WhepHandler | null {
+    if (!config.webrtc.enabled || !config.http.enabled) return null;
+    const ndc = loadWebRtc();
+    if (ndc instanceof Error) {
+      logger.warn({ err: ndc }, 'WebRTC is off: node-datachannel does not load on this machine');
+      return null;
+    }
+    return new WhepHandler({
+      hub: this.hub,
+      logger: logger.child({ component: 'webrtc' }),
+      sessions: this.sessions,
+      cors: config.http.cors,
+      peer: {
+        ndc,
+        udpPort: config.webrtc.udpPort,
+        bindAddress: config.webrtc.bindAddress,
+        handshakeTimeoutMs: config.webrtc.handshakeTimeoutMs,
+      },
+    });
+  }
+
   async start(): Promise<ListeningAddresses> {
     if (this.config.api.enabled) {
       const allowFrom = AddressList.parse(this.config.api.allowFrom);

@@ -69,6 +69,7 @@ void test('describeSections() lists every section with a description', () => {
       'analytics',
       'metrics',
       'recording',
+      'webrtc',
       'server',
       'cluster',
     ],

@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { LOG_FORMATS, LOG_LEVELS } from '../log/logger.ts';
 import { recordingSchema } from './recording-schema.ts';
+import { webrtcSchema } from './webrtc-schema.ts';
 import {
   KiB,
   MiB,
@@ -632,6 +633,7 @@ export const configSchema = z.strictObject({
   analytics: analyticsSchema,
   metrics: metricsSchema,
   recording: recordingSchema,
+  webrtc: webrtcSchema,
   server: serverSchema,
   cluster: clusterSchema,
   streams: streamsSchema,
@@ -670,6 +672,9 @@ export type StreamsConfig = Config['streams'];
 export type StreamSettings = StreamsConfig[string];
 /** The `recording` section. */
 export type RecordingConfig = Config['recording'];
+
+/** The `webrtc` section. */
+export type WebrtcConfig = Config['webrtc'];
 /** The `log` section, for createLogger(). */
 export type LogConfig = Config['log'];
 

@@ -169,6 +169,7 @@ test('the exposition is well formed: names, TYPEs, default process_ and nodejs_ 
     'hls',
     'http-flv',
     'rtmp',
+    'webrtc',
     'ws-flv',
   ]);
 });

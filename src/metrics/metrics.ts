@@ -59,7 +59,7 @@ export interface MetricsOptions {
 }
 
 /** Viewer protocols exported even at 0, so dashboards show a line for each from the start. */
-export const VIEWER_PROTOCOLS = ['rtmp', 'http-flv', 'ws-flv', 'hls'] as const;
+export const VIEWER_PROTOCOLS = ['rtmp', 'http-flv', 'ws-flv', 'hls', 'webrtc'] as const;
 /** Kinds of HLS request (`onair_hls_requests_total{kind}`), exported even at 0. */
 export const HLS_REQUEST_KINDS = [
   'playlist',

@@ -1,4 +1,5 @@
 // Test harness: an onair instance in this process on ephemeral ports, with a silent logger.
+import { createSocket } from 'node:dgram';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,6 +32,8 @@ export async function startServer(overrides: ConfigOverrides = {}): Promise<Test
       dataDir,
       rtmp: { host: '127.0.0.1', port: 0 },
       http: { host: '127.0.0.1', port: 0 },
+      // WebRTC's one UDP port is fixed in the config: each server gets a free one.
+      webrtc: { udpPort: await freeUdpPort(), bindAddress: '127.0.0.1' },
       log: { level: 'debug' },
     },
     overrides,
@@ -77,4 +80,18 @@ function merge(
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** A UDP port free on 127.0.0.1 now (bound, read and released). */
+function freeUdpPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const socket = createSocket('udp4');
+    socket.on('error', reject);
+    socket.bind(0, '127.0.0.1', () => {
+      const { port } = socket.address();
+      socket.close(() => {
+        resolve(port);
+      });
+    });
+  });
 }

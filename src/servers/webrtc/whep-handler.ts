@@ -1,0 +1,323 @@
+// WHEP playback (draft-ietf-wish-whep): POST /<app>/<name>/whep with an SDP offer answers 201
+// with the SDP answer and a Location to DELETE; the viewer then gets the stream's H.264 (and
+// Opus, when the stream carries Opus) over WebRTC, from the stream's shared RTP packets.
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from '../../log/logger.ts';
+import type { StreamHub } from '../../hub/stream-hub.ts';
+import type { Session, SessionRegistry, SessionSlot } from '../../hub/session-registry.ts';
+import {
+  MAX_OFFER_BYTES,
+  chooseH264Format,
+  parseWhepOffer,
+} from '../../protocols/webrtc/whep-offer.ts';
+import { WhepPeer, type WhepPeerOptions } from '../../protocols/webrtc/whep-peer.ts';
+import { RtpStreamOutput, rtpTracksOf, type RtpViewer } from './rtp-stream.ts';
+
+/** What the handler is built from. */
+export interface WhepHandlerOptions {
+  readonly hub: StreamHub;
+  readonly logger: Logger;
+  readonly sessions: SessionRegistry;
+  readonly peer: WhepPeerOptions;
+  /** Access-Control-Allow-Origin: * on answers (http.cors). */
+  readonly cors: boolean;
+}
+
+/** Stands for no viewer: removing it only lets an output with no viewers go. */
+const DETACHED: RtpViewer = {
+  videoPayloadType: null,
+  audioPayloadType: null,
+  ready: false,
+  writable: false,
+  sendVideo: () => false,
+  sendAudio: () => false,
+  end: () => undefined,
+};
+
+/** The resource of one viewer: `/<path>/whep/<32 hex>`. */
+const RESOURCE = /^\/(.+)\/whep\/([0-9a-f]{32})$/;
+
+/** A WHEP URL: the endpoint of a stream, or one viewer's resource. */
+export type WhepTarget =
+  | { readonly kind: 'endpoint'; readonly path: string }
+  | { readonly kind: 'resource'; readonly path: string; readonly id: string };
+
+interface Viewer {
+  readonly id: string;
+  readonly path: string;
+  readonly peer: WhepPeer;
+  readonly rtp: RtpViewer;
+  session: Session | null;
+}
+
+/** See the file comment. */
+export class WhepHandler {
+  readonly #options: WhepHandlerOptions;
+  readonly #outputs = new Map<string, RtpStreamOutput>();
+  readonly #viewers = new Map<string, Viewer>();
+
+  constructor(options: WhepHandlerOptions) {
+    this.#options = options;
+  }
+
+  /** The WHEP target of a request path, or null when it is not one. */
+  static parseTarget(pathname: string): WhepTarget | null {
+    if (pathname.endsWith('/whep') && pathname.length > '/whep'.length + 1) {
+      return { kind: 'endpoint', path: pathname.slice(1, -'/whep'.length) };
+    }
+    if (!pathname.includes('/whep/')) return null;
+    const match = RESOURCE.exec(pathname);
+    if (match === null) return null;
+    return { kind: 'resource', path: match[1] ?? '', id: match[2] ?? '' };
+  }
+
+  get viewerCount(): number {
+    return this.#viewers.size;
+  }
+
+  /** Headers every WHEP answer carries. */
+  corsHeaders(): Record<string, string> {
+    return this.#options.cors
+      ? { 'Access-Control-Allow-Origin': '*', 'Access-Control-Expose-Headers': 'Location' }
+      : {};
+  }
+
+  /**
+   * A viewer's offer, after its play decision (`slot` holds its place): reads the bounded body,
+   * answers 201 with the SDP answer, or 4xx with the reason.
+   */
+  handleOffer(
+    req: IncomingMessage,
+    res: ServerResponse,
+    path: string,
+    sessionId: string,
+    ip: string,
+    slot?: SessionSlot,
+  ): void {
+    const fail = (status: number, message: string): void => {
+      slot?.release();
+      if (!res.headersSent) {
+        res
+          .writeHead(status, { 'Content-Type': 'text/plain', ...this.corsHeaders() })
+          .end(`${message}\n`);
+      }
+    };
+    const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
+    if (type !== 'application/sdp') {
+      fail(415, 'a WHEP offer is Content-Type: application/sdp');
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    const timer = setTimeout(() => {
+      done = true;
+      fail(408, 'the offer did not arrive in time');
+      req.destroy();
+    }, this.#options.peer.handshakeTimeoutMs);
+    timer.unref();
+    req.on('data', (chunk: Buffer) => {
+      if (done) return;
+      size += chunk.length;
+      if (size > MAX_OFFER_BYTES) {
+        done = true;
+        clearTimeout(timer);
+        fail(413, `an offer is at most ${MAX_OFFER_BYTES} bytes`);
+        req.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('error', () => {
+      done = true;
+      clearTimeout(timer);
+      slot?.release();
+    });
+    req.on('end', () => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      this.#answer(
+        res,
+        path,
+        Buffer.concat(chunks).toString('utf8'),
+        sessionId,
+        ip,
+        slot,
+        req,
+      ).catch((error: unknown) => {
+        this.#options.logger.warn({ err: error, path, session: sessionId }, 'WHEP answer failed');
+        fail(500, 'the offer could not be answered');
+      });
+    });
+  }
+
+  async #answer(
+    res: ServerResponse,
+    path: string,
+    sdp: string,
+    sessionId: string,
+    ip: string,
+    slot: SessionSlot | undefined,
+    req: IncomingMessage,
+  ): Promise<void> {
+    const refuse = (status: number, message: string): void => {
+      slot?.release();
+      res
+        .writeHead(status, { 'Content-Type': 'text/plain', ...this.corsHeaders() })
+        .end(`${message}\n`);
+    };
+    const offer = parseWhepOffer(sdp);
+    if (typeof offer === 'string') {
+      refuse(400, `bad offer: ${offer}`);
+      return;
+    }
+    const stream = this.#options.hub.get(path);
+    if (stream?.publisher == null || stream.tracks.length === 0) {
+      refuse(404, 'No such stream');
+      return;
+    }
+    const tracks = rtpTracksOf(stream.tracks);
+    if (tracks.otherVideo !== null) {
+      refuse(406, `the stream's video is ${tracks.otherVideo}; WebRTC playback carries H.264`);
+      return;
+    }
+    const video =
+      tracks.h264 !== null && offer.video?.receives === true
+        ? chooseH264Format(offer.video.h264, tracks.h264.profileIdc)
+        : null;
+    if (tracks.h264 !== null && video === null) {
+      refuse(406, 'the offer has no H.264 with packetization-mode=1 to receive');
+      return;
+    }
+    const audioPt = tracks.opus && offer.audio?.receives === true ? offer.audio.opus : null;
+    if (video === null && audioPt === null) {
+      refuse(406, 'nothing in the offer can carry this stream');
+      return;
+    }
+    const output = this.#outputFor(path);
+    const id = randomBytes(16).toString('hex');
+    let peer: WhepPeer;
+    try {
+      peer = new WhepPeer(
+        id,
+        sdp,
+        {
+          video:
+            video && offer.video
+              ? { mid: offer.video.mid, payloadType: video.payloadType, ssrc: output.videoSsrc }
+              : null,
+          audio:
+            audioPt !== null && offer.audio
+              ? { mid: offer.audio.mid, payloadType: audioPt, ssrc: output.audioSsrc }
+              : null,
+          cname: path,
+        },
+        this.#options.peer,
+      );
+    } catch (error) {
+      output.remove(DETACHED); // drops the output again if nobody else watches
+      refuse(
+        400,
+        `the offer could not be answered: ${error instanceof Error ? error.message : 'refused'}`,
+      );
+      return;
+    }
+    const rtp: RtpViewer = {
+      videoPayloadType: video?.payloadType ?? null,
+      audioPayloadType: audioPt,
+      get ready() {
+        return peer.connected;
+      },
+      get writable() {
+        return peer.writable;
+      },
+      sendVideo: (packet) => peer.sendVideo(packet),
+      sendAudio: (packet) => peer.sendAudio(packet),
+      end: () => {
+        peer.close('closed');
+      },
+    };
+    const viewer: Viewer = { id, path, peer, rtp, session: null };
+    this.#viewers.set(id, viewer);
+    output.add(rtp);
+    peer.onEnd((reason) => {
+      this.#viewers.delete(id);
+      output.remove(rtp);
+      if (viewer.session !== null) {
+        this.#options.sessions.remove(viewer.session, {
+          reason: reason === 'kicked' ? 'kicked' : 'client-left',
+        });
+      } else slot?.release();
+      this.#options.logger.debug({ session: id, path, reason }, 'WHEP viewer ended');
+    });
+    let answer: string;
+    try {
+      answer = await peer.answer();
+    } catch (error) {
+      peer.close('failed');
+      throw error;
+    }
+    viewer.session = this.#options.sessions.add(
+      {
+        id: sessionId,
+        role: 'viewer',
+        protocol: 'webrtc',
+        path,
+        ip,
+        close: () => {
+          peer.close('kicked');
+        },
+        bytes: () => peer.bytesSent,
+        droppedFrames: () => output.droppedFrames(rtp),
+        queueDepth: () => 0,
+        ...userAgentOf(req),
+      },
+      slot,
+    );
+    res
+      .writeHead(201, {
+        'Content-Type': 'application/sdp',
+        Location: `/${path}/whep/${id}`,
+        ...this.corsHeaders(),
+      })
+      .end(answer);
+  }
+
+  /** DELETE of a viewer's resource: ends it (204), or 404 for an unknown one. */
+  handleDelete(res: ServerResponse, target: { path: string; id: string }): void {
+    const viewer = this.#viewers.get(target.id);
+    if (viewer === undefined || viewer.path !== target.path) {
+      res
+        .writeHead(404, { 'Content-Type': 'text/plain', ...this.corsHeaders() })
+        .end('No such session\n');
+      return;
+    }
+    viewer.peer.close('closed');
+    res.writeHead(200, this.corsHeaders()).end();
+  }
+
+  /** Ends every viewer (shutdown). */
+  close(): void {
+    for (const viewer of [...this.#viewers.values()]) viewer.peer.close('closed');
+  }
+
+  #outputFor(path: string): RtpStreamOutput {
+    const output = this.#outputs.get(path);
+    if (output !== undefined) return output;
+    const stream = this.#options.hub.open(path);
+    const created = new RtpStreamOutput(() => {
+      if (this.#outputs.get(path) === created) this.#outputs.delete(path);
+      stream.unsubscribe(created);
+    });
+    this.#outputs.set(path, created);
+    stream.subscribe(created);
+    return created;
+  }
+}
+
+function userAgentOf(req: IncomingMessage): { userAgent?: string } {
+  const agent = req.headers['user-agent'];
+  return agent === undefined ? {} : { userAgent: agent.slice(0, 200) };
+}
