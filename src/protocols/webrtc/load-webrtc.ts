@@ -16,3 +16,19 @@ export function loadWebRtc(): NodeDataChannel | Error {
   }
   return loaded;
 }
+
+let users = 0;
+
+/**
+ * Marks one more user of libdatachannel's threads (a handler that made a peer). Its threads keep
+ * the process alive until every user has called releaseWebRtc().
+ */
+export function retainWebRtc(): void {
+  users += 1;
+}
+
+/** The user is done: with none left, libdatachannel's threads are stopped (cleanup()). */
+export function releaseWebRtc(ndc: NodeDataChannel): void {
+  users = Math.max(0, users - 1);
+  if (users === 0) ndc.cleanup();
+}

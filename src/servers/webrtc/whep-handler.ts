@@ -11,6 +11,7 @@ import {
   chooseH264Format,
   parseWhepOffer,
 } from '../../protocols/webrtc/whep-offer.ts';
+import { releaseWebRtc, retainWebRtc } from '../../protocols/webrtc/load-webrtc.ts';
 import { WhepPeer, type WhepPeerOptions } from '../../protocols/webrtc/whep-peer.ts';
 import { RtpStreamOutput, rtpTracksOf, type RtpViewer } from './rtp-stream.ts';
 
@@ -56,6 +57,8 @@ export class WhepHandler {
   readonly #options: WhepHandlerOptions;
   readonly #outputs = new Map<string, RtpStreamOutput>();
   readonly #viewers = new Map<string, Viewer>();
+  /** This handler made a peer: libdatachannel's threads run until close() releases them. */
+  #retained = false;
 
   constructor(options: WhepHandlerOptions) {
     this.#options = options;
@@ -198,6 +201,10 @@ export class WhepHandler {
     }
     const output = this.#outputFor(path);
     const id = randomBytes(16).toString('hex');
+    if (!this.#retained) {
+      this.#retained = true;
+      retainWebRtc();
+    }
     let peer: WhepPeer;
     try {
       peer = new WhepPeer(
@@ -301,6 +308,10 @@ export class WhepHandler {
   /** Ends every viewer (shutdown). */
   close(): void {
     for (const viewer of [...this.#viewers.values()]) viewer.peer.close('closed');
+    if (this.#retained) {
+      this.#retained = false;
+      releaseWebRtc(this.#options.peer.ndc);
+    }
   }
 
   #outputFor(path: string): RtpStreamOutput {
