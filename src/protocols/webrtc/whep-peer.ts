@@ -47,8 +47,6 @@ export class WhepPeer {
   #blocked = false;
   #bytesSent = 0;
   #onEnd: ((reason: WhepPeerEnd) => void) | null = null;
-  #onConnected: (() => void) | null = null;
-  #onKeyframeRequest: (() => void) | null = null;
   readonly #timer: NodeJS.Timeout;
 
   /**
@@ -74,7 +72,6 @@ export class WhepPeer {
       this.#pc.onStateChange((state) => {
         if (state === 'connected') {
           this.#connected = true;
-          this.#onConnected?.();
         } else if (state === 'failed') this.#end('failed');
         else if (state === 'closed' || state === 'disconnected') this.#end('closed');
       });
@@ -99,10 +96,6 @@ export class WhepPeer {
     else (media as Ndc.Audio).addOpusCodec(send.payloadType);
     media.addSSRC(send.ssrc, plan.cname, plan.cname, kind);
     const track = this.#pc.addTrack(media);
-    track.onMessage((message) => {
-      // RTCP from the viewer: PSFB (206) PLI (1) or FIR (4) asks for a keyframe.
-      if (message[1] === 206 && ((message[0] ?? 0) & 0x1f) !== 15) this.#onKeyframeRequest?.();
-    });
     track.onError(() => {
       this.#end('failed');
     });
@@ -136,16 +129,8 @@ export class WhepPeer {
     return !this.#ended && track !== null && track.isOpen() && !this.#blocked;
   }
 
-  onConnected(callback: () => void): void {
-    this.#onConnected = callback;
-  }
-
   onEnd(callback: (reason: WhepPeerEnd) => void): void {
     this.#onEnd = callback;
-  }
-
-  onKeyframeRequest(callback: () => void): void {
-    this.#onKeyframeRequest = callback;
   }
 
   /**
