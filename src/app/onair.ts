@@ -6,6 +6,8 @@ import type { Stream } from '../hub/stream.ts';
 import { RtmpServer } from '../servers/rtmp/rtmp-server.ts';
 import { HttpFlvHandler } from '../servers/http-flv/http-flv-handler.ts';
 import { WhepHandler } from '../servers/webrtc/whep-handler.ts';
+import type { AudioToOpusFactory } from '../servers/webrtc/rtp-stream.ts';
+import { AacToOpusTranscoder } from '../transcode/audio-transcoder.ts';
 import { loadWebRtc } from '../protocols/webrtc/load-webrtc.ts';
 import { HlsHandler } from '../servers/hls/hls-handler.ts';
 import { hlsProfile } from '../servers/hls/hls-profile.ts';
@@ -374,6 +376,7 @@ export class Onair {
       logger: logger.child({ component: 'webrtc' }),
       sessions: this.sessions,
       cors: config.http.cors,
+      ...(config.webrtc.opusFromAac ? { toOpus: this.#aacToOpus(logger) } : {}),
       peer: {
         ndc,
         udpPort: config.webrtc.udpPort,
@@ -381,6 +384,19 @@ export class Onair {
         handshakeTimeoutMs: config.webrtc.handshakeTimeoutMs,
       },
     });
+  }
+
+  /** AAC -> Opus for WebRTC viewers: one supervised ffmpeg per stream (null when it refuses). */
+  #aacToOpus(logger: Logger): AudioToOpusFactory {
+    const log = logger.child({ component: 'transcode' });
+    return (track, onFrame) => {
+      try {
+        return new AacToOpusTranscoder(track, { logger: log, onFrame });
+      } catch (error) {
+        log.warn({ err: error }, 'this AAC cannot be made Opus; WebRTC viewers get no audio');
+        return null;
+      }
+    };
   }
 
   async start(): Promise<ListeningAddresses> {

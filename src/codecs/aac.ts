@@ -124,3 +124,24 @@ export function toAdts(payload: Buffer, adtsFixed: Buffer): Buffer {
   payload.copy(out, ADTS_HEADER_BYTES);
   return out;
 }
+
+/**
+ * The first four bytes of the ADTS header for a track's AudioSpecificConfig (what toAdts needs),
+ * or undefined when ADTS cannot describe it: object types other than Main/LC/SSR/LTP and SBR/PS
+ * over them, an explicit sample rate, channelConfiguration above 7. Throws CodecError for a
+ * config too short to parse.
+ */
+export function adtsFixedHeaderOf(config: Buffer): Buffer | undefined {
+  const asc = parseAudioSpecificConfig(config);
+  // SBR/PS (5, 29): ADTS carries the LC core at the core rate; decoders find SBR implicitly.
+  const core = asc.objectType === 5 || asc.objectType === 29 ? 2 : asc.objectType;
+  if (core < 1 || core > 4 || asc.frequencyIndex > 12) return undefined;
+  const channelConfig = ((config[1] ?? 0) >>> 3) & 0x0f; // bits 9..12 (no escapes here)
+  if (channelConfig > 7) return undefined;
+  return Buffer.from([
+    0xff,
+    0xf1, // syncword, MPEG-4, layer 0, protection_absent
+    ((core - 1) << 6) | (asc.frequencyIndex << 2) | (channelConfig >>> 2),
+    (channelConfig & 0x03) << 6,
+  ]);
+}

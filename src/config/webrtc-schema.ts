@@ -18,6 +18,10 @@ export const webrtcSchema = section(
       description:
         'A WebRTC viewer whose offer does not arrive, or whose connection is not up, this long after its request is dropped.',
     }),
+    opusFromAac: bool(
+      true,
+      'Give WebRTC viewers of an AAC stream its audio as Opus, made by one ffmpeg per stream while it has WebRTC viewers; off, they get the picture alone.',
+    ),
   },
-  'WebRTC playback: WHEP viewers of any stream with H.264 video (and Opus audio).',
+  'WebRTC playback: WHEP viewers of any stream with H.264 video (Opus audio, or AAC made Opus).',
 );

@@ -1,7 +1,7 @@
 // Frames -> MPEG-TS packets for HLS in its compatible profile (RFC 8216 3.2; ISO/IEC 13818-1).
 // H.264/HEVC go out as Annex B access units with an AUD, AAC as ADTS (ISO/IEC 14496-3 1.A.2).
 
-import { parseAudioSpecificConfig, toAdts } from '../codecs/aac.ts';
+import { adtsFixedHeaderOf, toAdts } from '../codecs/aac.ts';
 import { nalFormatOf, toAnnexB, type NalFormat } from '../codecs/annex-b.ts';
 import { DEFAULT_PMT_PID, NO_PCR_PID, encodePat, encodePes, encodePmt } from '../codecs/mpegts.ts';
 import type { PmtStream } from '../codecs/mpegts.ts';
@@ -62,19 +62,8 @@ function videoPlan(track: VideoTrack): VideoPlan | undefined {
 function audioPlan(track: AudioTrack): AudioPlan | undefined {
   switch (track.codec) {
     case 'aac': {
-      const asc = parseAudioSpecificConfig(track.config);
-      // SBR/PS (5, 29): ADTS carries the LC core at the core rate; decoders find SBR implicitly.
-      const core = asc.objectType === 5 || asc.objectType === 29 ? 2 : asc.objectType;
-      if (core < 1 || core > 4 || asc.frequencyIndex > 12) return undefined;
-      const channelConfig = ((track.config[1] ?? 0) >>> 3) & 0x0f; // bits 9..12 (no escapes here)
-      if (channelConfig > 7) return undefined;
-      const adtsFixed = Buffer.from([
-        0xff,
-        0xf1, // syncword, MPEG-4, layer 0, protection_absent
-        ((core - 1) << 6) | (asc.frequencyIndex << 2) | (channelConfig >>> 2),
-        (channelConfig & 0x03) << 6,
-      ]);
-      return { codec: 'aac', adtsFixed };
+      const adtsFixed = adtsFixedHeaderOf(track.config);
+      return adtsFixed === undefined ? undefined : { codec: 'aac', adtsFixed };
     }
     case 'mp3': {
       const mpeg2 = track.sampleRate !== undefined && track.sampleRate < MPEG1_MIN_SAMPLE_RATE;

@@ -40,6 +40,17 @@ function whepClientScript(url: string, token?: string): string {
   })()`;
 }
 
+/** In the page: the WHEP connection's audio has decoded over a second of mostly real samples. */
+const AUDIO_DECODED = `(async () => {
+  const stats = await window.whep.pc.getStats();
+  for (const report of stats.values()) {
+    if (report.type !== 'inbound-rtp' || report.kind !== 'audio') continue;
+    const received = report.totalSamplesReceived ?? 0;
+    return received > 48000 && (report.concealedSamples ?? 0) < received / 2;
+  }
+  return false;
+})()`;
+
 void describe('WebRTC playback (WHEP)', () => {
   let server: TestServer;
   let publisher: Publisher;
@@ -71,6 +82,9 @@ void describe('WebRTC playback (WHEP)', () => {
       assert.match(whep.location ?? '', /^\/live\/rtc\/whep\/[0-9a-f]{32}$/);
       const status = await expectVideoAdvances(page, { advanceS: 2, timeoutMs: 20_000 });
       assert.deepEqual([status.width, status.height], [320, 240]);
+      // The stream's AAC reaches the browser as Opus (one ffmpeg for the stream) and decodes:
+      // a second of samples received, most of them not concealment.
+      await waitForPage(page, AUDIO_DECODED, 20_000);
       const sessions = () =>
         server.onair.sessions
           .list()

@@ -1,6 +1,7 @@
 // One stream's RTP for its WebRTC viewers: each H.264 frame is packetized once (RFC 6184, one
 // set of packets per payload type the viewers negotiated, usually one) and each Opus frame made
-// one packet, with the stream's SSRCs and sequence numbers, and the same Buffers go to every
+// one packet (AAC first becomes Opus through one ffmpeg per stream, while viewers watch), with
+// the stream's SSRCs and sequence numbers, and the same Buffers go to every
 // viewer (libdatachannel encrypts per peer). A viewer starts on a keyframe; one that cannot take
 // a frame (its send buffer full) is skipped to the next keyframe, as ViewerQueue does.
 import { randomInt } from 'node:crypto';
@@ -10,12 +11,24 @@ import { encodeRtp } from '../../codecs/rtp.ts';
 import { h264RtpPayloads, nalUnitsOfAvcc } from '../../codecs/rtp-h264.ts';
 import type { CloseReason, Subscriber } from '../../hub/subscriber.ts';
 import { rescale, type Frame } from '../../media/frame.ts';
-import type { Track } from '../../media/track.ts';
+import type { AudioTrack, Track } from '../../media/track.ts';
 
 /** RTP payload bytes per packet: under a 1280-byte path MTU with SRTP and IP/UDP headers. */
 export const MAX_RTP_PAYLOAD_BYTES = 1160;
 const VIDEO_CLOCK = 90_000;
 const OPUS_CLOCK = 48_000;
+
+/** Turns a stream's AAC into Opus frames for WebRTC (one ffmpeg), while the output runs. */
+export interface AudioToOpus {
+  write(frame: Frame): void;
+  close(): void;
+}
+
+/** Starts an AAC -> Opus transcoder for `track`, delivering to `onFrame`; null when it cannot. */
+export type AudioToOpusFactory = (
+  track: AudioTrack,
+  onFrame: (frame: Frame) => void,
+) => AudioToOpus | null;
 
 /** A viewer as the stream output sees it. */
 export interface RtpViewer {
@@ -41,6 +54,8 @@ interface ViewerState {
 export interface RtpTracks {
   readonly h264: { readonly format: NalFormat; readonly profileIdc: number } | null;
   readonly opus: boolean;
+  /** An AAC audio track (WebRTC carries it once transcoded to Opus). */
+  readonly aac: AudioTrack | null;
   /** A video track that is not H.264 (WebRTC viewers get no picture). */
   readonly otherVideo: string | null;
 }
@@ -59,6 +74,7 @@ export function rtpTracksOf(tracks: readonly Track[]): RtpTracks {
   return {
     h264,
     opus: audio?.codec === 'opus',
+    aac: audio?.codec === 'aac' ? audio : null,
     otherVideo: video !== undefined && video.codec !== 'h264' ? video.codec : null,
   };
 }
@@ -68,14 +84,20 @@ export class RtpStreamOutput implements Subscriber {
   readonly videoSsrc = randomInt(1, 2 ** 31);
   readonly audioSsrc = randomInt(1, 2 ** 31);
   readonly #viewers = new Map<RtpViewer, ViewerState>();
-  #tracks: RtpTracks = { h264: null, opus: false, otherVideo: null };
+  #tracks: RtpTracks = { h264: null, opus: false, aac: null, otherVideo: null };
   #videoSeq = randomInt(0, 0x10000);
   #audioSeq = randomInt(0, 0x10000);
   readonly #onIdle: () => void;
+  readonly #toOpus: AudioToOpusFactory | null;
+  #transcoder: AudioToOpus | null = null;
 
-  /** `onIdle` runs when the last viewer left or the stream ended (unsubscribe it there). */
-  constructor(onIdle: () => void) {
+  /**
+   * `onIdle` runs when the last viewer left or the stream ended (unsubscribe it there);
+   * `toOpus`, when given, makes AAC audio reach viewers as Opus while this output runs.
+   */
+  constructor(onIdle: () => void, toOpus: AudioToOpusFactory | null = null) {
     this.#onIdle = onIdle;
+    this.#toOpus = toOpus;
   }
 
   get viewerCount(): number {
@@ -93,14 +115,33 @@ export class RtpStreamOutput implements Subscriber {
 
   remove(viewer: RtpViewer): void {
     this.#viewers.delete(viewer);
-    if (this.#viewers.size === 0) this.#onIdle();
+    if (this.#viewers.size === 0) this.#idle();
+  }
+
+  #idle(): void {
+    this.#transcoder?.close();
+    this.#transcoder = null;
+    this.#onIdle();
   }
 
   onTracks(tracks: readonly Track[]): void {
     try {
       this.#tracks = rtpTracksOf(tracks);
     } catch {
-      this.#tracks = { h264: null, opus: false, otherVideo: 'h264 with a bad configuration' };
+      this.#tracks = {
+        h264: null,
+        opus: false,
+        aac: null,
+        otherVideo: 'h264 with a bad configuration',
+      };
+    }
+    this.#transcoder?.close();
+    this.#transcoder = null;
+    const aac = this.#tracks.aac;
+    if (aac !== null && this.#toOpus !== null) {
+      this.#transcoder = this.#toOpus(aac, (opus) => {
+        this.#audio(opus);
+      });
     }
     if (this.#tracks.otherVideo !== null) {
       for (const viewer of [...this.#viewers.keys()]) viewer.end('unsupported-codec');
@@ -114,12 +155,13 @@ export class RtpStreamOutput implements Subscriber {
     if (frame.sequenceHeader || frame.payload.length === 0) return;
     if (frame.kind === 'video') this.#video(frame);
     else if (frame.kind === 'audio' && this.#tracks.opus) this.#audio(frame);
+    else if (frame.kind === 'audio') this.#transcoder?.write(frame);
   }
 
   onClose(reason: CloseReason): void {
     for (const viewer of [...this.#viewers.keys()]) viewer.end(reason);
     this.#viewers.clear();
-    this.#onIdle();
+    this.#idle();
   }
 
   #video(frame: Frame): void {

@@ -1,6 +1,6 @@
 // WHEP playback (draft-ietf-wish-whep): POST /<app>/<name>/whep with an SDP offer answers 201
 // with the SDP answer and a Location to DELETE; the viewer then gets the stream's H.264 (and
-// Opus, when the stream carries Opus) over WebRTC, from the stream's shared RTP packets.
+// its audio as Opus: passed through, or made from AAC by one ffmpeg per stream) over WebRTC, from the stream's shared RTP packets.
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../../log/logger.ts';
@@ -13,7 +13,12 @@ import {
 } from '../../protocols/webrtc/whep-offer.ts';
 import { releaseWebRtc, retainWebRtc } from '../../protocols/webrtc/load-webrtc.ts';
 import { WhepPeer, type WhepPeerOptions } from '../../protocols/webrtc/whep-peer.ts';
-import { RtpStreamOutput, rtpTracksOf, type RtpViewer } from './rtp-stream.ts';
+import {
+  RtpStreamOutput,
+  rtpTracksOf,
+  type AudioToOpusFactory,
+  type RtpViewer,
+} from './rtp-stream.ts';
 
 /** What the handler is built from. */
 export interface WhepHandlerOptions {
@@ -23,6 +28,8 @@ export interface WhepHandlerOptions {
   readonly peer: WhepPeerOptions;
   /** Access-Control-Allow-Origin: * on answers (http.cors). */
   readonly cors: boolean;
+  /** Makes AAC streams' audio Opus for their viewers (webrtc.opusFromAac); absent: no audio. */
+  readonly toOpus?: AudioToOpusFactory;
 }
 
 /** Stands for no viewer: removing it only lets an output with no viewers go. */
@@ -194,7 +201,8 @@ export class WhepHandler {
       refuse(406, 'the offer has no H.264 with packetization-mode=1 to receive');
       return;
     }
-    const audioPt = tracks.opus && offer.audio?.receives === true ? offer.audio.opus : null;
+    const carriesAudio = tracks.opus || (tracks.aac !== null && this.#options.toOpus !== undefined);
+    const audioPt = carriesAudio && offer.audio?.receives === true ? offer.audio.opus : null;
     if (video === null && audioPt === null) {
       refuse(406, 'nothing in the offer can carry this stream');
       return;
@@ -321,7 +329,7 @@ export class WhepHandler {
     const created = new RtpStreamOutput(() => {
       if (this.#outputs.get(path) === created) this.#outputs.delete(path);
       stream.unsubscribe(created);
-    });
+    }, this.#options.toOpus ?? null);
     this.#outputs.set(path, created);
     stream.subscribe(created);
     return created;
