@@ -44,6 +44,11 @@ export interface PublishAttempt {
   readonly sessionId: string;
   /** Adobe challenge credentials from the connect, checked against the stream's key. */
   readonly adobe?: { readonly user: string; readonly check: (password: string) => boolean };
+  /**
+   * A publish key or publish token from `Authorization: Bearer` (WHIP), checked as either when
+   * the query names neither.
+   */
+  readonly bearer?: string;
   /** Hold a slot from the limit check on, returned with an allowed result (see AccessResult). */
   readonly reserve?: boolean;
 }
@@ -174,8 +179,8 @@ export class AccessControl {
   async #decidePublish(attempt: PublishAttempt): Promise<AccessResult> {
     const { config } = this.#options;
     const params = new URLSearchParams(attempt.query);
-    const key = params.get('key');
-    const token = params.get('token');
+    const key = params.get('key') ?? attempt.bearer ?? null;
+    const token = params.get('token') ?? attempt.bearer ?? null;
     const configKey = config.streams[attempt.path]?.publishKey;
     const keyed = this.hasPublishKey(attempt.path);
     const nowS = Math.floor(this.#now() / 1000);

@@ -6,6 +6,7 @@ import type { HttpConfig } from '../config/schema.ts';
 import type { Logger } from '../log/logger.ts';
 import { HttpFlvHandler } from '../servers/http-flv/http-flv-handler.ts';
 import { WhepHandler, type WhepTarget } from '../servers/webrtc/whep-handler.ts';
+import { WhipHandler, type WhipTarget } from '../servers/webrtc/whip-handler.ts';
 import type { PagesHandler } from '../servers/pages/pages-handler.ts';
 import type { DashboardHandler } from '../servers/pages/dashboard-handler.ts';
 import { HlsHandler } from '../servers/hls/hls-handler.ts';
@@ -54,6 +55,8 @@ export class HttpListener {
   readonly #flv: HttpFlvHandler;
   /** WebRTC playback (POST /<path>/whep), when WebRTC is on and its library loads. */
   readonly #whep: WhepHandler | undefined;
+  /** WebRTC ingest (POST /<path>/whip), when WebRTC is on and its library loads. */
+  readonly #whip: WhipHandler | undefined;
   readonly #hls: HlsHandler | undefined;
   /** Replay of recordings (/vod/<id>.m3u8, /vod/<id>.mp4). */
   readonly #vod: VodHandler | undefined;
@@ -80,6 +83,7 @@ export class HttpListener {
     logger: Logger;
     flv: HttpFlvHandler;
     whep?: WhepHandler;
+    whip?: WhipHandler;
     access: AccessControl;
     addresses: ClientAddresses;
     /** hooks.timeoutMs: an upgrade's decision may take that long. */
@@ -105,6 +109,7 @@ export class HttpListener {
     this.#logger = options.logger.child({ component: 'http' });
     this.#flv = options.flv;
     this.#whep = options.whep;
+    this.#whip = options.whip;
     this.#hls = options.hls;
     this.#vod = options.vod;
     this.#pages = options.pages;
@@ -178,6 +183,7 @@ export class HttpListener {
     const closed = Promise.all([serverClosed(this.#server), internal]);
     this.#flv.close();
     this.#whep?.close();
+    this.#whip?.close();
     this.#hls?.close();
     this.#server.closeIdleConnections();
     await closed;
@@ -249,6 +255,11 @@ export class HttpListener {
         this.#onWhep(req, res, whepTarget, this.#whep);
         return;
       }
+      const whipTarget = this.#whip ? WhipHandler.parseTarget(path) : null;
+      if (whipTarget !== null && this.#whip) {
+        this.#onWhip(req, res, whipTarget, this.#whip);
+        return;
+      }
       if (flvPath !== null) {
         if (req.method !== 'GET' && req.method !== 'HEAD') {
           res.writeHead(405, { Allow: 'GET, HEAD, OPTIONS' }).end();
@@ -304,6 +315,55 @@ export class HttpListener {
       }
       whep.handleOffer(req, res, target.path, sessionId, ip, result.slot);
     });
+  }
+
+  /**
+   * A WHIP request: an offer to the endpoint after the publish decision RTMP publishers get (key
+   * or token as a Bearer or in the query, address rules, limits, on_publish), or the DELETE of a
+   * publisher's resource.
+   */
+  #onWhip(req: IncomingMessage, res: ServerResponse, target: WhipTarget, whip: WhipHandler): void {
+    if (target.kind === 'resource') {
+      if (req.method === 'DELETE') whip.handleDelete(res, target);
+      else res.writeHead(405, { Allow: 'DELETE, OPTIONS', ...whip.corsHeaders() }).end();
+      return;
+    }
+    if (req.method !== 'POST') {
+      res.writeHead(405, { Allow: 'POST, OPTIONS', ...whip.corsHeaders() }).end();
+      return;
+    }
+    const authorization = req.headers.authorization;
+    const sessionId = SessionRegistry.newId();
+    const ip = this.#addresses.of(req);
+    this.#access
+      .authorizePublish({
+        path: target.path,
+        ip,
+        protocol: 'webrtc',
+        query: (req.url ?? '').split('?')[1] ?? '',
+        ...(authorization?.startsWith('Bearer ') ? { bearer: authorization.slice(7) } : {}),
+        sessionId,
+        reserve: true,
+      })
+      .then(
+        (result) => {
+          if (res.destroyed || req.socket.destroyed) {
+            if (result.ok) result.slot?.release(); // it left during the decision
+            return;
+          }
+          if (!result.ok) {
+            res
+              .writeHead(result.status, { 'Content-Type': 'text/plain', ...whip.corsHeaders() })
+              .end(`${result.message}\n`);
+            return;
+          }
+          whip.handleOffer(req, res, target.path, sessionId, ip, result.slot);
+        },
+        (error: unknown) => {
+          this.#logger.error({ err: error }, 'publish authorization failed');
+          if (!res.headersSent) reply(res, 503, 'authorization failed\n');
+        },
+      );
   }
 
   /**

@@ -6,6 +6,7 @@ import type { Stream } from '../hub/stream.ts';
 import { RtmpServer } from '../servers/rtmp/rtmp-server.ts';
 import { HttpFlvHandler } from '../servers/http-flv/http-flv-handler.ts';
 import { WhepHandler } from '../servers/webrtc/whep-handler.ts';
+import { WhipHandler } from '../servers/webrtc/whip-handler.ts';
 import type { AudioToOpusFactory } from '../servers/webrtc/rtp-stream.ts';
 import { AacToOpusTranscoder } from '../transcode/audio-transcoder.ts';
 import { loadWebRtc } from '../protocols/webrtc/load-webrtc.ts';
@@ -283,6 +284,7 @@ export class Onair {
           : 0,
     });
     const whep = this.#whepHandler(config, logger);
+    const whip = whep ? this.#whipHandler(config, logger) : null;
     this.#http = config.http.enabled
       ? new HttpListener({
           config: config.http,
@@ -306,6 +308,7 @@ export class Onair {
             ...shared,
           }),
           ...(whep ? { whep } : {}),
+          ...(whip ? { whip } : {}),
           ...(this.#hls ? { hls: this.#hls } : {}),
           vod: new VodHandler({
             catalogue: this.recordings.catalogue,
@@ -377,6 +380,24 @@ export class Onair {
       sessions: this.sessions,
       cors: config.http.cors,
       ...(config.webrtc.opusFromAac ? { toOpus: this.#aacToOpus(logger) } : {}),
+      peer: {
+        ndc,
+        udpPort: config.webrtc.udpPort,
+        bindAddress: config.webrtc.bindAddress,
+        handshakeTimeoutMs: config.webrtc.handshakeTimeoutMs,
+      },
+    });
+  }
+
+  /** WHIP ingest, beside WHEP (same library, UDP port and handshake deadline). */
+  #whipHandler(config: Config, logger: Logger): WhipHandler | null {
+    const ndc = loadWebRtc();
+    if (ndc instanceof Error) return null;
+    return new WhipHandler({
+      hub: this.hub,
+      logger: logger.child({ component: 'webrtc' }),
+      sessions: this.sessions,
+      cors: config.http.cors,
       peer: {
         ndc,
         udpPort: config.webrtc.udpPort,

@@ -2,7 +2,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { CodecError } from './codec-error.ts';
-import { h264LevelName, h264ProfileName, parseAvcDecoderConfig, parseSps } from './h264.ts';
+import {
+  buildAvcDecoderConfig,
+  h264LevelName,
+  h264ProfileName,
+  parseAvcDecoderConfig,
+  parseSps,
+} from './h264.ts';
 
 /** MSB-first bit writer with Exp-Golomb codes, to build SPS RBSPs by hand. */
 class BitWriter {
@@ -346,4 +352,17 @@ void test('h264LevelName() turns level_idc into a dotted level', () => {
   assert.equal(h264LevelName(40), '4');
   assert.equal(h264LevelName(13), '1.3');
   assert.equal(h264LevelName(9), '1b');
+});
+
+void test('buildAvcDecoderConfig() makes a record parseAvcDecoderConfig() reads back', () => {
+  const pps = Buffer.from('68ebe3cb22c0', 'hex');
+  for (const sps of REAL_SPS.map((c) => Buffer.from(c.hex, 'hex'))) {
+    const record = parseAvcDecoderConfig(buildAvcDecoderConfig(sps, [pps]));
+    assert.equal(record.profileIdc, sps[1]);
+    assert.equal(record.levelIdc, sps[3]);
+    assert.equal(record.lengthSize, 4);
+    assert.deepEqual(record.sps, [sps]);
+    assert.deepEqual(record.pps, [pps]);
+  }
+  assertCodecError(() => buildAvcDecoderConfig(pps, [pps]), 'ERR_H264_SPS');
 });

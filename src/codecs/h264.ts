@@ -204,3 +204,35 @@ export function h264LevelName(idc: number): string {
   const minor = idc % 10;
   return minor === 0 ? String(Math.floor(idc / 10)) : `${Math.floor(idc / 10)}.${minor}`;
 }
+
+/**
+ * An AVCDecoderConfigurationRecord (ISO/IEC 14496-15 5.3.3.1) of one SPS and its PPS, with
+ * 4-byte NAL unit lengths; High profiles get the chroma and bit-depth trailer (8-bit assumed,
+ * what WebRTC encoders send). Throws `CodecError` `ERR_H264_SPS` when the SPS does not parse.
+ */
+export function buildAvcDecoderConfig(sps: Buffer, pps: readonly Buffer[]): Buffer {
+  const info = parseSps(sps);
+  const high = HIGH_PROFILES.has(info.profileIdc);
+  const size = 8 + sps.length + pps.reduce((sum, p) => sum + 2 + p.length, 1) + (high ? 4 : 0);
+  const out = Buffer.alloc(size);
+  out[0] = 1; // configurationVersion
+  out[1] = sps[1] ?? 0; // AVCProfileIndication
+  out[2] = sps[2] ?? 0; // profile_compatibility
+  out[3] = sps[3] ?? 0; // AVCLevelIndication
+  out[4] = 0xfc | 3; // lengthSizeMinusOne = 3
+  out[5] = 0xe0 | 1; // one SPS
+  out.writeUInt16BE(sps.length, 6);
+  let at = 8 + sps.copy(out, 8);
+  out[at++] = pps.length;
+  for (const set of pps) {
+    out.writeUInt16BE(set.length, at);
+    at += 2 + set.copy(out, at + 2);
+  }
+  if (high) {
+    out[at++] = 0xfc | (info.chromaFormatIdc & 3);
+    out[at++] = 0xf8; // bit_depth_luma_minus8 = 0
+    out[at++] = 0xf8; // bit_depth_chroma_minus8 = 0
+    out[at] = 0; // no SPS extensions
+  }
+  return out;
+}

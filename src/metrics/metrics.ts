@@ -69,7 +69,7 @@ export const HLS_REQUEST_KINDS = [
   'init',
 ] as const;
 /** Publisher protocols exported even at 0. */
-export const INGEST_PROTOCOLS = ['rtmp'] as const;
+export const INGEST_PROTOCOLS = ['rtmp', 'webrtc'] as const;
 
 /** Refusal codes of AccessControl that are authentication or authorisation failures. */
 export const AUTH_DENIAL_CODES = [

@@ -30,14 +30,24 @@ export interface PageProblems {
   readonly consoleErrors: string[];
 }
 
+/** Flags for a fake camera and microphone that getUserMedia() gets without asking (WHIP tests). */
+export const FAKE_MEDIA_ARGS: readonly string[] = [
+  '--use-fake-device-for-media-stream',
+  '--use-fake-ui-for-media-stream',
+];
+
 /**
- * Launches Chromium, opens one page (960x900), runs `use` with it and closes the browser
- * whatever happens.
+ * Launches Chromium (with `options.args` added to its flags), opens one page (960x900), runs
+ * `use` with it and closes the browser whatever happens.
  */
 export async function withChromiumPage<T>(
   use: (page: Page, problems: PageProblems) => Promise<T>,
+  options: { readonly args?: readonly string[] } = {},
 ): Promise<T> {
-  const browser = await chromium.launch(CHROMIUM_LAUNCH_OPTIONS);
+  const browser = await chromium.launch({
+    ...CHROMIUM_LAUNCH_OPTIONS,
+    args: [...(CHROMIUM_LAUNCH_OPTIONS.args ?? []), ...(options.args ?? [])],
+  });
   try {
     const page = await browser.newPage({ viewport: { width: 960, height: 900 } });
     const problems: PageProblems = { exceptions: [], consoleErrors: [] };

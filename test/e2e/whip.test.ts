@@ -1,0 +1,162 @@
+// End to end: WebRTC ingest (WHIP). Headless Chromium publishes its fake camera and microphone
+// with the stream's publish key as a Bearer; the stream plays over HTTP-FLV (H.264 at the
+// camera's size) and LL-HLS (H.264 + Opus); the publisher is a webrtc session until its DELETE.
+// A wrong key, a busy path and bad offers are refused and publish nothing.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, type TestServer } from '../support/server.ts';
+import { probe, run, waitFor, type ProbedStream } from '../support/media-tools.ts';
+import { FAKE_MEDIA_ARGS, waitForPage, withChromiumPage } from '../support/chromium.ts';
+
+const KEY = 'whip-test-key-0123456789';
+const PATH = 'live/keyed';
+
+/** Runs in the page: getUserMedia at 640x360, then a sendonly WHIP publish; state in window.whip. */
+function whipClientScript(url: string, key: string): string {
+  return `(async () => {
+    window.whip = { status: 0, location: null, error: null, offer: null };
+    try {
+      const media = await navigator.mediaDevices.getUserMedia({
+        video: { width: 640, height: 360, frameRate: 25 },
+        audio: true,
+      });
+      const pc = new RTCPeerConnection();
+      for (const track of media.getTracks()) pc.addTransceiver(track, { direction: 'sendonly' });
+      await pc.setLocalDescription(await pc.createOffer());
+      window.whip.offer = pc.localDescription.sdp;
+      const response = await fetch(${JSON.stringify(url)}, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/sdp', Authorization: 'Bearer ${key}' },
+        body: pc.localDescription.sdp,
+      });
+      window.whip.status = response.status;
+      window.whip.location = response.headers.get('Location');
+      const body = await response.text();
+      if (response.status !== 201) { window.whip.error = body; return; }
+      await pc.setRemoteDescription({ type: 'answer', sdp: body });
+      window.whip.pc = pc;
+    } catch (error) {
+      window.whip.error = String(error);
+    }
+  })()`;
+}
+
+/**
+ * ffprobe of a live HTTP-FLV URL, reading 100 kB at most: ffprobe 5.1 does not know enhanced
+ * FLV's Opus, and would read megabytes trying to find out what that audio is.
+ */
+async function probeFlv(url: string): Promise<ProbedStream[]> {
+  const result = await run('ffprobe', [
+    ...['-v', 'error', '-probesize', '100000', '-rw_timeout', '10000000'],
+    ...['-show_entries', 'stream=codec_type,codec_name,width,height', '-of', 'json', url],
+  ]);
+  if (result.code !== 0)
+    throw new Error(`ffprobe ${url} failed (${result.code}): ${result.stderr}`);
+  return (JSON.parse(result.stdout) as { streams: ProbedStream[] }).streams;
+}
+
+interface WhipState {
+  status: number;
+  location: string | null;
+  error: string | null;
+  offer: string | null;
+}
+
+void describe('WebRTC ingest (WHIP)', () => {
+  let server: TestServer;
+
+  before(async () => {
+    server = await startServer({ streams: { [PATH]: { publishKey: KEY } } });
+  });
+
+  after(async () => {
+    await server.stop();
+  });
+
+  const post = (body: string, headers: Record<string, string>, path = `${PATH}/whip`) =>
+    fetch(server.httpUrl(path), { method: 'POST', headers, body });
+  const sdp = (key?: string): Record<string, string> => ({
+    'Content-Type': 'application/sdp',
+    ...(key === undefined ? {} : { Authorization: `Bearer ${key}` }),
+  });
+  const publishers = () =>
+    server.onair.sessions
+      .list()
+      .filter((s) => s.role === 'publisher' && s.protocol === 'webrtc' && s.path === PATH);
+
+  test('Chromium publishes over WHIP; HTTP-FLV and LL-HLS carry it; DELETE ends it', async () => {
+    await withChromiumPage(
+      async (page, problems) => {
+        await page.goto(server.httpUrl(''));
+        await page.evaluate(whipClientScript(`/${PATH}/whip`, KEY));
+        await waitForPage(page, 'window.whip.status !== 0 || window.whip.error !== null', 15_000);
+        const whip = await page.evaluate<WhipState>(
+          '({ status: window.whip.status, location: window.whip.location, error: window.whip.error, offer: window.whip.offer })',
+        );
+        assert.equal(whip.status, 201, whip.error ?? '');
+        assert.match(whip.location ?? '', /^\/live\/keyed\/whip\/[0-9a-f]{32}$/);
+        await waitFor(
+          () => server.onair.hub.get(PATH)?.tracks.length === 2,
+          15_000,
+          'the WHIP stream to have video and audio',
+        );
+        assert.equal(publishers().length, 1, 'one webrtc publisher session');
+
+        const flv = await probeFlv(server.httpUrl(`${PATH}.flv`));
+        const flvVideo = flv.find((s) => s.codec_type === 'video');
+        assert.equal(flvVideo?.codec_name, 'h264');
+        assert.deepEqual([flvVideo.width, flvVideo.height], [640, 360]);
+        const hls = await probe(server.httpUrl(`${PATH}.m3u8`));
+        assert.deepEqual(hls.map((s) => `${s.codec_type}:${s.codec_name}`).sort(), [
+          'audio:opus',
+          'video:h264',
+        ]);
+        assert.ok((publishers()[0]?.bytes?.() ?? 0) > 10_000, 'bytes received are counted');
+
+        // The path is taken: a second offer (with the right key) gets 409, the first goes on.
+        const busy = await post(whip.offer ?? '', sdp(KEY));
+        assert.equal(busy.status, 409, await busy.text());
+        // A wrong method on the endpoint or the resource: 405.
+        assert.equal((await fetch(server.httpUrl(`${PATH}/whip`))).status, 405);
+        const resource = server.httpUrl(whip.location!.slice(1));
+        assert.equal((await fetch(resource, { method: 'PATCH' })).status, 405);
+        assert.equal((await fetch(resource, { method: 'DELETE' })).status, 200);
+        await waitFor(() => publishers().length === 0, 5000, 'the publisher session to end');
+        await waitFor(
+          () => server.onair.hub.get(PATH)?.publisher == null,
+          5000,
+          'the publication to end',
+        );
+        assert.equal((await fetch(resource, { method: 'DELETE' })).status, 404);
+        assert.deepEqual(problems.exceptions, []);
+
+        // A wrong key: 401, and nothing is published.
+        const wrong = await post(whip.offer ?? '', sdp('not-the-key'));
+        assert.equal(wrong.status, 401);
+        const none = await post(whip.offer ?? '', sdp());
+        assert.equal(none.status, 401);
+        assert.equal(server.onair.hub.get(PATH)?.publisher ?? null, null, 'no stream appears');
+      },
+      { args: FAKE_MEDIA_ARGS },
+    );
+  });
+
+  test('bad offers are refused with the reason', async () => {
+    assert.equal(
+      (await post('v=0\r\n', { 'Content-Type': 'text/plain', Authorization: `Bearer ${KEY}` }))
+        .status,
+      415,
+    );
+    const garbage = await post('not sdp at all', sdp(KEY));
+    assert.equal(garbage.status, 400);
+    assert.match(await garbage.text(), /bad offer/);
+    assert.equal((await post('x'.repeat(200 * 1024), sdp(KEY))).status, 413);
+    const vp8 =
+      'v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:0\r\na=sendonly\r\na=rtpmap:96 VP8/90000\r\n';
+    const refused = await post(vp8, sdp(KEY));
+    assert.equal(refused.status, 406);
+    assert.match(await refused.text(), /H\.264/);
+    assert.equal(server.onair.hub.get(PATH)?.publisher ?? null, null);
+    assert.equal(publishers().length, 0);
+  });
+});
