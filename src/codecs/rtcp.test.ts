@@ -5,11 +5,13 @@ import { isRtcp } from './rtp.ts';
 import {
   MAX_NACK_ENTRIES,
   ReceptionStats,
+  encodeFir,
   encodeNack,
   encodePli,
   encodeReceiverReport,
   nackEntries,
   parseNack,
+  parseRtcpFeedback,
   parseSenderReport,
 } from './rtcp.ts';
 
@@ -102,4 +104,56 @@ test('ReceptionStats: loss, the highest number across a wrap, jitter and the SR 
   jittery.packet(1, 0, 0);
   jittery.packet(2, 10, 26); // 16 ticks late
   assert.equal(jittery.report(1, 30)?.jitter, 1);
+});
+
+const RR = encodeReceiverReport(1, {
+  ssrc: 2,
+  fractionLost: 0,
+  cumulativeLost: 0,
+  extendedHighestSequence: 10,
+  jitter: 0,
+  lastSr: 0,
+  delaySinceLastSr: 0,
+});
+
+test("parseRtcpFeedback(): a compound RR + NACK, RR + PLI, RR + FIR (Chromium's shapes)", () => {
+  const nack = encodeNack(1, 2, [100, 101, 103])!;
+  assert.deepEqual(parseRtcpFeedback(Buffer.concat([RR, nack])), {
+    nacks: [{ mediaSsrc: 2, sequenceNumbers: [100, 101, 103] }],
+    pli: [],
+    fir: [],
+  });
+  assert.deepEqual(parseRtcpFeedback(Buffer.concat([RR, encodePli(1, 2)])), {
+    nacks: [],
+    pli: [2],
+    fir: [],
+  });
+  const fir = encodeFir(1, 0xaabbccdd, 7);
+  assert.equal(fir.toString('hex'), '84ce000400000001' + '00000000' + 'aabbccdd07000000');
+  assert.deepEqual(parseRtcpFeedback(Buffer.concat([RR, fir])), {
+    nacks: [],
+    pli: [],
+    fir: [0xaabbccdd],
+  });
+  // Reduced-size (RFC 5506): a feedback message alone; a bare RR asks nothing.
+  assert.deepEqual(parseRtcpFeedback(encodePli(1, 2))?.pli, [2]);
+  assert.deepEqual(parseRtcpFeedback(RR), { nacks: [], pli: [], fir: [] });
+});
+
+test('parseRtcpFeedback(): malformed input is null, never a throw (property)', () => {
+  const good = Buffer.concat([RR, encodeNack(1, 2, [5])!, encodePli(1, 2)]);
+  assert.equal(parseRtcpFeedback(good.subarray(0, good.length - 4)), null, 'cut short');
+  assert.equal(parseRtcpFeedback(Buffer.concat([good, Buffer.from([0x80])])), null, 'left over');
+  const badVersion = Buffer.from(good);
+  badVersion[RR.length] = 0x41;
+  assert.equal(parseRtcpFeedback(badVersion), null);
+  const shortFir = Buffer.from('84ce000200000001' + '00000000', 'hex');
+  assert.equal(parseRtcpFeedback(shortFir), null);
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 200 }), fc.nat(good.length), (bytes, cut) => {
+      const mixed = Buffer.concat([good.subarray(0, cut), Buffer.from(bytes)]);
+      const parsed = parseRtcpFeedback(mixed);
+      return parsed === null || Array.isArray(parsed.nacks);
+    }),
+  );
 });

@@ -1,12 +1,14 @@
 // RTCP feedback a receiver sends (RFC 4585 6.1-6.3): the generic NACK (PT 205, FMT 1) naming lost
-// RTP sequence numbers, and the picture loss indication (PT 206, FMT 1) asking for a keyframe.
-// Pure encoders; libdatachannel encrypts them as SRTCP when they are sent on a track.
+// RTP sequence numbers, the picture loss indication (PT 206, FMT 1) and the full intra request
+// (RFC 5104 4.3.1, PT 206, FMT 4) asking for a keyframe. Pure encoders and parsers (a viewer's
+// compound RTCP is walked by parseRtcpFeedback()); libdatachannel does the SRTCP.
 
 const RTCP_VERSION = 2;
 const PT_RTPFB = 205;
 const PT_PSFB = 206;
 const FMT_GENERIC_NACK = 1;
 const FMT_PLI = 1;
+const FMT_FIR = 4;
 /** FCI entries (PID + 16-bit BLP) per NACK packet: 17 x 64 bits of loss, under any MTU. */
 export const MAX_NACK_ENTRIES = 64;
 
@@ -92,6 +94,59 @@ export function parseNack(buf: Buffer): { mediaSsrc: number; sequenceNumbers: nu
     }
   }
   return { mediaSsrc: buf.readUInt32BE(8), sequenceNumbers };
+}
+
+/** A full intra request for `mediaSsrc` (RFC 5104 4.3.1): one FCI entry, command `seqNr`. */
+export function encodeFir(senderSsrc: number, mediaSsrc: number, seqNr: number): Buffer {
+  const out = feedback(PT_PSFB, FMT_FIR, senderSsrc, 0, 2); // the header's media SSRC is 0
+  out.writeUInt32BE(mediaSsrc >>> 0, 12);
+  out[16] = seqNr & 0xff;
+  return out;
+}
+
+/** What a receiver's (compound) RTCP asks of its sender. */
+export interface RtcpFeedback {
+  /** Generic NACKs: the media SSRC and the sequence numbers each names. */
+  readonly nacks: readonly { readonly mediaSsrc: number; readonly sequenceNumbers: number[] }[];
+  /** Media SSRCs a PLI asked a keyframe of. */
+  readonly pli: readonly number[];
+  /** Media SSRCs a FIR asked a keyframe of (from its FCI entries). */
+  readonly fir: readonly number[];
+}
+
+/**
+ * The feedback in a compound RTCP packet (RFC 3550 6.1, or RFC 5506 reduced-size): NACKs, PLIs
+ * and FIRs; other packets (RR, SR, SDES, REMB...) are skipped. Null when the packet is malformed:
+ * not version 2, a length running past the end, bytes left over, a feedback message too short.
+ */
+export function parseRtcpFeedback(buf: Buffer): RtcpFeedback | null {
+  const nacks: { mediaSsrc: number; sequenceNumbers: number[] }[] = [];
+  const pli: number[] = [];
+  const fir: number[] = [];
+  let at = 0;
+  while (at < buf.length) {
+    if (at + 4 > buf.length || (buf[at] ?? 0) >>> 6 !== RTCP_VERSION) return null;
+    const end = at + 4 * (buf.readUInt16BE(at + 2) + 1);
+    if (end > buf.length) return null;
+    const fmt = (buf[at] ?? 0) & 0x1f;
+    const pt = buf[at + 1];
+    const packet = buf.subarray(at, end);
+    if (pt === PT_RTPFB && fmt === FMT_GENERIC_NACK) {
+      const nack = parseNack(packet);
+      if (nack === null) return null;
+      nacks.push(nack);
+    } else if (pt === PT_PSFB && fmt === FMT_PLI) {
+      if (packet.length < 12) return null;
+      pli.push(packet.readUInt32BE(8));
+    } else if (pt === PT_PSFB && fmt === FMT_FIR) {
+      if (packet.length < 20) return null;
+      for (let entry = 12; entry + 8 <= packet.length; entry += 8) {
+        fir.push(packet.readUInt32BE(entry));
+      }
+    }
+    at = end;
+  }
+  return { nacks, pli, fir };
 }
 
 const PT_SR = 200;
