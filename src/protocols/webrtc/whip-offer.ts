@@ -3,8 +3,6 @@
 // from it: H.264 in packetization-mode 1 (the profiles browsers and OBS offer), and Opus.
 import { parseWhepOffer, type H264Format } from './whep-offer.ts';
 
-export { MAX_OFFER_BYTES } from './whep-offer.ts';
-
 /** What onair will receive, and on which payload types. */
 export interface WhipOffer {
   readonly video: { readonly mid: string; readonly format: H264Format };

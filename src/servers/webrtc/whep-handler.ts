@@ -6,11 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../../log/logger.ts';
 import type { StreamHub } from '../../hub/stream-hub.ts';
 import type { Session, SessionRegistry, SessionSlot } from '../../hub/session-registry.ts';
-import {
-  MAX_OFFER_BYTES,
-  chooseH264Format,
-  parseWhepOffer,
-} from '../../protocols/webrtc/whep-offer.ts';
+import { chooseH264Format, parseWhepOffer } from '../../protocols/webrtc/whep-offer.ts';
 import { releaseWebRtc, retainWebRtc } from '../../protocols/webrtc/load-webrtc.ts';
 import { WhepPeer, type WhepPeerOptions } from '../../protocols/webrtc/whep-peer.ts';
 import {
@@ -19,6 +15,7 @@ import {
   type AudioToOpusFactory,
   type RtpViewer,
 } from './rtp-stream.ts';
+import { isSdpRequest, readOfferBody } from './offer-body.ts';
 
 /** What the handler is built from. */
 export interface WhepHandlerOptions {
@@ -113,53 +110,21 @@ export class WhepHandler {
           .end(`${message}\n`);
       }
     };
-    const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
-    if (type !== 'application/sdp') {
+    if (!isSdpRequest(req)) {
       fail(415, 'a WHEP offer is Content-Type: application/sdp');
       return;
     }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let done = false;
-    const timer = setTimeout(() => {
-      done = true;
-      fail(408, 'the offer did not arrive in time');
-      req.destroy();
-    }, this.#options.peer.handshakeTimeoutMs);
-    timer.unref();
-    req.on('data', (chunk: Buffer) => {
-      if (done) return;
-      size += chunk.length;
-      if (size > MAX_OFFER_BYTES) {
-        done = true;
-        clearTimeout(timer);
-        fail(413, `an offer is at most ${MAX_OFFER_BYTES} bytes`);
-        req.destroy();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('error', () => {
-      done = true;
-      clearTimeout(timer);
-      slot?.release();
-    });
-    req.on('end', () => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      this.#answer(
-        res,
-        path,
-        Buffer.concat(chunks).toString('utf8'),
-        sessionId,
-        ip,
-        slot,
-        req,
-      ).catch((error: unknown) => {
-        this.#options.logger.warn({ err: error, path, session: sessionId }, 'WHEP answer failed');
-        fail(500, 'the offer could not be answered');
-      });
+    readOfferBody(req, this.#options.peer.handshakeTimeoutMs, {
+      onRefuse: fail,
+      onError: () => {
+        slot?.release();
+      },
+      onOffer: (sdp) => {
+        this.#answer(res, path, sdp, sessionId, ip, slot, req).catch((error: unknown) => {
+          this.#options.logger.warn({ err: error, path, session: sessionId }, 'WHEP answer failed');
+          fail(500, 'the offer could not be answered');
+        });
+      },
     });
   }
 

@@ -9,14 +9,11 @@ import type { StreamHub } from '../../hub/stream-hub.ts';
 import { HubError, StreamBusyError } from '../../hub/hub-errors.ts';
 import type { Publication } from '../../hub/stream.ts';
 import type { Session, SessionRegistry, SessionSlot } from '../../hub/session-registry.ts';
-import {
-  MAX_OFFER_BYTES,
-  h264AnswerFmtp,
-  parseWhipOffer,
-} from '../../protocols/webrtc/whip-offer.ts';
+import { h264AnswerFmtp, parseWhipOffer } from '../../protocols/webrtc/whip-offer.ts';
 import { releaseWebRtc, retainWebRtc } from '../../protocols/webrtc/load-webrtc.ts';
 import type { WhepPeerOptions } from '../../protocols/webrtc/whep-peer.ts';
 import { WhipPeer, type WhipPeerEnd } from '../../protocols/webrtc/whip-peer.ts';
+import { isSdpRequest, readOfferBody } from './offer-body.ts';
 import { WhipIngest } from './whip-ingest.ts';
 
 /** What the handler is built from. */
@@ -81,12 +78,6 @@ export class WhipHandler {
       : {};
   }
 
-  /** Whether a request has the offer's content type (checked before the publish decision). */
-  static isSdp(req: IncomingMessage): boolean {
-    const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
-    return type === 'application/sdp';
-  }
-
   /**
    * A publisher's offer, after its publish decision (`slot` holds its place): reads the bounded
    * body, answers 201 with the SDP answer, or 4xx with the reason.
@@ -107,45 +98,21 @@ export class WhipHandler {
           .end(`${message}\n`);
       }
     };
-    if (!WhipHandler.isSdp(req)) {
+    if (!isSdpRequest(req)) {
       fail(415, 'a WHIP offer is Content-Type: application/sdp');
       return;
     }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let done = false;
-    const timer = setTimeout(() => {
-      done = true;
-      fail(408, 'the offer did not arrive in time');
-      req.destroy();
-    }, this.#options.peer.handshakeTimeoutMs);
-    timer.unref();
-    req.on('data', (chunk: Buffer) => {
-      if (done) return;
-      size += chunk.length;
-      if (size > MAX_OFFER_BYTES) {
-        done = true;
-        clearTimeout(timer);
-        fail(413, `an offer is at most ${MAX_OFFER_BYTES} bytes`);
-        req.destroy();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('error', () => {
-      done = true;
-      clearTimeout(timer);
-      slot?.release();
-    });
-    req.on('end', () => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      const sdp = Buffer.concat(chunks).toString('utf8');
-      this.#answer(res, path, sdp, sessionId, ip, slot, req).catch((error: unknown) => {
-        this.#options.logger.warn({ err: error, path, session: sessionId }, 'WHIP answer failed');
-        fail(500, 'the offer could not be answered');
-      });
+    readOfferBody(req, this.#options.peer.handshakeTimeoutMs, {
+      onRefuse: fail,
+      onError: () => {
+        slot?.release();
+      },
+      onOffer: (sdp) => {
+        this.#answer(res, path, sdp, sessionId, ip, slot, req).catch((error: unknown) => {
+          this.#options.logger.warn({ err: error, path, session: sessionId }, 'WHIP answer failed');
+          fail(500, 'the offer could not be answered');
+        });
+      },
     });
   }
 
