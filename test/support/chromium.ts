@@ -71,8 +71,8 @@ export async function saveScreenshot(page: Page, name: string): Promise<string> 
 
 /** window.onairPlayer as the watch page exposes it (web/player/watch.js). */
 export interface OnairPlayerState {
-  readonly mode: 'hls' | 'flv';
-  readonly engine: 'hls.js' | 'native' | 'mpegts.js' | null;
+  readonly mode: 'webrtc' | 'hls' | 'flv';
+  readonly engine: 'webrtc' | 'hls.js' | 'native' | 'mpegts.js' | null;
   readonly status: string;
   readonly errors: string[];
   readonly warnings: string[];

@@ -1,6 +1,8 @@
-// The watch page player: LL-HLS through hls.js where MSE exists, native HLS on iPhone/Safari
-// without MSE, HTTP-FLV through mpegts.js on ?mode=flv. State for tests: window.onairPlayer.
-/* global window, document, location, URLSearchParams, setTimeout, clearTimeout, setInterval, performance, fetch, Hls, mpegts */
+// The watch page player: WebRTC through WHEP on ?mode=webrtc, LL-HLS through hls.js where MSE
+// exists, native HLS on iPhone/Safari without MSE, HTTP-FLV through mpegts.js on ?mode=flv
+// (its latency held low by latency-chase.js). Without ?mode it tries WebRTC first and falls back
+// to LL-HLS. State for tests: window.onairPlayer, and data-mode on <body>.
+/* global window, document, location, URL, URLSearchParams, setTimeout, clearTimeout, setInterval, clearInterval, performance, fetch, AbortSignal, RTCPeerConnection, MediaStream, Hls, mpegts */
 'use strict';
 
 (() => {
@@ -22,34 +24,68 @@
   const errorBox = document.getElementById('error');
   const stat = (name) => document.getElementById(`stat-${name}`);
 
+  /** WebRTC must show a picture this soon, or an automatic pick falls back to LL-HLS. */
+  const WEBRTC_AUTO_CONNECT_MS = 5000;
+  /** The same for ?mode=webrtc, after which the page reports the failure and retries. */
+  const WEBRTC_CONNECT_MS = 10_000;
+  /** How often the HTTP-FLV latency controller runs. */
+  const CHASE_INTERVAL_MS = 250;
+
   const pageQuery = new URLSearchParams(location.search);
-  const requested = pageQuery.get('mode') === 'flv' ? 'flv' : 'hls';
-  // A private stream's playback token (`/watch/live/NAME?token=...`) goes to the media URLs;
-  // onair signs the HLS parts and segments itself, so nothing else needs it.
+  const MODES = ['webrtc', 'hls', 'flv'];
+  /** 'webrtc', 'hls', 'flv', or 'auto' (no ?mode): the lowest latency that works. */
+  const requested = MODES.includes(pageQuery.get('mode')) ? pageQuery.get('mode') : 'auto';
+  // A private stream's playback token (`/watch/live/NAME?token=...`) goes to the media URLs
+  // (and to WHEP as a Bearer); onair signs the HLS parts and segments itself.
   const token = pageQuery.get('token');
   const withToken = (url) =>
     token === null
       ? url
       : `${url}${url.includes('?') ? '&' : '?'}token=${encodeURIComponent(token)}`;
-  const urls = { hls: withToken(body.dataset.hlsUrl), flv: withToken(body.dataset.flvUrl) };
   /** Seconds of the stream's DVR window (hls.dvrWindowS): a seek bar over it when above 0. */
   const dvrWindowS = Number(body.dataset.dvrWindowS) || 0;
+  const urls = {
+    hls: withToken(body.dataset.hlsUrl),
+    flv: withToken(body.dataset.flvUrl),
+    // The WHEP endpoint sits beside the stream's other URLs: /APP/NAME.flv -> /APP/NAME/whep.
+    webrtc: body.dataset.flvUrl.replace(/\.flv$/, '/whep'),
+  };
+  const hasWebRtc = typeof window.RTCPeerConnection === 'function';
+  /**
+   * Whether an automatic pick still tries WebRTC: not without RTCPeerConnection, not for a
+   * stream with a DVR window (its seek bar needs HLS) or a recording (vod/ID), and not after
+   * WebRTC failed for another reason than the stream not being live.
+   */
+  let autoWebRtc =
+    hasWebRtc && dvrWindowS === 0 && !String(body.dataset.streamPath).startsWith('vod/');
+  const firstMode = requested === 'auto' ? (autoWebRtc ? 'webrtc' : 'hls') : requested;
   /** Closer than this to the live edge counts as live. */
   const AT_LIVE_S = 4;
 
   /** What the page is doing, read by people (the stats line) and tests (window.onairPlayer). */
   const state = {
     streamPath: body.dataset.streamPath,
-    /** 'hls' or 'flv': the protocol asked for. */
-    mode: requested,
-    /** 'hls.js', 'native' or 'mpegts.js' once chosen. */
+    /** 'webrtc', 'hls' or 'flv': the protocol in use (also <body data-mode>). */
+    mode: firstMode,
+    /** 'webrtc', 'hls', 'flv' or 'auto': what the page's ?mode asked for. */
+    requested,
+    /** 'webrtc', 'hls.js', 'native' or 'mpegts.js' once chosen. */
     engine: null,
-    url: urls[requested],
+    url: urls[firstMode],
     /** 'loading', 'playing', 'waiting', 'paused', 'retrying', 'ended' or 'failed'. */
     status: 'loading',
     errors: [],
     warnings: [],
+    /**
+     * Seconds from the server to the screen as the engine measures it: WebRTC, the jitter
+     * buffer's delay plus half the round trip (getStats); hls.js, its latency behind the live
+     * edge; HTTP-FLV and native HLS, the media buffered ahead of currentTime.
+     */
     latencyS: null,
+    /** WebRTC: what getStats says (for people and tests). */
+    webrtc: null,
+    /** HTTP-FLV: the latency controller's target, rate and seeks. */
+    chase: null,
     /** Date.now() minus the EXT-X-PROGRAM-DATE-TIME of the picture shown (hls.js), in s. */
     programDateLatencyS: null,
     /** Codec strings of the SourceBuffers, e.g. ['avc1.64001e', 'mp4a.40.2'] (hls.js). */
@@ -82,7 +118,18 @@
   /** { atMs, bytes } samples of media bytes received, for the measured bitrate. */
   let byteSamples = [];
 
-  document.getElementById(`mode-${requested}`).setAttribute('aria-current', 'page');
+  /** Switches the protocol in use: the stats line, <body data-mode> and the highlighted link. */
+  function setMode(mode) {
+    state.mode = mode;
+    state.url = urls[mode];
+    body.dataset.mode = mode;
+    for (const name of MODES) {
+      const link = document.getElementById(`mode-${name}`);
+      if (name === mode) link.setAttribute('aria-current', 'page');
+      else link.removeAttribute('aria-current');
+    }
+  }
+  setMode(firstMode);
 
   function push(list, message) {
     list.push(message);
@@ -276,9 +323,183 @@
     return date ? (Date.now() - date.getTime()) / 1000 : null;
   }
 
+  // --- WebRTC through WHEP -----------------------------------------------------------------------
+
+  /** A WHEP failure: `status` is the HTTP status (0: the connection itself failed). */
+  function whepError(message, status) {
+    const error = new Error(message);
+    error.status = status;
+    return error;
+  }
+
+  /** Stops a WebRTC engine that is still connecting (the page is being left). */
+  let stopConnecting = null;
+
+  /**
+   * Plays the stream over WebRTC: POST a recvonly offer (video and audio) to the WHEP endpoint,
+   * wait (up to `connectMs`) for a picture. Rejects with whepError() when the offer is refused or
+   * nothing plays in time; the viewer's resource is DELETEd whenever the engine stops.
+   */
+  async function startWebRtc(connectMs) {
+    state.engine = 'webrtc';
+    const pc = new RTCPeerConnection();
+    const stream = new MediaStream();
+    let resource = null;
+    let stopped = false;
+    let statsTimer = null;
+    const stop = () => {
+      if (stopped) return;
+      stopped = true;
+      clearInterval(statsTimer);
+      pc.ontrack = null;
+      pc.onconnectionstatechange = null;
+      pc.close();
+      if (video.srcObject === stream) video.srcObject = null;
+      if (resource !== null) {
+        void fetch(resource, { method: 'DELETE', keepalive: true }).catch(() => undefined);
+        resource = null;
+      }
+    };
+    stopConnecting = stop;
+    try {
+      pc.addTransceiver('video', { direction: 'recvonly' });
+      pc.addTransceiver('audio', { direction: 'recvonly' });
+      pc.ontrack = (event) => {
+        stream.addTrack(event.track);
+      };
+      await pc.setLocalDescription(await pc.createOffer());
+      const headers = { 'Content-Type': 'application/sdp' };
+      if (token !== null) headers.Authorization = `Bearer ${token}`;
+      let response;
+      let answer;
+      try {
+        response = await fetch(urls.webrtc, {
+          method: 'POST',
+          headers,
+          body: pc.localDescription.sdp,
+          signal: AbortSignal.timeout(connectMs),
+        });
+        answer = await response.text();
+      } catch (error) {
+        throw whepError(`WebRTC: the WHEP request failed (${String(error)})`, 0);
+      }
+      if (response.status !== 201) {
+        const reason = answer.trim().slice(0, 200);
+        throw whepError(
+          `WebRTC: HTTP ${response.status}${reason ? ` ${reason}` : ''}`,
+          response.status,
+        );
+      }
+      const location = response.headers.get('Location');
+      if (location) resource = new URL(location, window.location.href).href;
+      state.webrtc = { resource, connectionState: pc.connectionState };
+      if (stopped) throw whepError('WebRTC: stopped while connecting', 0);
+      await pc.setRemoteDescription({ type: 'answer', sdp: answer });
+      video.srcObject = stream;
+      play();
+      // Connected means a picture (or, for a stream without video, sound) within connectMs.
+      const deadline = performance.now() + connectMs;
+      while (!(pc.connectionState === 'connected' && video.readyState >= 2)) {
+        if (stopped) throw whepError('WebRTC: stopped while connecting', 0);
+        if (pc.connectionState === 'failed' || pc.connectionState === 'closed')
+          throw whepError(`WebRTC: the connection ${pc.connectionState}`, 0);
+        if (performance.now() > deadline)
+          throw whepError(
+            `WebRTC: nothing played within ${connectMs / 1000} s (connection ${pc.connectionState})`,
+            0,
+          );
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    } catch (error) {
+      stop();
+      throw error;
+    } finally {
+      if (stopConnecting === stop) stopConnecting = null;
+    }
+    pc.onconnectionstatechange = () => {
+      state.webrtc.connectionState = pc.connectionState;
+      if (stopped || engine === null || state.engine !== 'webrtc') return;
+      if (pc.connectionState === 'failed' || pc.connectionState === 'closed') {
+        reportError(`WebRTC: the connection ${pc.connectionState}`);
+        retry('The WebRTC connection was lost');
+      }
+    };
+    // Latency from getStats: the jitter buffer's delay over the last interval (its totals'
+    // differences) plus half the round trip; the bitrate from the bytes received.
+    let jitter = null;
+    let bytesBefore = null;
+    let latencyS = null;
+    const sampleStats = async () => {
+      const report = await pc.getStats().catch(() => null);
+      if (report === null || stopped) return;
+      let rttS = null;
+      let bytes = 0;
+      let videoJitter = null;
+      let audioJitter = null;
+      const info = { resource, connectionState: pc.connectionState };
+      report.forEach((r) => {
+        if (r.type === 'candidate-pair' && r.state === 'succeeded' && r.nominated) {
+          if (typeof r.currentRoundTripTime === 'number') rttS = r.currentRoundTripTime;
+        } else if (r.type === 'inbound-rtp') {
+          bytes += r.bytesReceived || 0;
+          const buffered = {
+            delayS: r.jitterBufferDelay || 0,
+            count: r.jitterBufferEmittedCount || 0,
+          };
+          if (r.kind === 'video') {
+            videoJitter = buffered;
+            info.framesDecoded = r.framesDecoded || 0;
+          } else if (r.kind === 'audio') {
+            audioJitter = buffered;
+            info.audioSamplesReceived = r.totalSamplesReceived || 0;
+            info.audioConcealedSamples = r.concealedSamples || 0;
+          }
+        }
+      });
+      const current = videoJitter || audioJitter;
+      if (current !== null && jitter !== null && current.count > jitter.count) {
+        const jitterS = (current.delayS - jitter.delayS) / (current.count - jitter.count);
+        latencyS = jitterS + (rttS === null ? 0 : rttS / 2);
+        info.jitterBufferS = jitterS;
+      }
+      if (current !== null) jitter = current;
+      info.rttS = rttS;
+      if (bytesBefore !== null && bytes >= bytesBefore) countBytes(bytes - bytesBefore);
+      bytesBefore = bytes;
+      state.webrtc = info;
+    };
+    statsTimer = setInterval(() => void sampleStats(), STATS_INTERVAL_MS);
+    void sampleStats();
+    return {
+      stop,
+      latencyS: () => latencyS,
+      bitrateKbps: measuredKbps,
+    };
+  }
+
+  /** What ?mode=webrtc does when WebRTC fails: shows why, and retries unless it cannot help. */
+  function webRtcFailed(error) {
+    const message = String(error && error.message ? error.message : error);
+    const status = error && typeof error.status === 'number' ? error.status : 0;
+    if (status === 401 || status === 403) {
+      fail(`${message}: this stream needs a valid playback token (?token=)`);
+      return;
+    }
+    if (status >= 400 && status < 500 && status !== 404 && status !== 429) {
+      fail(message);
+      return;
+    }
+    reportError(message);
+    retry(status === 404 ? 'The stream is not live' : 'WebRTC playback failed');
+  }
+
   // --- HTTP-FLV through mpegts.js ----------------------------------------------------------------
 
-  function startMpegts() {
+  /**
+   * Plays HTTP-FLV; `chase` is latency-chase.js, which sets the playback rate (and seeks when far
+   * behind) to hold the buffered-ahead time near its target (mpegts.js's own chasing is off).
+   */
+  function startMpegts(chase) {
     state.engine = 'mpegts.js';
     mpegts.LoggingControl.applyConfig({
       enableVerbose: false,
@@ -294,15 +515,39 @@
         autoCleanupSourceBuffer: true,
         autoCleanupMaxBackwardDuration: 60,
         autoCleanupMinBackwardDuration: 30,
-        // Speed up a little when behind, jump when far behind (the GOP cache starts viewers one GOP late).
-        liveSync: true,
-        liveSyncMaxLatency: 1.5,
-        liveSyncTargetLatency: 0.8,
-        liveBufferLatencyChasing: true,
-        liveBufferLatencyMaxLatency: 4,
-        liveBufferLatencyMinRemain: 0.8,
+        // latency-chase.js holds the latency (the GOP cache starts viewers one GOP late).
+        liveSync: false,
+        liveBufferLatencyChasing: false,
       },
     );
+    let chaseState = chase.initialChaseState(performance.now());
+    let stalled = false;
+    let hasPlayed = false;
+    /** A seek of the controller's own may stall for a moment: that is no reason to raise the target. */
+    let ignoreStallsUntilMs = 0;
+    let seeks = 0;
+    const onPlaying = () => {
+      hasPlayed = true;
+    };
+    const onWaiting = () => {
+      if (hasPlayed && performance.now() >= ignoreStallsUntilMs) stalled = true;
+    };
+    video.addEventListener('playing', onPlaying);
+    video.addEventListener('waiting', onWaiting);
+    const chaseTimer = setInterval(() => {
+      if (video.paused || !hasPlayed) return;
+      const nowMs = performance.now();
+      const next = chase.chaseLatency(chaseState, { bufferS: bufferAheadS(), nowMs, stalled });
+      stalled = false;
+      chaseState = next;
+      if (next.seekS > 0) {
+        seeks++;
+        ignoreStallsUntilMs = nowMs + 1000;
+        video.currentTime += next.seekS;
+      }
+      if (video.playbackRate !== next.playbackRate) video.playbackRate = next.playbackRate;
+      state.chase = { targetS: next.targetS, playbackRate: next.playbackRate, seeks };
+    }, CHASE_INTERVAL_MS);
     let speedKBps = null;
     player.on(mpegts.Events.ERROR, (type, detail, info) => {
       const code = info && info.code ? ` (${info.code})` : '';
@@ -322,6 +567,10 @@
     play();
     return {
       stop: () => {
+        clearInterval(chaseTimer);
+        video.removeEventListener('playing', onPlaying);
+        video.removeEventListener('waiting', onWaiting);
+        video.playbackRate = 1;
         player.pause();
         player.unload();
         player.detachMediaElement();
@@ -345,13 +594,38 @@
     state.status = 'loading';
     showOverlay('Connecting...');
     try {
-      if (requested === 'flv') {
+      if (requested === 'auto') setMode(autoWebRtc ? 'webrtc' : 'hls');
+      if (state.mode === 'webrtc') {
+        if (!hasWebRtc) {
+          fail('WebRTC is not available in this browser: use LL-HLS');
+          return;
+        }
+        try {
+          const connectMs = requested === 'auto' ? WEBRTC_AUTO_CONNECT_MS : WEBRTC_CONNECT_MS;
+          engine = await startWebRtc(connectMs);
+          return;
+        } catch (error) {
+          if (requested === 'webrtc') {
+            webRtcFailed(error);
+            return;
+          }
+          // No mode asked for: LL-HLS instead (WebRTC is tried again later only when the stream
+          // was not live; LL-HLS then says so itself).
+          warn(`WebRTC not used: ${String(error && error.message ? error.message : error)}`);
+          if (!(error && error.status === 404)) autoWebRtc = false;
+          setMode('hls');
+        }
+      }
+      if (state.mode === 'flv') {
         if (!hasMediaSource()) {
           fail('HTTP-FLV needs Media Source Extensions, which this browser lacks: use LL-HLS');
           return;
         }
-        await loadScript('/assets/mpegts.js');
-        engine = startMpegts();
+        const [chase] = await Promise.all([
+          import('/assets/latency-chase.js'),
+          loadScript('/assets/mpegts.js'),
+        ]);
+        engine = startMpegts(chase);
         return;
       }
       if (hasMediaSource()) {
@@ -388,8 +662,12 @@
     state.bufferS = bufferAheadS();
     if (typeof video.getVideoPlaybackQuality === 'function')
       state.droppedFrames = video.getVideoPlaybackQuality().droppedVideoFrames;
-    const engineName = state.engine === null ? '' : ` (${state.engine})`;
-    stat('mode').textContent = `${state.mode === 'flv' ? 'HTTP-FLV' : 'LL-HLS'}${engineName}`;
+    const modeName = { webrtc: 'WebRTC', hls: 'LL-HLS', flv: 'HTTP-FLV' }[state.mode];
+    const details = [
+      state.engine !== null && state.engine !== 'webrtc' ? state.engine : null,
+      state.requested === 'auto' ? 'auto' : null,
+    ].filter((part) => part !== null);
+    stat('mode').textContent = `${modeName}${details.length > 0 ? ` (${details.join(', ')})` : ''}`;
     stat('latency').textContent = formatNumber(state.latencyS, 2, 's');
     stat('bitrate').textContent = formatNumber(state.bitrateKbps, 0, 'kbps');
     stat('resolution').textContent = state.width > 0 ? `${state.width}×${state.height}` : '-';
@@ -454,6 +732,12 @@
   }, QOE_INTERVAL_MS);
   window.addEventListener('pagehide', () => {
     sendBeacon(true);
+    // A WebRTC viewer ends now (DELETE of its WHEP resource), not when the server notices.
+    if (stopConnecting !== null) stopConnecting();
+    if (engine !== null && state.engine === 'webrtc') {
+      engine.stop();
+      engine = null;
+    }
   });
 
   video.addEventListener('playing', () => {

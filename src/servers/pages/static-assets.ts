@@ -42,6 +42,7 @@ const SOURCES: ReadonlyMap<string, AssetSource> = new Map([
     { locate: () => require.resolve('mpegts.js/dist/mpegts.js'), contentType: CONTENT_TYPES.js },
   ],
   ['watch.js', { locate: webFile('watch.js'), contentType: CONTENT_TYPES.js }],
+  ['latency-chase.js', { locate: webFile('latency-chase.js'), contentType: CONTENT_TYPES.js }],
   ['watch.css', { locate: webFile('watch.css'), contentType: CONTENT_TYPES.css }],
   ['watch.html', { locate: webFile('watch.html'), contentType: CONTENT_TYPES.html }],
 ]);
@@ -51,6 +52,7 @@ export const PUBLIC_ASSETS: ReadonlySet<string> = new Set([
   'hls.min.js',
   'mpegts.js',
   'watch.js',
+  'latency-chase.js',
   'watch.css',
 ]);
 
