@@ -145,3 +145,45 @@ export function adtsFixedHeaderOf(config: Buffer): Buffer | undefined {
     (channelConfig & 0x03) << 6,
   ]);
 }
+
+/** Bytes an AdtsFrameReader holds at most: one frame not yet complete. */
+const MAX_ADTS_PENDING_BYTES = 2 * MAX_ADTS_FRAME_BYTES;
+
+/**
+ * ADTS (ISO/IEC 14496-3 1.A.2) to raw AAC access units, for the AAC that ffmpeg writes on its
+ * stdout. Streaming and bounded: bytes arrive in any split and nothing beyond one incomplete
+ * frame is kept. Throws CodecError `ERR_ADTS` on a lost syncword or a frame shorter than its
+ * header: a pipe from an encoder does not resync, the caller restarts it.
+ */
+export class AdtsFrameReader {
+  #pending: Buffer = Buffer.alloc(0);
+
+  /** Takes the next bytes and returns the raw frames (headers stripped) they complete. */
+  push(chunk: Buffer): Buffer[] {
+    const buf = this.#pending.length === 0 ? chunk : Buffer.concat([this.#pending, chunk]);
+    const frames: Buffer[] = [];
+    let offset = 0;
+    while (buf.length - offset >= ADTS_HEADER_BYTES) {
+      if (buf[offset] !== 0xff || ((buf[offset + 1] ?? 0) & 0xf6) !== 0xf0) {
+        throw new CodecError('ERR_ADTS', 'ADTS syncword lost', offset);
+      }
+      const headerBytes = ((buf[offset + 1] ?? 0) & 0x01) === 1 ? 7 : 9;
+      const length =
+        (((buf[offset + 3] ?? 0) & 0x03) << 11) |
+        ((buf[offset + 4] ?? 0) << 3) |
+        ((buf[offset + 5] ?? 0) >>> 5);
+      if (length < headerBytes) {
+        throw new CodecError('ERR_ADTS', 'ADTS frame shorter than its header', offset);
+      }
+      if (buf.length - offset < length) break;
+      frames.push(buf.subarray(offset + headerBytes, offset + length));
+      offset += length;
+    }
+    const rest = buf.subarray(offset);
+    if (rest.length > MAX_ADTS_PENDING_BYTES) {
+      throw new CodecError('ERR_ADTS', 'ADTS frame too long', offset);
+    }
+    this.#pending = rest.length === 0 ? Buffer.alloc(0) : Buffer.from(rest);
+    return frames;
+  }
+}

@@ -15,6 +15,7 @@ export type CodecErrorCode =
   | 'ERR_RTMP_CONTROL_MESSAGE'
   | 'ERR_PROXY_HEADER'
   | 'ERR_OGG'
+  | 'ERR_ADTS'
   | 'ERR_PROXY_TOO_LARGE'
   | 'ERR_FLV_HEADER'
   | 'ERR_FLV_TAG_TOO_LARGE'

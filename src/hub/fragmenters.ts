@@ -7,7 +7,7 @@ import {
   type FragmentSink,
 } from '../media/fragmenter.ts';
 import type { Stream } from './stream.ts';
-import type { CloseReason, Subscriber } from './subscriber.ts';
+import type { CloseReason, OutputAdapter, Subscriber } from './subscriber.ts';
 
 /** What a sink asks for. */
 export interface FragmentsRequest {
@@ -30,6 +30,8 @@ export interface FragmentsLease {
 interface Entry {
   readonly fragmenter: Fragmenter;
   readonly subscriber: Subscriber;
+  /** What stands in front of `subscriber` on the stream, when the app put something there. */
+  adapter: OutputAdapter | null;
   /** What each sink's owner wants told when that sink throws. */
   readonly onSinkError: Map<FragmentSink, (error: unknown) => void>;
 }
@@ -67,6 +69,7 @@ export function acquireFragments(
     const created: Entry = {
       fragmenter,
       onSinkError,
+      adapter: null,
       subscriber: {
         onTracks: (tracks) => {
           fragmenter.onTracks(tracks);
@@ -80,11 +83,13 @@ export function acquireFragments(
         },
       },
     };
+    // The app may put an adapter in front (Opus made AAC for MPEG-TS, which cannot carry it).
+    created.adapter = stream.adapterFor(`fragments:${key}`, created.subscriber);
     entry = created;
     table.set(key, created);
     if (request.onSinkError) onSinkError.set(sink, request.onSinkError);
     fragmenter.addSink(sink);
-    stream.subscribe(created.subscriber);
+    stream.subscribe(created.adapter ?? created.subscriber);
     fragmenter.resyncClock();
   } else {
     if (request.onSinkError) entry.onSinkError.set(sink, request.onSinkError);
@@ -101,7 +106,8 @@ export function acquireFragments(
       held.onSinkError.delete(sink);
       if (held.fragmenter.sinkCount > 0) return;
       if (table.get(key) === held) table.delete(key);
-      stream.unsubscribe(held.subscriber);
+      stream.unsubscribe(held.adapter ?? held.subscriber);
+      held.adapter?.dispose();
     },
   };
 }

@@ -35,6 +35,8 @@ function record(hub: StreamHub): string[] {
         return `${event.type} ${event.stream.path} ${event.reason}`;
       case 'opened':
         return `${event.type} ${event.stream.path}${event.byRelay ? ' by relay' : ''}`;
+      case 'b-frames':
+        return `${event.type} ${event.stream.path}`;
     }
   };
   for (const type of [
@@ -45,6 +47,7 @@ function record(hub: StreamHub): string[] {
     'ended',
     'subscriber-added',
     'subscriber-removed',
+    'b-frames',
   ] as const) {
     hub.events.on(type, (event) => seen.push(describe(event)));
   }
@@ -151,4 +154,33 @@ test('hub events: a stand-in publisher (onYield) gives way to a real one, as a r
   assert.deepEqual(seen.slice(-2), ['published live/y relay', 'resumed live/y test']);
   // A publisher without onYield keeps its path.
   assert.throws(() => hub.publish('live/y', info), /busy|already/i);
+});
+
+test('hub events: B-frames are told once per publisher, and the stream says so until it changes', () => {
+  const hub = new StreamHub(options);
+  const seen = record(hub);
+  const frame = (dts: number, pts: number) => ({
+    kind: 'video' as const,
+    timescale: 1000,
+    dts,
+    pts,
+    keyframe: false,
+    payload: Buffer.alloc(4),
+  });
+  const first = hub.publish('live/b', info);
+  first.write(frame(0, 0));
+  assert.equal(hub.get('live/b')?.hasBFrames, false, 'in-order frames are no B-frames');
+  first.write(frame(40, 120));
+  first.write(frame(80, 80));
+  first.write(frame(120, 200));
+  assert.equal(hub.get('live/b')?.hasBFrames, true);
+  first.close();
+  const second = hub.publish('live/b', info);
+  assert.equal(hub.get('live/b')?.hasBFrames, false, 'a new publisher starts without');
+  second.write(frame(0, 40));
+  second.close();
+  assert.deepEqual(
+    seen.filter((line) => line.startsWith('b-frames')),
+    ['b-frames live/b', 'b-frames live/b'],
+  );
 });

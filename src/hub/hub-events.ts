@@ -18,6 +18,11 @@ export type HubEvent =
   | { readonly type: 'resumed'; readonly stream: Stream; readonly publisher: PublisherInfo }
   /** The stream is gone from the hub (`not-found`: nobody published and nobody waits now). */
   | { readonly type: 'ended'; readonly stream: Stream; readonly reason: CloseReason }
+  /**
+   * The publisher's video has B-frames (a frame whose presentation time is not its decode time),
+   * first seen since it published: WebRTC carries none (docs/webrtc.md#b-frames).
+   */
+  | { readonly type: 'b-frames'; readonly stream: Stream }
   /** A subscriber (an output, a segmenter, a relay...) joined; `subscribers` counts them now. */
   | { readonly type: 'subscriber-added'; readonly stream: Stream; readonly subscribers: number }
   /** A subscriber left or was evicted; `subscribers` counts those left. */

@@ -3,6 +3,7 @@ import type { GopCacheLimits } from './gop-cache.ts';
 import { StreamNameError } from './hub-errors.ts';
 import { HubEvents, type HubEvent } from './hub-events.ts';
 import { checkStreamPath } from './stream-path.ts';
+import type { OutputAdapterFactory } from './subscriber.ts';
 import { Stream, type Publication, type PublisherInfo } from './stream.ts';
 
 /** Hub settings (the `hub` config section). */
@@ -14,6 +15,8 @@ export interface StreamHubOptions {
   readonly onSubscriberError?: (stream: Stream, error: unknown) => void;
   /** A lifecycle listener threw (a bug in the control plane): log it. */
   readonly onListenerError?: (error: unknown, event: HubEvent) => void;
+  /** See StreamOptions.adaptOutput. */
+  readonly adaptOutput?: OutputAdapterFactory;
 }
 
 /** Moves frames from one publisher per path to that path's subscribers. */
@@ -66,6 +69,7 @@ export class StreamHub {
         ...(this.#options.onSubscriberError
           ? { onSubscriberError: this.#options.onSubscriberError }
           : {}),
+        ...(this.#options.adaptOutput ? { adaptOutput: this.#options.adaptOutput } : {}),
         onDone: (done) => {
           if (this.#streams.get(done.path) === done) this.#streams.delete(done.path);
         },

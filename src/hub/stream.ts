@@ -5,7 +5,7 @@ import type { Track } from '../media/track.ts';
 import { GopCache, type GopCacheLimits } from './gop-cache.ts';
 import { StreamBusyError } from './hub-errors.ts';
 import { SharedOutput, type FrameEncoder } from './shared-output.ts';
-import type { CloseReason, Subscriber } from './subscriber.ts';
+import type { CloseReason, OutputAdapter, OutputAdapterFactory, Subscriber } from './subscriber.ts';
 import type { HubEvent } from './hub-events.ts';
 
 /** Who publishes; shown by the API, never used to decide anything in the hub. */
@@ -31,6 +31,8 @@ export interface StreamOptions {
   readonly onDone: (stream: Stream) => void;
   /** Receives the stream's lifecycle events (the hub's HubEvents). */
   readonly onEvent?: (event: HubEvent) => void;
+  /** Puts an adapter in front of an output (the app's Opus -> AAC for FLV and RTMP). */
+  readonly adaptOutput?: OutputAdapterFactory;
 }
 
 /** Where a Stream is in its life. */
@@ -68,6 +70,7 @@ export class Stream {
   #firstAudioDtsMs: number | null = null;
   #graceTimer: NodeJS.Timeout | null = null;
   #publishedAtMs = 0;
+  #bFrames = false;
   #publishCount = 0;
 
   constructor(path: string, options: StreamOptions) {
@@ -102,6 +105,11 @@ export class Stream {
     return this.#publishedAtMs;
   }
 
+  /** The current publisher's video has had B-frames (reordered frames). */
+  get hasBFrames(): boolean {
+    return this.#bFrames;
+  }
+
   /** @internal Used by StreamHub.publish(). */
   attach(info: PublisherInfo): Publication {
     const current = this.#publisher;
@@ -128,6 +136,7 @@ export class Stream {
     this.#gop.clear();
     this.#firstAudioDtsMs = null;
     this.#publishedAtMs = Date.now();
+    this.#bFrames = false;
     this.ingest.reset();
     this.#publisher = new Publication(this, info);
     this.#options.onEvent?.({
@@ -172,13 +181,23 @@ export class Stream {
       audioMergeMs: this.#options.audioMergeMs,
       onIdle: () => {
         if (this.#outputs.get(key) === created) this.#outputs.delete(key);
-        this.unsubscribe(created);
+        this.unsubscribe(adapter ?? created);
+        adapter?.dispose();
       },
     });
+    const adapter = this.adapterFor(key, created);
     output = created;
     this.#outputs.set(key, output);
-    this.subscribe(output);
+    this.subscribe(adapter ?? output);
     return output;
+  }
+
+  /**
+   * The adapter the hub's `adaptOutput` puts in front of `subscriber` as output `key` (for
+   * subscribers made outside output(), such as fragmenters), or null for none.
+   */
+  adapterFor(key: string, subscriber: Subscriber): OutputAdapter | null {
+    return this.#options.adaptOutput?.(key, subscriber, this.path) ?? null;
   }
 
   /** Ends the stream now for every subscriber (server shutdown, or an operator). */
@@ -224,6 +243,10 @@ export class Stream {
       payload: input.payload,
       flvBody: input.flvBody,
     };
+    if (input.kind === 'video' && input.pts !== input.dts && !this.#bFrames) {
+      this.#bFrames = true;
+      this.#options.onEvent?.({ type: 'b-frames', stream: this });
+    }
     if (input.kind === 'data') {
       this.#metadata = frame;
     } else if (input.track) {

@@ -24,3 +24,19 @@ export interface Subscriber {
   /** The stream ended, or the hub evicted this subscriber; `reason` says which. */
   onClose(reason: CloseReason): void;
 }
+
+/**
+ * A Subscriber standing in front of an output (it may rewrite tracks and frames, e.g. audio
+ * transcoded for a format that cannot carry the source's codec). `dispose()` frees what it
+ * holds when the output is dropped without a close.
+ */
+export interface OutputAdapter extends Subscriber {
+  dispose(): void;
+}
+
+/** Puts an adapter in front of the output `key` of stream `path`, or null for none. */
+export type OutputAdapterFactory = (
+  key: string,
+  output: Subscriber,
+  path: string,
+) => OutputAdapter | null;

@@ -1,13 +1,22 @@
-// AAC to Opus for one stream, through one supervised ffmpeg: raw AAC frames go in as ADTS on its
-// stdin, Opus comes back in Ogg on its stdout, one page per packet. Ogg carries no source time,
-// so each Opus packet is placed by sample count: the n-th output sample (after the encoder's
-// pre-skip) is the n-th input sample, and the input frames' times say where that sample was.
-// ffmpeg neither drops nor adds samples here (no resampling filter), so this is exact up to the
-// resampler's few-sample delay. Started on demand by the output that needs it, stopped by it.
+// Audio transcoding for one stream, through one supervised ffmpeg (argv array, no shell): the
+// input frames go in on its stdin in a container ffmpeg can read live, the output comes back on
+// its stdout one packet at a time, and ffmpeg is restarted with backoff when it dies. Neither
+// Ogg nor ADTS carries source time, so each output packet is placed by sample count: the n-th
+// output sample (after the encoder's delay) is the n-th input sample, and the input frames'
+// times say where that sample was. ffmpeg neither drops nor adds samples here (no resampling
+// filter), so this is exact up to the resampler's few-sample delay. Two conversions share it:
+// AAC -> Opus (ADTS in, Ogg out) for WebRTC viewers, and Opus -> AAC (Ogg in, ADTS out) for
+// FLV and RTMP viewers of a WHIP stream. Started on demand by the output that needs it, stopped
+// by it.
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
-import { adtsFixedHeaderOf, parseAudioSpecificConfig, toAdts } from '../codecs/aac.ts';
-import { OggPacketReader } from '../codecs/ogg.ts';
+import {
+  AdtsFrameReader,
+  adtsFixedHeaderOf,
+  parseAudioSpecificConfig,
+  toAdts,
+} from '../codecs/aac.ts';
+import { OggPacketReader, encodeOggPage } from '../codecs/ogg.ts';
 import { opusPacketDurationSamples } from '../codecs/opus.ts';
 import type { Logger } from '../log/logger.ts';
 import type { Frame } from '../media/frame.ts';
@@ -16,9 +25,11 @@ import type { AudioTrack } from '../media/track.ts';
 const OPUS_CLOCK = 48_000;
 /** Samples of one AAC frame at the core rate (SBR doubles both, the duration stays). */
 const AAC_FRAME_SAMPLES = 1024;
-/** Input waiting in ffmpeg's stdin beyond this is dropped (about 40 s of 96 kbps AAC). */
+/** ffmpeg's AAC encoder delay (its initial_padding): ADTS does not say it. */
+const AAC_ENCODER_DELAY = 1024;
+/** Input waiting in ffmpeg's stdin beyond this is dropped (about 40 s of 96 kbps audio). */
 const MAX_STDIN_BYTES = 512 * 1024;
-/** Input frames remembered for placing output (about 20 s of AAC). */
+/** Input frames remembered for placing output (about 20 s of audio). */
 const MAX_PENDING_FRAMES = 1000;
 /** Bytes of ffmpeg's stderr kept for the log line when it exits. */
 const STDERR_TAIL_BYTES = 2048;
@@ -26,6 +37,9 @@ const RESTART_MIN_MS = 1000;
 const RESTART_MAX_MS = 30_000;
 /** A run this long resets the restart backoff. */
 const STABLE_RUN_MS = 60_000;
+/** ffmpeg flags shared by both conversions: no probing, no buffering, errors only. */
+const LIVE_INPUT = ['-hide_banner', '-loglevel', 'error', '-fflags', 'nobuffer'];
+const NO_PROBE = ['-probesize', '32', '-analyzeduration', '0'];
 
 /** The Opus track transcoded audio carries (stereo, 48 kHz; the OpusHead ffmpeg wrote). */
 export const TRANSCODED_OPUS_TRACK: AudioTrack = {
@@ -36,14 +50,56 @@ export const TRANSCODED_OPUS_TRACK: AudioTrack = {
   channels: 2,
 };
 
+/** The AAC track transcoded audio carries: LC, 48 kHz, stereo (AudioSpecificConfig 0x1190). */
+export const TRANSCODED_AAC_TRACK: AudioTrack = {
+  kind: 'audio',
+  codec: 'aac',
+  config: Buffer.from([0x11, 0x90]),
+  sampleRate: OPUS_CLOCK,
+  channels: 2,
+  profile: 'LC',
+};
+
 /** What a transcoder is built with. */
 export interface AudioTranscoderOptions {
   readonly logger: Logger;
-  /** Receives each Opus frame, timed on the source's timeline (timescale 48000). */
+  /** Receives each output frame, timed on the source's timeline (the output's sample clock). */
   readonly onFrame: (frame: Frame) => void;
   readonly bitrateKbps?: number;
   /** The ffmpeg to run (PATH lookup of 'ffmpeg' by default). */
   readonly ffmpeg?: string;
+}
+
+/** One run's input side: the container bytes ffmpeg reads. */
+interface InputEncoder {
+  /** Written first on every (re)start (container headers); may be empty. */
+  readonly prelude: readonly Buffer[];
+  /** One frame as container bytes and its duration in seconds; null to skip it. */
+  encode(frame: Frame): { readonly bytes: Buffer; readonly seconds: number } | null;
+}
+
+/** One run's output side: packets out of ffmpeg's stdout. */
+interface OutputDecoder {
+  /** The media packets `chunk` completes (container headers consumed). Throws on garbage. */
+  push(chunk: Buffer): Buffer[];
+  /** Output samples before the first input sample (encoder delay), known once headers are in. */
+  readonly delaySamples: number;
+  /** Samples of one output packet at `Conversion.outputTrack`'s rate. */
+  samplesOf(packet: Buffer): number;
+}
+
+/** What differs between conversions: ffmpeg's arguments and the two containers. */
+interface Conversion {
+  /** For log lines: 'AAC to Opus'. */
+  readonly name: string;
+  /** ffmpeg's arguments (stdin to stdout). */
+  readonly args: readonly string[];
+  readonly outputTrack: AudioTrack;
+  readonly outputClock: number;
+  /** Input position of the first sample (negative when the decoder drops a pre-skip). */
+  readonly inputStartS: number;
+  newInput(): InputEncoder;
+  newOutput(): OutputDecoder;
 }
 
 /** Where an input frame's first sample sits in the input sample count, and its time. */
@@ -56,11 +112,10 @@ interface Placed {
 
 type Ffmpeg = ChildProcessByStdio<Writable, Readable, Readable>;
 
-/** See the file comment. */
-export class AacToOpusTranscoder {
+/** See the file comment: the supervision, queues and timing both conversions share. */
+export class AudioTranscoder {
   readonly #options: AudioTranscoderOptions;
-  readonly #adtsFixed: Buffer;
-  readonly #frameS: number;
+  readonly #conversion: Conversion;
   #child: Ffmpeg | null = null;
   #closed = false;
   #restartTimer: NodeJS.Timeout | null = null;
@@ -72,21 +127,15 @@ export class AacToOpusTranscoder {
   // The current run's bookkeeping (reset with each ffmpeg).
   #inputPositionS = 0;
   #placed: Placed[] = [];
-  #reader = new OggPacketReader();
-  #preSkip = 0;
+  #input: InputEncoder;
+  #output: OutputDecoder;
   #outputSamples = 0;
-  #headers = 0;
 
-  /**
-   * A transcoder for `track` (AAC), or throws CodecError when its AudioSpecificConfig cannot be
-   * parsed and RangeError when ADTS cannot carry it.
-   */
-  constructor(track: AudioTrack, options: AudioTranscoderOptions) {
-    const adtsFixed = adtsFixedHeaderOf(track.config);
-    if (adtsFixed === undefined) throw new RangeError('ADTS cannot carry this AAC configuration');
-    this.#adtsFixed = adtsFixed;
-    this.#frameS = AAC_FRAME_SAMPLES / parseAudioSpecificConfig(track.config).sampleRate;
+  protected constructor(conversion: Conversion, options: AudioTranscoderOptions) {
+    this.#conversion = conversion;
     this.#options = options;
+    this.#input = conversion.newInput();
+    this.#output = conversion.newOutput();
     this.#start();
   }
 
@@ -105,12 +154,17 @@ export class AacToOpusTranscoder {
     return this.#child?.pid ?? null;
   }
 
-  /** Opus frames produced. */
+  /** Output frames produced. */
   get framesOut(): number {
     return this.#framesOut;
   }
 
-  /** One raw AAC frame of the track (sequence headers and other kinds are ignored). */
+  /** The track the output frames carry. */
+  get outputTrack(): AudioTrack {
+    return this.#conversion.outputTrack;
+  }
+
+  /** One audio frame of the input track (sequence headers and other kinds are ignored). */
   write(frame: Frame): void {
     if (frame.kind !== 'audio' || frame.sequenceHeader || frame.payload.length === 0) return;
     const child = this.#child;
@@ -118,12 +172,12 @@ export class AacToOpusTranscoder {
       this.#dropped++;
       return;
     }
-    const adts = toAdts(frame.payload, this.#adtsFixed);
-    if (adts.length === 0) return;
+    const encoded = this.#input.encode(frame);
+    if (encoded === null) return;
     if (this.#placed.length >= MAX_PENDING_FRAMES) this.#placed.shift();
     this.#placed.push({ positionS: this.#inputPositionS, ptsS: frame.pts / frame.timescale });
-    this.#inputPositionS += this.#frameS;
-    child.stdin.write(adts);
+    this.#inputPositionS += encoded.seconds;
+    child.stdin.write(encoded.bytes);
   }
 
   /** Stops ffmpeg for good. */
@@ -137,42 +191,35 @@ export class AacToOpusTranscoder {
   }
 
   #start(): void {
-    const bitrate = `${this.#options.bitrateKbps ?? 96}k`;
-    const child = spawn(
-      this.#options.ffmpeg ?? 'ffmpeg',
-      [
-        ...['-hide_banner', '-loglevel', 'error', '-fflags', 'nobuffer'],
-        ...['-probesize', '32', '-analyzeduration', '0', '-f', 'aac', '-i', 'pipe:0'],
-        ...['-vn', '-c:a', 'libopus', '-b:a', bitrate, '-ac', '2', '-ar', '48000'],
-        ...['-frame_duration', '20', '-application', 'lowdelay'],
-        ...['-f', 'ogg', '-page_duration', '20000', '-flush_packets', '1', 'pipe:1'],
-      ],
-      { stdio: ['pipe', 'pipe', 'pipe'] },
-    );
+    const { name } = this.#conversion;
+    const child = spawn(this.#options.ffmpeg ?? 'ffmpeg', this.#conversion.args, {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     this.#child = child;
     this.#startedAt = Date.now();
-    this.#inputPositionS = 0;
+    this.#inputPositionS = this.#conversion.inputStartS;
     this.#placed = [];
-    this.#reader = new OggPacketReader();
+    this.#input = this.#conversion.newInput();
+    this.#output = this.#conversion.newOutput();
     this.#outputSamples = 0;
-    this.#headers = 0;
     let stderr = '';
     child.stderr.setEncoding('utf8');
     child.stderr.on('data', (text: string) => {
       stderr = (stderr + text).slice(-STDERR_TAIL_BYTES);
     });
     child.stdin.on('error', () => undefined); // EPIPE when it dies: 'exit' says why
+    for (const bytes of this.#input.prelude) child.stdin.write(bytes);
     child.stdout.on('data', (chunk: Buffer) => {
       if (this.#child !== child) return;
       try {
-        for (const packet of this.#reader.push(chunk)) this.#onPacket(packet.data);
+        for (const packet of this.#output.push(chunk)) this.#onPacket(packet);
       } catch (error) {
         this.#options.logger.warn({ err: error }, 'transcoder output unreadable; restarting it');
         child.kill('SIGKILL');
       }
     });
     child.on('error', (error) => {
-      this.#options.logger.warn({ err: error }, 'ffmpeg (AAC to Opus) could not run');
+      this.#options.logger.warn({ err: error }, `ffmpeg (${name}) could not run`);
     });
     child.on('close', (code, signal) => {
       if (this.#child !== child) return;
@@ -180,7 +227,7 @@ export class AacToOpusTranscoder {
       if (this.#closed) return;
       this.#options.logger.warn(
         { code, signal, stderr: stderr.trim() },
-        'ffmpeg (AAC to Opus) exited; restarting it',
+        `ffmpeg (${name}) exited; restarting it`,
       );
       this.#scheduleRestart();
     });
@@ -200,23 +247,17 @@ export class AacToOpusTranscoder {
   }
 
   #onPacket(data: Buffer): void {
-    if (this.#headers < 2) {
-      // OpusHead (its pre-skip: samples of encoder delay to discard), then OpusTags.
-      if (this.#headers === 0 && data.length >= 12) this.#preSkip = data.readUInt16LE(10);
-      this.#headers++;
-      return;
-    }
-    const samples = opusPacketDurationSamples(data);
-    const positionS = (this.#outputSamples - this.#preSkip) / OPUS_CLOCK;
-    this.#outputSamples += samples === 0 ? 960 : samples;
+    const { outputClock, outputTrack } = this.#conversion;
+    const positionS = (this.#outputSamples - this.#output.delaySamples) / outputClock;
+    this.#outputSamples += this.#output.samplesOf(data);
     const ptsS = this.#ptsAt(positionS);
     if (ptsS === null) return;
-    const pts = Math.round(ptsS * OPUS_CLOCK);
+    const pts = Math.round(ptsS * outputClock);
     this.#framesOut++;
     this.#options.onFrame({
       kind: 'audio',
-      track: TRANSCODED_OPUS_TRACK,
-      timescale: OPUS_CLOCK,
+      track: outputTrack,
+      timescale: outputClock,
       dts: pts,
       pts,
       keyframe: false,
@@ -234,5 +275,149 @@ export class AacToOpusTranscoder {
     if (frame === undefined) return null;
     // Before the first frame (the pre-skip's rounding) counts back from it.
     return frame.ptsS + positionS - frame.positionS;
+  }
+}
+
+/** Opus in Ogg from ffmpeg: OpusHead (its pre-skip is the encoder delay), OpusTags, packets. */
+function oggOpusOutput(): OutputDecoder {
+  const reader = new OggPacketReader();
+  let headers = 0;
+  let preSkip = 0;
+  return {
+    push(chunk) {
+      const packets: Buffer[] = [];
+      for (const { data } of reader.push(chunk)) {
+        if (headers < 2) {
+          if (headers === 0 && data.length >= 12) preSkip = data.readUInt16LE(10);
+          headers++;
+        } else packets.push(data);
+      }
+      return packets;
+    },
+    get delaySamples() {
+      return preSkip;
+    },
+    samplesOf: (packet) => opusPacketDurationSamples(packet) || 960,
+  };
+}
+
+/** AAC in ADTS from ffmpeg's encoder: 1024 samples a frame, its priming delay first. */
+function adtsAacOutput(): OutputDecoder {
+  const reader = new AdtsFrameReader();
+  return {
+    push: (chunk) => reader.push(chunk),
+    delaySamples: AAC_ENCODER_DELAY,
+    samplesOf: () => AAC_FRAME_SAMPLES,
+  };
+}
+
+/** AAC to Opus (WebRTC viewers of an RTMP stream). */
+export class AacToOpusTranscoder extends AudioTranscoder {
+  /**
+   * A transcoder for `track` (AAC), or throws CodecError when its AudioSpecificConfig cannot be
+   * parsed and RangeError when ADTS cannot carry it.
+   */
+  constructor(track: AudioTrack, options: AudioTranscoderOptions) {
+    const adtsFixed = adtsFixedHeaderOf(track.config);
+    if (adtsFixed === undefined) throw new RangeError('ADTS cannot carry this AAC configuration');
+    const frameS = AAC_FRAME_SAMPLES / parseAudioSpecificConfig(track.config).sampleRate;
+    const bitrate = `${options.bitrateKbps ?? 96}k`;
+    super(
+      {
+        name: 'AAC to Opus',
+        args: [
+          ...LIVE_INPUT,
+          ...NO_PROBE,
+          ...['-f', 'aac', '-i', 'pipe:0'],
+          ...['-vn', '-c:a', 'libopus', '-b:a', bitrate, '-ac', '2', '-ar', '48000'],
+          ...['-frame_duration', '20', '-application', 'lowdelay'],
+          ...['-f', 'ogg', '-page_duration', '20000', '-flush_packets', '1', 'pipe:1'],
+        ],
+        outputTrack: TRANSCODED_OPUS_TRACK,
+        outputClock: OPUS_CLOCK,
+        inputStartS: 0,
+        newInput: () => ({
+          prelude: [],
+          encode(frame) {
+            const bytes = toAdts(frame.payload, adtsFixed);
+            return bytes.length === 0 ? null : { bytes, seconds: frameS };
+          },
+        }),
+        newOutput: oggOpusOutput,
+      },
+      options,
+    );
+  }
+}
+
+/** An OpusHead (RFC 7845 5.1): stereo, 48 kHz, no pre-skip, no gain, mapping family 0. */
+function defaultOpusHead(): Buffer {
+  const head = Buffer.alloc(19);
+  head.write('OpusHead', 0, 'latin1');
+  head[8] = 1;
+  head[9] = 2;
+  head.writeUInt32LE(OPUS_CLOCK, 12);
+  return head;
+}
+
+/** OpusTags with the vendor 'onair' and no comments (RFC 7845 5.2). */
+const OPUS_TAGS = (() => {
+  const vendor = Buffer.from('onair', 'latin1');
+  const tags = Buffer.alloc(8 + 4 + vendor.length + 4);
+  tags.write('OpusTags', 0, 'latin1');
+  tags.writeUInt32LE(vendor.length, 8);
+  vendor.copy(tags, 12);
+  return tags;
+})();
+
+/** Opus to AAC (FLV and RTMP viewers of a WHIP stream). */
+export class OpusToAacTranscoder extends AudioTranscoder {
+  /** A transcoder for `track` (Opus; its config an OpusHead, or empty for WebRTC's defaults). */
+  constructor(track: AudioTrack, options: AudioTranscoderOptions) {
+    const given = track.config;
+    const head =
+      given.length >= 19 && given.toString('latin1', 0, 8) === 'OpusHead'
+        ? given
+        : defaultOpusHead();
+    const preSkip = head.readUInt16LE(10);
+    const bitrate = `${options.bitrateKbps ?? 128}k`;
+    const serial = 0x6f6e6169; // 'onai'
+    super(
+      {
+        name: 'Opus to AAC',
+        args: [
+          ...LIVE_INPUT,
+          ...NO_PROBE,
+          ...['-f', 'ogg', '-i', 'pipe:0'],
+          ...['-vn', '-c:a', 'aac', '-b:a', bitrate, '-ac', '2', '-ar', '48000'],
+          ...['-f', 'adts', '-flush_packets', '1', 'pipe:1'],
+        ],
+        outputTrack: TRANSCODED_AAC_TRACK,
+        outputClock: OPUS_CLOCK,
+        // The decoder drops the pre-skip: the first output sample is input sample `preSkip`.
+        inputStartS: -preSkip / OPUS_CLOCK,
+        newInput: () => {
+          let sequence = 2;
+          let granule = 0;
+          return {
+            prelude: [
+              encodeOggPage({ serial, sequence: 0, granule: 0, bos: true }, [head]),
+              encodeOggPage({ serial, sequence: 1, granule: 0 }, [OPUS_TAGS]),
+            ],
+            encode(frame) {
+              const samples = opusPacketDurationSamples(frame.payload);
+              if (samples === 0 || frame.payload.length > 0xfe00) return null;
+              granule += samples;
+              const bytes = encodeOggPage({ serial, sequence: sequence++, granule }, [
+                frame.payload,
+              ]);
+              return { bytes, seconds: samples / OPUS_CLOCK };
+            },
+          };
+        },
+        newOutput: adtsAacOutput,
+      },
+      options,
+    );
   }
 }
