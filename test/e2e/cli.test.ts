@@ -27,7 +27,8 @@ async function startAndStop(dataDir: string): Promise<string> {
       '--log-level',
       'warn',
     ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    // ICE over TCP's port is fixed (8189): off here, as other tests run beside this one.
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ONAIR_WEBRTC_TCP_PORT: '0' } },
   );
   let stdout = '';
   let stderr = '';

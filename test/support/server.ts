@@ -33,7 +33,7 @@ export async function startServer(overrides: ConfigOverrides = {}): Promise<Test
       rtmp: { host: '127.0.0.1', port: 0 },
       http: { host: '127.0.0.1', port: 0 },
       // WebRTC's one UDP port is fixed in the config: each server gets a free one.
-      webrtc: { udpPort: await freeUdpPort(), bindAddress: '127.0.0.1' },
+      webrtc: { udpPort: await freeUdpPort(), tcpPort: 0, bindAddress: '127.0.0.1' },
       log: { level: 'debug' },
     },
     overrides,
