@@ -4,6 +4,8 @@
 // calls closeWebRtc() (node-datachannel's cleanup()) at the end so its threads stop.
 import nodeDataChannel, { type PeerConnection as Peer, type Track } from 'node-datachannel';
 
+import { holdUntilClosed } from '../src/protocols/webrtc/track-lifetime.ts';
+
 const { PeerConnection, RtcpReceivingSession, Video, cleanup } = nodeDataChannel;
 
 /** The payload type the offer gives H.264 (packetization-mode=1, as libdatachannel adds it). */
@@ -32,9 +34,11 @@ export interface WhepViewerStats {
 export class WhepViewer {
   readonly stats: WhepViewerStats;
   readonly #endpoint: string;
-  readonly #pc: Peer;
+  readonly #name: string;
+  readonly #options: { readonly bindAddress: string; readonly count: boolean };
+  #pc: Peer;
   /** Held: a Track whose JS object is collected is closed by libdatachannel. */
-  readonly #track: Track;
+  #track: Track;
   #resource: string | null = null;
   #closed = false;
 
@@ -58,29 +62,36 @@ export class WhepViewer {
       error: null,
       ended: null,
     };
-    this.#pc = new PeerConnection(name, {
+    this.#name = name;
+    this.#options = options;
+    [this.#pc, this.#track] = this.#makePeer(0);
+  }
+
+  /** A peer with its recvonly H.264 track; events of a peer replaced by a retry are ignored. */
+  #makePeer(attempt: number): [Peer, Track] {
+    const pc = new PeerConnection(`${this.#name}-${attempt}`, {
       iceServers: [],
-      bindAddress: options.bindAddress,
+      bindAddress: this.#options.bindAddress,
       disableAutoNegotiation: true,
     });
-    this.#pc.onStateChange((state) => {
-      if (state === 'connected') this.stats.connectedAtMs ??= performance.now();
+    const stats = this.stats;
+    pc.onStateChange((state) => {
+      if (pc !== this.#pc) return;
+      if (state === 'connected') stats.connectedAtMs ??= performance.now();
       else if (
         !this.#closed &&
         (state === 'failed' || state === 'closed' || state === 'disconnected')
       ) {
-        this.stats.ended ??= state;
+        stats.ended ??= state;
       }
     });
     const video = new Video('video', 'RecvOnly');
     video.addH264Codec(VIDEO_PT);
-    const track = this.#pc.addTrack(video);
-    this.#track = track;
+    const track = holdUntilClosed(pc.addTrack(video));
     // Without a media handler libdatachannel does not hand incoming RTP to onMessage; this one
     // also sends receiver reports (as a browser would).
     track.setMediaHandler(new RtcpReceivingSession());
-    const stats = this.stats;
-    if (options.count) {
+    if (this.#options.count) {
       track.onMessage((message) => {
         // RTP: version 2, payload type not an RTCP one (200..206 with the marker bit folded in).
         const b1 = message[1] ?? 0;
@@ -91,6 +102,7 @@ export class WhepViewer {
         if (b1 & 0x80) stats.frames++;
       });
     }
+    return [pc, track];
   }
 
   /** Transport bytes received by the peer (SRTP, DTLS, STUN), from libdatachannel. */
@@ -102,42 +114,68 @@ export class WhepViewer {
     }
   }
 
-  /** Gathers (host candidates only: at once), POSTs the offer and applies the answer. */
+  /**
+   * Gathers (host candidates only: at once), POSTs the offer and applies the answer. libjuice, as
+   * an offerer, now and then drops its ICE transport when the answerer's first connectivity check
+   * arrives before the answer is applied (seen on about one in five first peers of a process:
+   * "Got a remote candidate without ICE transport"); that viewer is made again once, as a browser
+   * user would reload.
+   */
   async start(timeoutMs: number): Promise<void> {
-    try {
-      this.#pc.setLocalDescription('offer');
-      const deadline = Date.now() + timeoutMs;
-      while (this.#pc.gatheringState() !== 'complete') {
-        if (this.#closed) return;
-        if (Date.now() > deadline) throw new Error('ICE gathering did not complete');
-        await new Promise((resolve) => setTimeout(resolve, 5));
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.#offer(timeoutMs);
+        return;
+      } catch (error) {
+        const message = error instanceof Error ? error.message : String(error);
+        if (attempt === 0 && !this.#closed && message.includes('without ICE transport')) {
+          await this.#dropPeer(timeoutMs);
+          this.stats.ended = null; // the dropped peer's 'failed'
+          [this.#pc, this.#track] = this.#makePeer(attempt + 1);
+          continue;
+        }
+        this.stats.error ??= message;
+        return;
       }
-      const offer = this.#pc.localDescription();
-      if (offer === null) throw new Error('no local description');
-      const response = await fetch(this.#endpoint, {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/sdp' },
-        body: offer.sdp,
-        signal: AbortSignal.timeout(timeoutMs),
-      });
-      this.stats.status = response.status;
-      const body = await response.text();
-      if (response.status !== 201) throw new Error(`offer answered ${response.status}: ${body}`);
-      const location = response.headers.get('location');
-      this.#resource = location === null ? null : new URL(location, this.#endpoint).href;
-      if (this.#closed) return;
-      this.#pc.setRemoteDescription(body, 'answer');
-      this.stats.answeredAtMs = performance.now();
-    } catch (error) {
-      this.stats.error ??= error instanceof Error ? error.message : String(error);
     }
+  }
+
+  async #offer(timeoutMs: number): Promise<void> {
+    this.#pc.setLocalDescription('offer');
+    const deadline = Date.now() + timeoutMs;
+    while (this.#pc.gatheringState() !== 'complete') {
+      if (this.#closed) return;
+      if (Date.now() > deadline) throw new Error('ICE gathering did not complete');
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    const offer = this.#pc.localDescription();
+    if (offer === null) throw new Error('no local description');
+    const response = await fetch(this.#endpoint, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/sdp' },
+      body: offer.sdp,
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    this.stats.status = response.status;
+    const body = await response.text();
+    if (response.status !== 201) throw new Error(`offer answered ${response.status}: ${body}`);
+    const location = response.headers.get('location');
+    this.#resource = location === null ? null : new URL(location, this.#endpoint).href;
+    if (this.#closed) return;
+    this.#pc.setRemoteDescription(body, 'answer');
+    this.stats.answeredAtMs = performance.now();
   }
 
   /** DELETEs the resource (bounded by `timeoutMs`) and closes the peer. */
   async close(timeoutMs = 3000): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    await this.#dropPeer(timeoutMs);
+  }
+
+  async #dropPeer(timeoutMs: number): Promise<void> {
     const resource = this.#resource;
+    this.#resource = null;
     if (resource !== null) {
       try {
         await fetch(resource, { method: 'DELETE', signal: AbortSignal.timeout(timeoutMs) });

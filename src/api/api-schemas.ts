@@ -16,6 +16,12 @@ export const trackSchema = z.object({
   level: z.string().optional(),
   width: z.number().int().optional(),
   height: z.number().int().optional(),
+  bFrames: z
+    .literal(true)
+    .optional()
+    .describe(
+      'Video only: the publisher sends B-frames; WebRTC viewers get its non-reference frames dropped (docs/webrtc.md#b-frames)',
+    ),
   sampleRate: z.number().int().optional(),
   channels: z.number().int().optional(),
 });

@@ -294,8 +294,7 @@ export class HttpListener {
   /** A WHEP request: an offer to the endpoint, or the DELETE of a viewer's resource. */
   #onWhep(req: IncomingMessage, res: ServerResponse, target: WhepTarget, whep: WhepHandler): void {
     if (target.kind === 'resource') {
-      if (req.method === 'DELETE') whep.handleDelete(res, target);
-      else res.writeHead(405, { Allow: 'DELETE, OPTIONS', ...whep.corsHeaders() }).end();
+      whep.handleResource(req, res, target);
       return;
     }
     if (req.method !== 'POST') {
@@ -324,8 +323,7 @@ export class HttpListener {
    */
   #onWhip(req: IncomingMessage, res: ServerResponse, target: WhipTarget, whip: WhipHandler): void {
     if (target.kind === 'resource') {
-      if (req.method === 'DELETE') whip.handleDelete(res, target);
-      else res.writeHead(405, { Allow: 'DELETE, OPTIONS', ...whip.corsHeaders() }).end();
+      whip.handleResource(req, res, target);
       return;
     }
     if (req.method !== 'POST') {

@@ -63,6 +63,10 @@ export interface MonitoringInputs {
   readonly memory: () => MemoryFigures;
   /** Hook notifications dropped, by action (WebhookClient.droppedByAction). */
   readonly hookDrops?: () => ReadonlyMap<string, number>;
+  /** WebRTC viewers' loss recovery for /metrics. */
+  readonly webrtc?: () => NonNullable<ReturnType<NonNullable<MetricsSources['webrtc']>>>;
+  /** ICE-over-TCP connections open, for /metrics. */
+  readonly iceTcpConnections?: () => number;
   /** Recording figures for /metrics. */
   readonly recording?: () => NonNullable<ReturnType<NonNullable<MetricsSources['recording']>>>;
   /**
@@ -126,11 +130,15 @@ export class Monitoring {
       ? new OnairMetrics(
           {
             liveStreams: () => hub.list().filter((s) => s.publisher !== null).length,
+            bFrameStreams: () =>
+              hub.list().filter((s) => s.publisher !== null && s.hasBFrames).length,
             sessions,
             refusals: () => access.refusals,
             connectionRejections: () => this.rejections,
             hls: () => inputs.hls?.stats() ?? null,
             ...(inputs.recording ? { recording: inputs.recording } : {}),
+            ...(inputs.webrtc ? { webrtc: inputs.webrtc } : {}),
+            ...(inputs.iceTcpConnections ? { iceTcpConnections: inputs.iceTcpConnections } : {}),
             streams: () => {
               const viewers = viewersByStream(sessions);
               return hub.list().map((stream) => ({

@@ -41,7 +41,7 @@ export function streamInfo(
             ip: publisher.info.remoteAddress,
             since: new Date(stream.publishedAtMs).toISOString(),
           },
-    tracks: stream.tracks.map(trackInfo),
+    tracks: stream.tracks.map((track) => trackInfo(track, stream.hasBFrames)),
     ingest: {
       kbps5s: ingest.kbps5s,
       kbps30s: ingest.kbps30s,
@@ -96,11 +96,12 @@ export function allStreamInfo(
     .map((stream) => streamInfo(stream, isPrivate, viewers));
 }
 
-function trackInfo(track: Track): StreamInfo['tracks'][number] {
+function trackInfo(track: Track, bFrames: boolean): StreamInfo['tracks'][number] {
   if (track.kind === 'video') {
     return {
       kind: 'video',
       codec: track.codec,
+      ...(bFrames ? { bFrames: true } : {}),
       ...(track.profile === undefined ? {} : { profile: track.profile }),
       ...(track.level === undefined ? {} : { level: track.level }),
       ...(track.width === undefined ? {} : { width: track.width }),

@@ -8,8 +8,11 @@ import { HttpFlvHandler } from '../servers/http-flv/http-flv-handler.ts';
 import { WhepHandler } from '../servers/webrtc/whep-handler.ts';
 import { WhipHandler } from '../servers/webrtc/whip-handler.ts';
 import type { AudioToOpusFactory } from '../servers/webrtc/rtp-stream.ts';
-import { AacToOpusTranscoder } from '../transcode/audio-transcoder.ts';
+import { AacToOpusTranscoder, OpusToAacTranscoder } from '../transcode/audio-transcoder.ts';
+import { OpusAsAacAdapter, SharedAudioTranscoders } from '../transcode/opus-as-aac.ts';
+import type { OutputAdapterFactory } from '../hub/subscriber.ts';
 import { loadWebRtc } from '../protocols/webrtc/load-webrtc.ts';
+import { IceNetwork } from '../protocols/webrtc/ice-network.ts';
 import { HlsHandler } from '../servers/hls/hls-handler.ts';
 import { hlsProfile } from '../servers/hls/hls-profile.ts';
 import { isRecordingPath, VodHandler } from '../servers/vod/vod-handler.ts';
@@ -77,6 +80,8 @@ export class Onair {
   /** Recording, the catalogue, retention. */
   readonly recordings: Recordings;
   readonly #pages: PagesHandler;
+  /** WebRTC's extra answer candidates and ICE over TCP (with WHEP). */
+  #iceNetwork: IceNetwork | null = null;
   readonly #monitoring: Monitoring;
   readonly cluster: Cluster;
   /** In a worker of a group (--workers): the link to the primary; null alone. */
@@ -112,6 +117,10 @@ export class Onair {
       gopCache: config.hub.gopCache,
       reconnectGraceMs: config.hub.reconnectGraceMs,
       audioMergeMs: config.hub.audioMergeMs,
+      adaptOutput: opusAsAacForFlv(
+        logger,
+        (path) => this.hub.get(path)?.publisher?.info.protocol === 'webrtc',
+      ),
       onSubscriberError: (stream, error) => {
         logger.error({ stream: stream.path, err: error }, 'a subscriber failed and was removed');
       },
@@ -284,6 +293,12 @@ export class Onair {
           : 0,
     });
     const whep = this.#whepHandler(config, logger);
+    this.hub.events.on('b-frames', (event) => {
+      logger.warn(
+        { stream: event.stream.path },
+        'the publisher sends B-frames: WebRTC viewers get its non-reference frames dropped (set the encoder to no B-frames, e.g. x264 bframes=0, for full frame rate over WebRTC)',
+      );
+    });
     const whip = whep ? this.#whipHandler(config, logger) : null;
     this.#http = config.http.enabled
       ? new HttpListener({
@@ -335,6 +350,8 @@ export class Onair {
       health: () => this.#health,
       memory: () => this.memory.figures(),
       hookDrops: () => this.#hooks.droppedByAction,
+      ...(whep ? { webrtc: () => whep.lossRecovery() } : {}),
+      iceTcpConnections: () => this.webrtcTcpConnections(),
       recording: () => ({
         bytesWritten: this.recordings.bytesWritten,
         filesOpen: this.recordings.filesOpen,
@@ -365,7 +382,11 @@ export class Onair {
     return this.#hls?.explanation ?? null;
   }
 
-  /** Starts every listener; resolves with the ports bound. */
+  /** ICE-over-TCP connections open now (0 without webrtc.tcpPort). */
+  webrtcTcpConnections(): number {
+    return this.#iceNetwork?.bridge?.connections ?? 0;
+  }
+
   /** WHEP playback, when WebRTC is on and node-datachannel loads here (else a warning says why). */
   #whepHandler(config: Config, logger: Logger): WhepHandler | null {
     if (!config.webrtc.enabled || !config.http.enabled) return null;
@@ -374,6 +395,16 @@ export class Onair {
       logger.warn({ err: ndc }, 'WebRTC is off: node-datachannel does not load on this machine');
       return null;
     }
+    this.#iceNetwork = new IceNetwork({
+      udpPort: config.webrtc.udpPort,
+      bindAddress: config.webrtc.bindAddress,
+      additionalHosts: config.webrtc.additionalHosts,
+      // In a worker group node:cluster would share one TCP port among the workers, and a
+      // connection would reach a worker that may not hold its peer: ICE over TCP is off there.
+      tcpPort: this.#worker ? 0 : config.webrtc.tcpPort,
+      handshakeTimeoutMs: config.webrtc.handshakeTimeoutMs,
+      logger: logger.child({ component: 'webrtc' }),
+    });
     return new WhepHandler({
       hub: this.hub,
       logger: logger.child({ component: 'webrtc' }),
@@ -385,6 +416,7 @@ export class Onair {
         udpPort: config.webrtc.udpPort,
         bindAddress: config.webrtc.bindAddress,
         handshakeTimeoutMs: config.webrtc.handshakeTimeoutMs,
+        extraCandidates: this.#iceNetwork.extraCandidates,
       },
     });
   }
@@ -403,6 +435,7 @@ export class Onair {
         udpPort: config.webrtc.udpPort,
         bindAddress: config.webrtc.bindAddress,
         handshakeTimeoutMs: config.webrtc.handshakeTimeoutMs,
+        ...(this.#iceNetwork ? { extraCandidates: this.#iceNetwork.extraCandidates } : {}),
       },
     });
   }
@@ -420,6 +453,7 @@ export class Onair {
     };
   }
 
+  /** Starts every listener; resolves with the ports bound. */
   async start(): Promise<ListeningAddresses> {
     if (this.config.api.enabled) {
       const allowFrom = AddressList.parse(this.config.api.allowFrom);
@@ -439,6 +473,7 @@ export class Onair {
         recordings: this.recordings,
       });
     }
+    await this.#iceNetwork?.start();
     await this.recordings.start();
     this.#monitoring.start();
     this.memory.start();
@@ -552,6 +587,7 @@ export class Onair {
     if (this.#reportTimer) clearInterval(this.#reportTimer);
     const leaving = this.cluster.close(); // the map entries go (bounded by lookupTimeoutMs)
     this.hub.close();
+    this.#iceNetwork?.close();
     const connections = Promise.all([this.#rtmp?.close(), this.#http?.close()]);
     const clean = await settlesWithin(connections, Math.ceil(timeoutMs / 2));
     if (!clean) {
@@ -624,4 +660,33 @@ async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boo
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * FLV and RTMP outputs (keys 'flv', 'flv-chunked', 'rtmp:<id>') and the MPEG-TS fragmenter
+ * (HLS profile 'compatible') of a WHIP stream (Opus audio) get AAC, through one ffmpeg per stream
+ * while any of them has viewers: classic FLV players and TS play no Opus. fMP4 keeps the Opus.
+ */
+function opusAsAacForFlv(
+  logger: Logger,
+  fromWebRtc: (path: string) => boolean,
+): OutputAdapterFactory {
+  const log = logger.child({ component: 'transcode' });
+  const shared = new SharedAudioTranscoders((path, track, onFrame) => {
+    const streamLog = log.child({ stream: path });
+    try {
+      streamLog.info('Opus audio transcoded to AAC for FLV/RTMP viewers');
+      return new OpusToAacTranscoder(track, { logger: streamLog, onFrame });
+    } catch (error) {
+      streamLog.warn({ err: error }, 'this Opus cannot be made AAC; FLV viewers get no audio');
+      return null;
+    }
+  });
+  return (key, output, path) => {
+    const flv = key === 'flv' || key === 'flv-chunked' || key.startsWith('rtmp:');
+    if (!flv && !key.startsWith('fragments:mpegts|')) return null;
+    return new OpusAsAacAdapter(output, shared.forPath(path), log.child({ stream: path }), () =>
+      fromWebRtc(path),
+    );
+  };
 }

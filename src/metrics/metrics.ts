@@ -5,9 +5,29 @@ import type { SessionRegistry } from '../hub/session-registry.ts';
 import { HOOK_ACTIONS } from '../access/webhooks.ts';
 
 /** Where the figures come from; each function is called once per scrape. */
+/** What WebRTC viewers asked of onair to recover from loss, and what it did (totals). */
+export interface LossRecoveryCounts {
+  /** Packets viewers named in NACKs. */
+  nackedPackets: number;
+  /** Of those, sent again. */
+  retransmittedPackets: number;
+  retransmittedBytes: number;
+  /** Of those, no longer held (or never sent to that viewer): not sent. */
+  unavailablePackets: number;
+  /** Of those, over the viewer's retransmit budget: not sent. */
+  overBudgetPackets: number;
+  /** Keyframe requests (PLI, FIR) from viewers. */
+  pli: number;
+  fir: number;
+  /** RTCP from viewers that did not parse. */
+  malformedRtcp: number;
+}
+
 export interface MetricsSources {
   /** Streams with a publisher now. */
   liveStreams(): number;
+  /** Of those, streams whose video has B-frames; absent: 0. */
+  bFrameStreams?(): number;
   readonly sessions: SessionRegistry;
   /** AccessControl.refusals: publish/play refusals by code (auth and limits mixed). */
   refusals(): ReadonlyMap<string, number>;
@@ -41,6 +61,10 @@ export interface MetricsSources {
   analyticsDropped(): number;
   /** Hook notifications never delivered (no room, or cut off by a shutdown), by action. */
   hookNotificationsDropped?(): ReadonlyMap<string, number>;
+  /** WebRTC viewers' loss recovery (totals since start); absent: those series read 0. */
+  webrtc?(): Readonly<LossRecoveryCounts>;
+  /** ICE-over-TCP connections open now (webrtc.tcpPort); absent: 0. */
+  iceTcpConnections?(): number;
   /** Recording figures; absent: those series read 0. */
   recording?(): {
     bytesWritten: number;
@@ -199,6 +223,7 @@ type Row<L extends string> = readonly [labels: Partial<Record<L, string>>, value
 /** What one scrape read from the sources; undefined where a source threw. */
 interface Snapshot {
   readonly liveStreams: number | undefined;
+  readonly bFrameStreams: number | undefined;
   readonly publishers: number | undefined;
   readonly viewersByProtocol: Map<string, number> | undefined;
   readonly bytes: Map<string, number> | undefined;
@@ -211,6 +236,8 @@ interface Snapshot {
   readonly analyticsDropped: number | undefined;
   readonly hookDrops: ReadonlyMap<string, number> | undefined;
   readonly recording: ReturnType<NonNullable<MetricsSources['recording']>> | null | undefined;
+  readonly webrtc: ReturnType<NonNullable<MetricsSources['webrtc']>> | null | undefined;
+  readonly iceTcpConnections: number | undefined;
 }
 
 /** A finite, non-negative number (what a counter may hold). */
@@ -259,6 +286,12 @@ export class OnairMetrics {
 
     this.#gauge('onair_streams', 'Streams with a publisher now.', [], (s) =>
       s.liveStreams === undefined ? undefined : [[{}, s.liveStreams]],
+    );
+    this.#gauge(
+      'onair_streams_with_bframes',
+      'Live streams whose video has B-frames (WebRTC viewers get their non-reference frames dropped).',
+      [],
+      (s) => (s.bFrameStreams === undefined ? undefined : [[{}, s.bFrameStreams]]),
     );
     this.#gauge('onair_publishers', 'Publishers connected now.', [], (s) =>
       s.publishers === undefined ? undefined : [[{}, s.publishers]],
@@ -384,6 +417,49 @@ export class OnairMetrics {
       recording((r) => (r.diskFull ? 1 : 0)),
     );
 
+    const webrtc = (s: Snapshot) => s.webrtc;
+    this.#counter(
+      'onair_webrtc_nacked_packets_total',
+      "Video packets WebRTC viewers asked again for (NACK), by result: retransmitted, unavailable (no longer held), over_budget (over the viewer's retransmit budget).",
+      ['result'],
+      (s) => {
+        const w = webrtc(s);
+        if (w === undefined) return undefined;
+        return [
+          [{ result: 'retransmitted' }, w?.retransmittedPackets ?? 0],
+          [{ result: 'unavailable' }, w?.unavailablePackets ?? 0],
+          [{ result: 'over_budget' }, w?.overBudgetPackets ?? 0],
+        ];
+      },
+    );
+    this.#counter(
+      'onair_webrtc_retransmitted_bytes_total',
+      'RTP bytes sent again to WebRTC viewers for their NACKs.',
+      [],
+      (s) => {
+        const w = webrtc(s);
+        return w === undefined ? undefined : [[{}, w?.retransmittedBytes ?? 0]];
+      },
+    );
+    this.#counter(
+      'onair_webrtc_keyframe_requests_total',
+      "Keyframe requests from WebRTC viewers, by kind (pli, fir); answered by the stream's next keyframe, never passed to the publisher.",
+      ['kind'],
+      (s) => {
+        const w = webrtc(s);
+        if (w === undefined) return undefined;
+        return [
+          [{ kind: 'pli' }, w?.pli ?? 0],
+          [{ kind: 'fir' }, w?.fir ?? 0],
+        ];
+      },
+    );
+    this.#gauge(
+      'onair_webrtc_ice_tcp_connections',
+      'ICE-over-TCP connections open now (webrtc.tcpPort), each relayed to the WebRTC UDP port.',
+      [],
+      (s) => (s.iceTcpConnections === undefined ? undefined : [[{}, s.iceTcpConnections]]),
+    );
     this.#counter(
       'onair_hook_notifications_dropped_total',
       'Hook notifications not delivered: their queue had no fair room (a flood of sessions ending), or a shutdown cut them off.',
@@ -491,6 +567,7 @@ export class OnairMetrics {
     const sessions = sources.sessions;
     return {
       liveStreams: this.#try(() => sources.liveStreams()),
+      bFrameStreams: this.#try(() => sources.bFrameStreams?.() ?? 0),
       publishers: this.#try(() => sessions.publishers),
       viewersByProtocol: this.#try(() => {
         const counts = new Map<string, number>(VIEWER_PROTOCOLS.map((p) => [p, 0]));
@@ -509,6 +586,8 @@ export class OnairMetrics {
       analyticsDropped: this.#try(() => sources.analyticsDropped()),
       hookDrops: this.#try(() => sources.hookNotificationsDropped?.() ?? new Map()),
       recording: this.#try(() => sources.recording?.() ?? null),
+      webrtc: this.#try(() => sources.webrtc?.() ?? null),
+      iceTcpConnections: this.#try(() => sources.iceTcpConnections?.() ?? 0),
     };
   }
 

@@ -6,39 +6,7 @@ import assert from 'node:assert/strict';
 import { startServer, type TestServer } from '../support/server.ts';
 import { publishTestPattern, waitFor, type Publisher } from '../support/media-tools.ts';
 import { expectVideoAdvances, waitForPage, withChromiumPage } from '../support/chromium.ts';
-
-/** Runs in the page: a recvonly WHEP client on `url`; its state goes to window.whep. */
-function whepClientScript(url: string, token?: string): string {
-  return `(async () => {
-    window.whep = { status: 0, location: null, error: null };
-    try {
-      const pc = new RTCPeerConnection();
-      pc.addTransceiver('video', { direction: 'recvonly' });
-      pc.addTransceiver('audio', { direction: 'recvonly' });
-      const video = document.createElement('video');
-      video.muted = true;
-      video.autoplay = true;
-      video.playsInline = true;
-      document.body.prepend(video);
-      pc.ontrack = (event) => {
-        video.srcObject ??= new MediaStream();
-        video.srcObject.addTrack(event.track);
-      };
-      await pc.setLocalDescription(await pc.createOffer());
-      const headers = { 'Content-Type': 'application/sdp' };
-      ${token === undefined ? '' : `headers.Authorization = 'Bearer ${token}';`}
-      const response = await fetch(${JSON.stringify(url)}, { method: 'POST', headers, body: pc.localDescription.sdp });
-      window.whep.status = response.status;
-      window.whep.location = response.headers.get('Location');
-      const body = await response.text();
-      if (response.status !== 201) { window.whep.error = body; return; }
-      await pc.setRemoteDescription({ type: 'answer', sdp: body });
-      window.whep.pc = pc;
-    } catch (error) {
-      window.whep.error = String(error);
-    }
-  })()`;
-}
+import { whepClientScript } from '../support/whep-page.ts';
 
 /** In the page: the WHEP connection's audio has decoded over a second of mostly real samples. */
 const AUDIO_DECODED = `(async () => {
@@ -150,7 +118,7 @@ void describe('WebRTC playback (WHEP)', () => {
       await waitForPage(page, 'window.whep.status !== 0 || window.whep.error !== null', 15_000);
       const refused = await page.evaluate<number>('window.whep.status');
       assert.ok(refused === 401 || refused === 403, `refused with ${refused}`);
-      await page.evaluate(whepClientScript('/live/rtc/whep', minted.token));
+      await page.evaluate(whepClientScript('/live/rtc/whep', { token: minted.token }));
       await waitForPage(page, 'window.whep.status !== 0 || window.whep.error !== null', 15_000);
       assert.equal(await page.evaluate<number>('window.whep.status'), 201);
     });

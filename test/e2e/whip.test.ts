@@ -119,8 +119,11 @@ void describe('WebRTC ingest (WHIP)', () => {
         // A wrong method on the endpoint or the resource: 405.
         assert.equal((await fetch(server.httpUrl(`${PATH}/whip`))).status, 405);
         const resource = server.httpUrl(whip.location!.slice(1));
-        assert.equal((await fetch(resource, { method: 'PATCH' })).status, 405);
-        assert.equal((await fetch(resource, { method: 'DELETE' })).status, 200);
+        const bearer = { Authorization: `Bearer ${KEY}` };
+        assert.equal((await fetch(resource, { method: 'PATCH', headers: bearer })).status, 405);
+        // The resource is bound to the Bearer of its offer: without it, DELETE is refused.
+        assert.equal((await fetch(resource, { method: 'DELETE' })).status, 401);
+        assert.equal((await fetch(resource, { method: 'DELETE', headers: bearer })).status, 200);
         await waitFor(() => publishers().length === 0, 5000, 'the publisher session to end');
         await waitFor(
           () => server.onair.hub.get(PATH)?.publisher == null,

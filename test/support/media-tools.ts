@@ -17,11 +17,13 @@ export interface PublishOptions {
   readonly gop?: number;
   /** Seconds to run; default: until stopped (bounded at 120 s). */
   readonly seconds?: number;
+  /** B-frames between references (x264 -bf); default 0. */
+  readonly bFrames?: number;
 }
 
 /** Starts `ffmpeg -re` publishing testsrc2 + a sine tone to `url`. */
 export function publishTestPattern(url: string, options: PublishOptions = {}): Publisher {
-  const { size = '320x240', rate = 25, gop = 25, seconds = 120 } = options;
+  const { size = '320x240', rate = 25, gop = 25, seconds = 120, bFrames = 0 } = options;
   const args = [
     '-hide_banner',
     '-loglevel',
@@ -47,6 +49,7 @@ export function publishTestPattern(url: string, options: PublishOptions = {}): P
     'high',
     '-g',
     String(gop),
+    ...(bFrames > 0 ? ['-bf', String(bFrames), '-x264-params', 'b-pyramid=0'] : []),
     '-pix_fmt',
     'yuv420p',
     '-c:a',

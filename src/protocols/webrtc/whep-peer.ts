@@ -2,6 +2,8 @@
 // port every peer shares, DTLS-SRTP, and send-only tracks that take RTP packets onair made. The
 // answer carries the host candidate; nothing else of libdatachannel reaches the rest of onair.
 import type * as Ndc from 'node-datachannel';
+import { withExtraCandidates, type ExtraCandidates } from './answer-candidates.ts';
+import { holdUntilClosed } from './track-lifetime.ts';
 
 /** The node-datachannel module, loaded once by the composition root (it is a native addon). */
 export type NodeDataChannel = typeof Ndc;
@@ -15,6 +17,13 @@ export interface WhepPeerOptions {
   readonly bindAddress: string;
   /** A peer not connected this long after its answer is closed. */
   readonly handshakeTimeoutMs: number;
+  /** Candidates added to every answer (webrtc.additionalHosts, ICE over TCP); none when absent. */
+  readonly extraCandidates?: () => ExtraCandidates;
+}
+
+/** The answer libdatachannel made, with the extra candidates of `options` (WHEP and WHIP). */
+export function finishAnswer(sdp: string, options: WhepPeerOptions): string {
+  return options.extraCandidates ? withExtraCandidates(sdp, options.extraCandidates()) : sdp;
 }
 
 /** What the answer sends on. */
@@ -47,6 +56,7 @@ export class WhepPeer {
   #blocked = false;
   #bytesSent = 0;
   #onEnd: ((reason: WhepPeerEnd) => void) | null = null;
+  #onVideoRtcp: ((rtcp: Buffer) => void) | null = null;
   readonly #timer: NodeJS.Timeout;
 
   /**
@@ -95,10 +105,16 @@ export class WhepPeer {
     if (kind === 'video') (media as Ndc.Video).addH264Codec(send.payloadType);
     else (media as Ndc.Audio).addOpusCodec(send.payloadType);
     media.addSSRC(send.ssrc, plan.cname, plan.cname, kind);
-    const track = this.#pc.addTrack(media);
+    const track = holdUntilClosed(this.#pc.addTrack(media));
     track.onError(() => {
       this.#end('failed');
     });
+    // A send-only track receives only the viewer's RTCP (decrypted): its NACKs, PLIs, reports.
+    if (kind === 'video') {
+      track.onMessage((message) => {
+        if (!this.#ended && Buffer.isBuffer(message)) this.#onVideoRtcp?.(message);
+      });
+    }
     return track;
   }
 
@@ -111,7 +127,7 @@ export class WhepPeer {
     }
     const local = this.#pc.localDescription();
     if (local === null) throw new Error('no local description');
-    return local.sdp;
+    return finishAnswer(local.sdp, this.#options);
   }
 
   get connected(): boolean {
@@ -131,6 +147,11 @@ export class WhepPeer {
 
   onEnd(callback: (reason: WhepPeerEnd) => void): void {
     this.#onEnd = callback;
+  }
+
+  /** `callback` gets the RTCP the viewer sends about its video (one compound packet each). */
+  onVideoRtcp(callback: (rtcp: Buffer) => void): void {
+    this.#onVideoRtcp = callback;
   }
 
   /**
@@ -162,6 +183,8 @@ export class WhepPeer {
     this.#ended = true;
     clearTimeout(this.#timer);
     try {
+      this.#video?.close(); // a track closed by hand reports it (holdUntilClosed lets it go)
+      this.#audio?.close();
       this.#pc.close();
     } catch {
       // Already closed underneath.

@@ -4,7 +4,8 @@
 // RTCP onair makes (NACK, PLI, receiver reports) goes out through sendRtcp(), as SRTCP.
 import type * as Ndc from 'node-datachannel';
 import { isRtcp } from '../../codecs/rtp.ts';
-import type { WhepPeerOptions } from './whep-peer.ts';
+import { finishAnswer, type WhepPeerOptions } from './whep-peer.ts';
+import { holdUntilClosed } from './track-lifetime.ts';
 
 /** What the answer receives on (from parseWhipOffer). */
 export interface WhipReceivePlan {
@@ -78,7 +79,7 @@ export class WhipPeer {
   #track(media: Ndc.Video | Ndc.Audio, kind: 'video' | 'audio'): Ndc.Track {
     // No media handler: libdatachannel then sends what sendRtcp() gives it as RTCP (SRTCP),
     // whatever the track's direction; with one, a receive-only track would drop it.
-    const track = this.#pc.addTrack(media);
+    const track = holdUntilClosed(this.#pc.addTrack(media));
     track.onError(() => {
       this.#end('failed');
     });
@@ -100,7 +101,7 @@ export class WhipPeer {
     }
     const local = this.#pc.localDescription();
     if (local === null) throw new Error('no local description');
-    return local.sdp;
+    return finishAnswer(local.sdp, this.#options);
   }
 
   get connected(): boolean {
@@ -151,6 +152,8 @@ export class WhipPeer {
     this.#ended = true;
     clearTimeout(this.#timer);
     try {
+      this.#video.close(); // a track closed by hand reports it (holdUntilClosed lets it go)
+      this.#audio?.close();
       this.#pc.close();
     } catch {
       // Already closed underneath.

@@ -10,8 +10,11 @@ import { chooseH264Format, parseWhepOffer } from '../../protocols/webrtc/whep-of
 import { releaseWebRtc, retainWebRtc } from '../../protocols/webrtc/load-webrtc.ts';
 import { WhepPeer, type WhepPeerOptions } from '../../protocols/webrtc/whep-peer.ts';
 import {
+  addLossRecovery,
+  noLossRecovery,
   RtpStreamOutput,
   rtpTracksOf,
+  type LossRecoveryCounts,
   type AudioToOpusFactory,
   type RtpViewer,
 } from './rtp-stream.ts';
@@ -61,6 +64,8 @@ export class WhepHandler {
   readonly #options: WhepHandlerOptions;
   readonly #outputs = new Map<string, RtpStreamOutput>();
   readonly #viewers = new Map<string, Viewer>();
+  /** Loss recovery of outputs that are gone. */
+  readonly #pastRecovery = noLossRecovery();
   /** This handler made a peer: libdatachannel's threads run until close() releases them. */
   #retained = false;
 
@@ -81,6 +86,13 @@ export class WhepHandler {
 
   get viewerCount(): number {
     return this.#viewers.size;
+  }
+
+  /** Every viewer's NACKs, retransmits and keyframe requests since start (for /metrics). */
+  lossRecovery(): LossRecoveryCounts {
+    const total = { ...this.#pastRecovery };
+    for (const output of this.#outputs.values()) addLossRecovery(total, output.totalLossRecovery());
+    return total;
   }
 
   /** Headers every WHEP answer carries. */
@@ -222,6 +234,9 @@ export class WhepHandler {
     const viewer: Viewer = { id, path, peer, rtp, session: null };
     this.#viewers.set(id, viewer);
     output.add(rtp);
+    peer.onVideoRtcp((rtcp) => {
+      output.feedback(rtp, rtcp);
+    });
     peer.onEnd((reason) => {
       this.#viewers.delete(id);
       output.remove(rtp);
@@ -265,17 +280,26 @@ export class WhepHandler {
       .end(answer);
   }
 
-  /** DELETE of a viewer's resource: ends it (204), or 404 for an unknown one. */
-  handleDelete(res: ServerResponse, target: { path: string; id: string }): void {
+  /**
+   * A request to a viewer's resource: 404 on an unknown or guessed one; on one that exists,
+   * DELETE ends it (200) and any other method is 405 (no trickle ICE).
+   */
+  handleResource(
+    req: IncomingMessage,
+    res: ServerResponse,
+    target: { path: string; id: string },
+  ): void {
     const viewer = this.#viewers.get(target.id);
     if (viewer === undefined || viewer.path !== target.path) {
       res
         .writeHead(404, { 'Content-Type': 'text/plain', ...this.corsHeaders() })
         .end('No such session\n');
-      return;
+    } else if (req.method === 'DELETE') {
+      viewer.peer.close('closed');
+      res.writeHead(200, this.corsHeaders()).end();
+    } else {
+      res.writeHead(405, { Allow: 'DELETE, OPTIONS', ...this.corsHeaders() }).end();
     }
-    viewer.peer.close('closed');
-    res.writeHead(200, this.corsHeaders()).end();
   }
 
   /** Ends every viewer (shutdown). */
@@ -292,7 +316,10 @@ export class WhepHandler {
     if (output !== undefined) return output;
     const stream = this.#options.hub.open(path);
     const created = new RtpStreamOutput(() => {
-      if (this.#outputs.get(path) === created) this.#outputs.delete(path);
+      if (this.#outputs.get(path) === created) {
+        this.#outputs.delete(path);
+        addLossRecovery(this.#pastRecovery, created.totalLossRecovery());
+      }
       stream.unsubscribe(created);
     }, this.#options.toOpus ?? null);
     this.#outputs.set(path, created);

@@ -2,7 +2,7 @@
 // publish decision as RTMP (key or token, on_publish, limits), answers 201 with the SDP answer
 // and a Location to DELETE; the publisher's H.264 and Opus then come in over WebRTC and are
 // published into the hub like any other ingest (whip-ingest.ts makes the frames).
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../../log/logger.ts';
 import type { StreamHub } from '../../hub/stream-hub.ts';
@@ -43,6 +43,8 @@ interface Publisher {
   readonly id: string;
   readonly path: string;
   readonly peer: WhipPeer;
+  /** SHA-256 of the Bearer its offer was authorized with: its resource takes no other. */
+  readonly bearer: Buffer | null;
 }
 
 /** See the file comment. */
@@ -264,7 +266,12 @@ export class WhipHandler {
       }
     }, TICK_MS);
     ticker.unref();
-    const publisher: Publisher = { id: who.id, path: who.path, peer };
+    const publisher: Publisher = {
+      id: who.id,
+      path: who.path,
+      peer,
+      bearer: bearerDigest(who.req),
+    };
     this.#publishers.set(who.id, publisher);
     const agent = who.req.headers['user-agent'];
     let session: Session | null = null;
@@ -304,13 +311,39 @@ export class WhipHandler {
     log.info({ ip: who.ip }, 'WHIP publish started');
   }
 
-  /** DELETE of a publisher's resource: ends the publication (200), or 404 for an unknown one. */
-  handleDelete(res: ServerResponse, target: { path: string; id: string }): void {
+  /**
+   * A request to a publisher's resource: 404 for an unknown or guessed one; 401 when the offer
+   * came with a Bearer and this request does not carry the same one (the resource URL alone does
+   * not end a publication made with a key); then DELETE ends the publication (200), and any
+   * other method is 405 (no trickle ICE).
+   */
+  handleResource(
+    req: IncomingMessage,
+    res: ServerResponse,
+    target: { path: string; id: string },
+  ): void {
     const publisher = this.#publishers.get(target.id);
     if (publisher === undefined || publisher.path !== target.path) {
       res
         .writeHead(404, { 'Content-Type': 'text/plain', ...this.corsHeaders() })
         .end('No such session\n');
+      return;
+    }
+    if (publisher.bearer !== null) {
+      const given = bearerDigest(req);
+      if (given === null || !timingSafeEqual(given, publisher.bearer)) {
+        res
+          .writeHead(401, {
+            'Content-Type': 'text/plain',
+            'WWW-Authenticate': 'Bearer',
+            ...this.corsHeaders(),
+          })
+          .end('this session takes the Bearer its offer was made with\n');
+        return;
+      }
+    }
+    if (req.method !== 'DELETE') {
+      res.writeHead(405, { Allow: 'DELETE, OPTIONS', ...this.corsHeaders() }).end();
       return;
     }
     publisher.peer.close('closed');
@@ -325,4 +358,11 @@ export class WhipHandler {
       releaseWebRtc(this.#options.peer.ndc);
     }
   }
+}
+
+/** SHA-256 of a request's `Authorization: Bearer` token (equal length for timingSafeEqual). */
+function bearerDigest(req: IncomingMessage): Buffer | null {
+  const authorization = req.headers.authorization;
+  if (authorization?.startsWith('Bearer ') !== true) return null;
+  return createHash('sha256').update(authorization.slice(7)).digest();
 }

@@ -9,6 +9,8 @@ export interface StreamTrack {
   level?: string;
   width?: number;
   height?: number;
+  /** Video only: the publisher sends B-frames (WebRTC drops its non-reference frames). */
+  bFrames?: true;
   sampleRate?: number;
   channels?: number;
 }
