@@ -73,8 +73,8 @@ void describe('chaseLatency()', () => {
   });
 
   test('speeds up gently, more when further behind, and never above maxRate', () => {
-    const a = chaseLatency(start, { bufferS: 0.8, nowMs: 100, stalled: false });
-    const b = chaseLatency(start, { bufferS: 1.5, nowMs: 100, stalled: false });
+    const a = chaseLatency(start, { bufferS: 0.38, nowMs: 100, stalled: false });
+    const b = chaseLatency(start, { bufferS: 0.42, nowMs: 100, stalled: false });
     const c = chaseLatency(start, { bufferS: 1.75, nowMs: 100, stalled: false });
     assert.ok(a.playbackRate > 1 && a.playbackRate < b.playbackRate, `${a.playbackRate}`);
     assert.ok(b.playbackRate <= CHASE_DEFAULTS.maxRate);

@@ -7,7 +7,7 @@
 /** The controller's settings (seconds, milliseconds, playback rates). */
 export const CHASE_DEFAULTS = Object.freeze({
   /** The lowest and highest target of buffered-ahead seconds. */
-  minTargetS: 0.3,
+  minTargetS: 0.25,
   maxTargetS: 3,
   /** Added to the target by each stall. */
   stallRaiseS: 0.4,
@@ -17,9 +17,9 @@ export const CHASE_DEFAULTS = Object.freeze({
   /** The playback rate stays within [minRate, maxRate]; 1.0 when within deadbandS of the target. */
   minRate: 1,
   maxRate: 1.1,
-  deadbandS: 0.15,
-  /** Rate above 1 per second of excess buffer (1 s over the target: 1.1 with the defaults). */
-  gainPerS: 0.1,
+  deadbandS: 0.08,
+  /** Rate above 1 per second of excess buffer (0.2 s over the target: 1.1 with the defaults). */
+  gainPerS: 0.5,
   /** More than this over the target: seek forward to the target instead of speeding up. */
   seekAboveS: 1.5,
 });
