@@ -44,11 +44,24 @@ describe('onair --workers 2', () => {
 
   before(async () => {
     server = await startServerProcess({ workers: '2', cluster: { pullIdleMs: 500 } });
-    await waitFor(
-      () => pidsLogging(server, 'onair is running').size === 2,
-      30_000,
-      'both workers to listen',
-    );
+    try {
+      await waitFor(
+        () => pidsLogging(server, 'onair is running').size === 2,
+        30_000,
+        'both workers to listen',
+      );
+    } catch (error) {
+      // What the group said, to tell a slow start from a stuck one.
+      const said = server.logs
+        .filter((entry) => Number(entry.level) >= 40 || 'worker' in entry)
+        .slice(-30)
+        .map((entry) => JSON.stringify(entry).slice(0, 300));
+      throw new Error(
+        `${String(error)}; running: ${[...pidsLogging(server, 'onair is running')].join(',')}\n` +
+          `${said.join('\n')}\nstderr: ${server.stderr().slice(-2000)}`,
+        { cause: error },
+      );
+    }
     publisher = publishTestPattern(server.rtmpUrl('live/group'), { gop: 25, seconds: 300 });
     await waitFor(
       () => server.logs.some((e) => e.msg === 'publish started'),
