@@ -40,7 +40,8 @@ function getFresh(url: string): Promise<{ status: number; body: Buffer }> {
 
 describe('onair --workers 2', () => {
   let server: ServerProcess;
-  let publisher: Publisher;
+  /** Unset when before() fails first: after() still stops the group. */
+  let publisher: Publisher | undefined;
 
   before(async () => {
     server = await startServerProcess({ workers: '2', cluster: { pullIdleMs: 500 } });
@@ -71,7 +72,7 @@ describe('onair --workers 2', () => {
   });
 
   after(async () => {
-    await publisher.stop();
+    await publisher?.stop();
     const { code } = await server.stop();
     assert.equal(code, 0, 'the group stops cleanly on SIGTERM');
   });
