@@ -490,3 +490,50 @@ test('percentile is nearest-rank', () => {
   assert.equal(percentile([1, 2, 3, 4], 95), 4);
   assert.equal(percentile([1, 2, 3, 4], 0), 1);
 });
+
+test('processes opening one new file at once (a --workers group) all get the current schema', async () => {
+  // Each child spins until the same instant, then opens the file: before the schema version was
+  // read inside the write lock, a CI run saw a worker fail with "table sessions already exists".
+  const { spawn } = await import('node:child_process');
+  const { fileURLToPath } = await import('node:url');
+  const storeUrl = new URL('./analytics-store.ts', import.meta.url).href;
+  const dir = mkdtempSync(join(tmpdir(), 'onair-analytics-'));
+  try {
+    for (let round = 0; round < 3; round++) {
+      const file = join(dir, `race-${round}.db`);
+      const at = Date.now() + 1500;
+      const script = `
+        const { AnalyticsStore } = await import(${JSON.stringify(storeUrl)});
+        while (Date.now() < ${at}) {}
+        const store = AnalyticsStore.open(${JSON.stringify(file)}, { salt: ${JSON.stringify(SALT)}, retentionDays: 30 });
+        process.stdout.write(String(store.schemaVersion));
+        store.close();`;
+      const results = await Promise.all(
+        Array.from({ length: 6 }, () => {
+          const child = spawn(
+            process.execPath,
+            ['--import', 'tsx', '--input-type=module', '-e', script],
+            {
+              cwd: fileURLToPath(new URL('../..', import.meta.url)),
+            },
+          );
+          let out = '';
+          let err = '';
+          child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+          child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+          return new Promise<{ code: number | null; out: string; err: string }>((resolve) =>
+            child.on('close', (code) => {
+              resolve({ code, out, err });
+            }),
+          );
+        }),
+      );
+      for (const r of results) {
+        assert.equal(r.code, 0, r.err);
+        assert.equal(r.out, String(SCHEMA_VERSION));
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -375,9 +375,9 @@ export class AnalyticsStore {
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
     const db = new Database(file);
     try {
+      db.pragma('busy_timeout = 5000');
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
-      db.pragma('busy_timeout = 5000');
       migrate(db);
       return new AnalyticsStore(db, options);
     } catch (error) {
@@ -666,22 +666,26 @@ interface MutableSummary {
   } | null;
 }
 
-/** Applies the migrations the file lacks, each in a transaction with its version bump. */
+/**
+ * Applies the migrations the file lacks in one write transaction, taken before the version is
+ * read: the workers of a `--workers` group open the same file at once, and one that read the
+ * version outside the lock would run a migration another had just applied ("table sessions
+ * already exists", seen on a CI run). The others wait (busy_timeout), then find it current.
+ */
 function migrate(db: Database.Database): void {
-  db.exec('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)');
-  const version = readVersion(db);
-  if (version > MIGRATIONS.length) {
-    throw new Error(
-      `analytics: the database has schema version ${version}, newer than this onair knows (${MIGRATIONS.length})`,
-    );
-  }
-  for (let next = version; next < MIGRATIONS.length; next++) {
-    db.transaction(() => {
-      db.exec(MIGRATIONS[next] ?? '');
-      db.prepare('DELETE FROM schema_version').run();
-      db.prepare('INSERT INTO schema_version (version) VALUES (?)').run(next + 1);
-    })();
-  }
+  db.transaction(() => {
+    db.exec('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)');
+    const version = readVersion(db);
+    if (version > MIGRATIONS.length) {
+      throw new Error(
+        `analytics: the database has schema version ${version}, newer than this onair knows (${MIGRATIONS.length})`,
+      );
+    }
+    if (version === MIGRATIONS.length) return;
+    for (let next = version; next < MIGRATIONS.length; next++) db.exec(MIGRATIONS[next] ?? '');
+    db.prepare('DELETE FROM schema_version').run();
+    db.prepare('INSERT INTO schema_version (version) VALUES (?)').run(MIGRATIONS.length);
+  }).immediate();
 }
 
 function readVersion(db: Database.Database): number {

@@ -143,6 +143,8 @@ main(process.argv.slice(2), process.env).then(
     process.stderr.write(
       `onair failed to start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
     );
-    process.exitCode = 1;
+    // Exit, not just set the code: in a --workers group the IPC channel keeps a worker that
+    // failed to start alive and deaf, and the primary, waiting for an exit, never restarts it.
+    process.exit(1);
   },
 );

@@ -25,6 +25,8 @@ interface Slot {
   startedMs: number;
   failures: number;
   streams: readonly StreamInfo[];
+  /** The pending restart of a dead worker: it keeps the primary up (all may be dead at once). */
+  restart: NodeJS.Timeout | null;
 }
 
 /** Runs the workers until a signal; resolves with the exit code. */
@@ -102,6 +104,7 @@ class Primary {
         startedMs: Date.now(),
         failures: 0,
         streams: [],
+        restart: null,
       };
       this.#slots.push(slot);
       this.#watch(slot);
@@ -117,6 +120,7 @@ class Primary {
   async stop(deadlineMs: number): Promise<boolean> {
     this.#stopping = true;
     if (this.#groupTimer) clearInterval(this.#groupTimer);
+    this.#cancelRestarts();
     const exits = this.#slots
       .filter((slot) => !isGone(slot.worker))
       .map(
@@ -147,6 +151,7 @@ class Primary {
 
   kill(): void {
     this.#stopping = true;
+    this.#cancelRestarts();
     for (const slot of this.#slots) if (!isGone(slot.worker)) slot.worker.process.kill('SIGKILL');
   }
 
@@ -177,13 +182,23 @@ class Primary {
         { worker: slot.index, code, signal, restartInMs: delayMs },
         'a worker died; restarting it',
       );
-      setTimeout(() => {
+      // Not unref'd: were every worker dead (a port another program holds), an unref'd timer
+      // would let the primary's event loop empty and the group exit 0 instead of retrying.
+      slot.restart = setTimeout(() => {
+        slot.restart = null;
         if (this.#stopping) return;
         slot.worker = this.#fork(slot.index);
         slot.startedMs = Date.now();
         this.#watch(slot);
-      }, delayMs).unref();
+      }, delayMs);
     });
+  }
+
+  #cancelRestarts(): void {
+    for (const slot of this.#slots) {
+      if (slot.restart) clearTimeout(slot.restart);
+      slot.restart = null;
+    }
   }
 
   #receive(slot: Slot, worker: Worker, message: ToPrimary): void {

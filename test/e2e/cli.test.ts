@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { run, waitFor } from '../support/media-tools.ts';
 import { tempDir } from '../support/temp-dir.ts';
@@ -99,4 +100,57 @@ test('a corrupt access.json stops the start, naming the file, instead of droppin
   assert.match(result.stderr, /not valid JSON/);
   assert.match(result.stderr, /restore the file from a backup, or move it away/);
   assert.doesNotMatch(result.stdout, /Publish:/, 'never listening');
+});
+
+test('onair --workers 2 whose RTMP port another program holds retries its workers with backoff and listens once the port is free', async (t) => {
+  // A worker that failed to start used to stay alive and deaf (its IPC channel kept it up), and
+  // the primary exited 0 when every worker was dead (its restart timer was unref'd).
+  const holder = createServer();
+  await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+  const address = holder.address();
+  assert.ok(address !== null && typeof address === 'object');
+  const child = spawn(
+    process.execPath,
+    [
+      BIN,
+      '--workers',
+      '2',
+      '--rtmp-port',
+      String(address.port),
+      '--http-port',
+      '0',
+      '--host',
+      '127.0.0.1',
+      '--data-dir',
+      tempDir(t, 'onair-cli-'),
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ONAIR_WEBRTC_TCP_PORT: '0' } },
+  );
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<number | string | null>((resolve) => {
+    child.on('exit', (code, signal) => {
+      resolve(code ?? signal);
+    });
+  });
+  const count = (msg: string): number => stdout.split(`"msg":"${msg}"`).length - 1;
+  try {
+    // Both workers failed, were restarted, and failed again: the group keeps trying.
+    await waitFor(() => count('a worker died; restarting it') >= 4, 20_000, 'workers retried');
+    assert.equal(child.exitCode, null, 'the primary is still up');
+    assert.match(stderr, /EADDRINUSE/);
+    await new Promise<void>((resolve) =>
+      holder.close(() => {
+        resolve();
+      }),
+    );
+    await waitFor(() => count('onair is running') === 2, 30_000, 'both workers to listen');
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0, `exit code or signal; stderr: ${stderr.slice(-2000)}`);
+  } finally {
+    child.kill('SIGKILL');
+    holder.close();
+  }
 });
