@@ -16,7 +16,7 @@ interface ObuSpan {
 }
 
 /** Reads leb128() (AV1 4.10.5) at `at`: at most 8 bytes, value below 2^32. */
-function readLeb128(data: Buffer, at: number): { value: number; bytes: number } | undefined {
+export function readLeb128(data: Buffer, at: number): { value: number; bytes: number } | undefined {
   let value = 0;
   for (let i = 0; i < 8; i++) {
     const byte = data[at + i];
@@ -70,19 +70,44 @@ export function withoutTemporalDelimiters(data: Buffer): Buffer {
   return Buffer.concat(kept);
 }
 
-/**
- * max_frame_width/height_minus_1 + 1 from the first sequence header OBU among `obus` (AV1
- * 5.5.1). Throws `CodecError` `ERR_AV1_CONFIG` when there is none or it is truncated.
- */
-export function av1SequenceHeaderSize(obus: Buffer): { widthPx: number; heightPx: number } {
-  const found = readObus(obus).find((obu) => obu.type === OBU_SEQUENCE_HEADER);
-  if (found === undefined)
-    throw new CodecError('ERR_AV1_CONFIG', 'Cannot find an AV1 sequence header OBU');
-  const r = new BitReader(obus.subarray(found.payloadStart, found.end), 'ERR_AV1_CONFIG');
-  r.bits(3); // seq_profile
-  r.bits(1); // still_picture
-  if (r.bits(1) === 1) {
-    r.bits(5); // reduced_still_picture_header: seq_level_idx[0] only
+/** What a sequence header OBU says (AV1 5.5), as far as av1C and the track need. */
+export interface Av1SequenceHeader {
+  readonly seqProfile: number;
+  readonly stillPicture: boolean;
+  readonly reducedStillPictureHeader: boolean;
+  /** seq_level_idx[0] and seq_tier[0]: the first operating point's. */
+  readonly seqLevelIdx0: number;
+  readonly seqTier0: number;
+  readonly widthPx: number;
+  readonly heightPx: number;
+  readonly highBitdepth: boolean;
+  readonly twelveBit: boolean;
+  readonly monochrome: boolean;
+  readonly subsamplingX: number;
+  readonly subsamplingY: number;
+  readonly chromaSamplePosition: number;
+}
+
+/** The fields of a sequence header up to max_frame_height_minus_1 (AV1 5.5.1). */
+function readSequenceHeaderStart(
+  r: BitReader,
+): Pick<
+  Av1SequenceHeader,
+  | 'seqProfile'
+  | 'stillPicture'
+  | 'reducedStillPictureHeader'
+  | 'seqLevelIdx0'
+  | 'seqTier0'
+  | 'widthPx'
+  | 'heightPx'
+> {
+  const seqProfile = r.bits(3);
+  const stillPicture = r.bits(1) === 1;
+  const reduced = r.bits(1) === 1;
+  let seqLevelIdx0 = 0;
+  let seqTier0 = 0;
+  if (reduced) {
+    seqLevelIdx0 = r.bits(5); // seq_level_idx[0] only
   } else {
     let decoderModelInfo = 0;
     let bufferDelayBits = 0;
@@ -101,12 +126,147 @@ export function av1SequenceHeaderSize(obus: Buffer): { widthPx: number; heightPx
     const operatingPoints = r.bits(5) + 1;
     for (let i = 0; i < operatingPoints; i++) {
       r.bits(12); // operating_point_idc
-      if (r.bits(5) > 7) r.bits(1); // seq_level_idx, seq_tier
+      const level = r.bits(5);
+      const tier = level > 7 ? r.bits(1) : 0;
+      if (i === 0) {
+        seqLevelIdx0 = level;
+        seqTier0 = tier;
+      }
       if (decoderModelInfo === 1 && r.bits(1) === 1) r.bits(2 * bufferDelayBits + 1);
       if (initialDisplayDelay === 1 && r.bits(1) === 1) r.bits(4);
     }
   }
   const widthBits = r.bits(4) + 1;
   const heightBits = r.bits(4) + 1;
-  return { widthPx: r.bits(widthBits) + 1, heightPx: r.bits(heightBits) + 1 };
+  const widthPx = r.bits(widthBits) + 1;
+  const heightPx = r.bits(heightBits) + 1;
+  return {
+    seqProfile,
+    stillPicture,
+    reducedStillPictureHeader: reduced,
+    seqLevelIdx0,
+    seqTier0,
+    widthPx,
+    heightPx,
+  };
+}
+
+/**
+ * Parses the payload of a sequence header OBU (AV1 5.5.1, 5.5.2): everything up to and including
+ * color_config(). Throws `CodecError` `ERR_AV1_CONFIG` when it is truncated.
+ */
+export function parseAv1SequenceHeader(payload: Buffer): Av1SequenceHeader {
+  const r = new BitReader(payload, 'ERR_AV1_CONFIG');
+  const start = readSequenceHeaderStart(r);
+  const { seqProfile, reducedStillPictureHeader: reduced } = start;
+  if (!reduced && r.bits(1) === 1) r.bits(4 + 3); // frame_id_numbers_present_flag: two lengths
+  r.bits(3); // use_128x128_superblock, enable_filter_intra, enable_intra_edge_filter
+  if (!reduced) {
+    r.bits(4); // interintra, masked compound, warped motion, dual filter
+    const orderHint = r.bits(1);
+    if (orderHint === 1) r.bits(2); // enable_jnt_comp, enable_ref_frame_mvs
+    // seq_choose_screen_content_tools, else seq_force_screen_content_tools
+    const forceScreenContentTools = r.bits(1) === 1 ? 2 : r.bits(1);
+    if (forceScreenContentTools > 0 && r.bits(1) === 0) r.bits(1); // seq_force_integer_mv
+    if (orderHint === 1) r.bits(3); // order_hint_bits_minus_1
+  }
+  r.bits(3); // enable_superres, enable_cdef, enable_restoration
+  // color_config() (5.5.2)
+  const highBitdepth = r.bits(1) === 1;
+  const twelveBit = seqProfile === 2 && highBitdepth && r.bits(1) === 1;
+  const monochrome = seqProfile !== 1 && r.bits(1) === 1;
+  let primaries = 2;
+  let transfer = 2;
+  let matrix = 2;
+  if (r.bits(1) === 1) {
+    primaries = r.bits(8);
+    transfer = r.bits(8);
+    matrix = r.bits(8);
+  }
+  let subsamplingX = 1;
+  let subsamplingY = 1;
+  let chromaSamplePosition = 0;
+  if (monochrome) {
+    r.bits(1); // color_range
+  } else if (primaries === 1 && transfer === 13 && matrix === 0) {
+    subsamplingX = 0; // sRGB: 4:4:4
+    subsamplingY = 0;
+  } else {
+    r.bits(1); // color_range
+    if (seqProfile === 1) {
+      subsamplingX = 0;
+      subsamplingY = 0;
+    } else if (seqProfile === 2) {
+      if (twelveBit) {
+        subsamplingX = r.bits(1);
+        subsamplingY = subsamplingX === 1 ? r.bits(1) : 0;
+      } else {
+        subsamplingY = 0;
+      }
+    }
+    if (subsamplingX === 1 && subsamplingY === 1) chromaSamplePosition = r.bits(2);
+  }
+  return {
+    ...start,
+    highBitdepth,
+    twelveBit,
+    monochrome,
+    subsamplingX,
+    subsamplingY,
+    chromaSamplePosition,
+  };
+}
+
+/**
+ * max_frame_width/height_minus_1 + 1 from the first sequence header OBU among `obus` (AV1
+ * 5.5.1). Throws `CodecError` `ERR_AV1_CONFIG` when there is none or it is truncated.
+ */
+export function av1SequenceHeaderSize(obus: Buffer): { widthPx: number; heightPx: number } {
+  const r = new BitReader(firstSequenceHeaderPayload(obus), 'ERR_AV1_CONFIG');
+  const { widthPx, heightPx } = readSequenceHeaderStart(r);
+  return { widthPx, heightPx };
+}
+
+function firstSequenceHeaderPayload(obus: Buffer): Buffer {
+  const found = readObus(obus).find((obu) => obu.type === OBU_SEQUENCE_HEADER);
+  if (found === undefined)
+    throw new CodecError('ERR_AV1_CONFIG', 'Cannot find an AV1 sequence header OBU');
+  return obus.subarray(found.payloadStart, found.end);
+}
+
+/**
+ * The AV1CodecConfigurationRecord (AV1-ISOBMFF 2.3.3) of a sequence header OBU written with its
+ * size field: the 4 fixed bytes from its fields (no initial_presentation_delay), then the OBU
+ * as configOBUs. Throws `CodecError` `ERR_AV1_CONFIG` when it is not a readable sequence header.
+ */
+export function buildAv1CodecConfig(sequenceHeaderObu: Buffer): {
+  config: Buffer;
+  header: Av1SequenceHeader;
+} {
+  const header = parseAv1SequenceHeader(firstSequenceHeaderPayload(sequenceHeaderObu));
+  const fixed = Buffer.from([
+    0x81, // marker, version 1
+    (header.seqProfile << 5) | header.seqLevelIdx0,
+    (header.seqTier0 << 7) |
+      (Number(header.highBitdepth) << 6) |
+      (Number(header.twelveBit) << 5) |
+      (Number(header.monochrome) << 4) |
+      (header.subsamplingX << 3) |
+      (header.subsamplingY << 2) |
+      header.chromaSamplePosition,
+    0, // reserved, initial_presentation_delay_present 0
+  ]);
+  return { config: Buffer.concat([fixed, sequenceHeaderObu]), header };
+}
+
+/** leb128() bytes of `value` (below 2^32), the fewest that hold it. */
+export function encodeLeb128(value: number): Buffer {
+  const bytes: number[] = [];
+  let rest = value;
+  do {
+    const low = rest % 128;
+    rest = Math.floor(rest / 128);
+    bytes.push(rest > 0 ? low | 0x80 : low);
+  } while (rest > 0);
+  return Buffer.from(bytes);
 }

@@ -5,7 +5,13 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:net';
 import { startServer, type TestServer } from '../support/server.ts';
-import { probe, publishTestPattern, waitFor, type Publisher } from '../support/media-tools.ts';
+import {
+  assertVideo,
+  probe,
+  publishTestPattern,
+  waitFor,
+  type Publisher,
+} from '../support/media-tools.ts';
 import { watchHttpFlv, type FlvViewer } from '../support/flv-reader.ts';
 import { startNginxRtmp, type Nginx } from '../support/nginx.ts';
 import { freePort } from '../support/ports.ts';
@@ -36,12 +42,8 @@ const hasVideo = (viewer: FlvViewer): boolean =>
   viewer.tags.some((tag) => tag.type === FlvTagType.Video);
 
 const expectTestPattern = (streams: Awaited<ReturnType<typeof probe>>): void => {
-  const video = streams.find((s) => s.codec_type === 'video');
-  const audio = streams.find((s) => s.codec_type === 'audio');
-  assert.equal(video?.codec_name, 'h264');
-  assert.equal(video.width, 320);
-  assert.equal(video.height, 240);
-  assert.equal(audio?.codec_name, 'aac');
+  assertVideo(streams, 'h264', [320, 240], 'the edge');
+  assert.equal(streams.find((s) => s.codec_type === 'audio')?.codec_name, 'aac');
 };
 
 describe('an edge pulling from an onair origin', () => {

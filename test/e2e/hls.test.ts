@@ -5,7 +5,14 @@ import assert from 'node:assert/strict';
 import { mock } from 'node:test';
 import HLS from 'hls-parser';
 import { startServer, type TestServer } from '../support/server.ts';
-import { probe, publishTestPattern, run, waitFor, type Publisher } from '../support/media-tools.ts';
+import {
+  assertVideo,
+  probe,
+  publishTestPattern,
+  run,
+  waitFor,
+  type Publisher,
+} from '../support/media-tools.ts';
 import { waitForPlaylist } from '../support/wait-for-playlist.ts';
 
 type ParsedMedia = Extract<ReturnType<typeof HLS.parse>, { isMasterPlaylist: false }>;
@@ -55,10 +62,7 @@ describe('LL-HLS (fMP4) of an ffmpeg publish', () => {
   test('ffprobe reads H.264 320x240 + AAC from both playlist URLs', async () => {
     for (const url of [playlistUrl(), server.httpUrl('live/hls/index.m3u8')]) {
       const streams = await probe(url);
-      const video = streams.find((s) => s.codec_type === 'video');
-      assert.equal(video?.codec_name, 'h264', url);
-      assert.equal(video.width, 320);
-      assert.equal(video.height, 240);
+      assertVideo(streams, 'h264', [320, 240], url);
       assert.equal(streams.find((s) => s.codec_type === 'audio')?.codec_name, 'aac', url);
     }
   });

@@ -4,7 +4,14 @@ import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import WebSocket from 'ws';
 import { startServer, type TestServer } from '../support/server.ts';
-import { probe, publishTestPattern, run, waitFor, type Publisher } from '../support/media-tools.ts';
+import {
+  assertVideo,
+  probe,
+  publishTestPattern,
+  run,
+  waitFor,
+  type Publisher,
+} from '../support/media-tools.ts';
 import { RtmpClient, RtmpStatusError } from '../../src/protocols/rtmp/rtmp-client.ts';
 import { MessageType } from '../../src/codecs/rtmp-message.ts';
 
@@ -28,11 +35,8 @@ describe('playback of an ffmpeg publish', () => {
   });
 
   const expectTestPattern = (streams: Awaited<ReturnType<typeof probe>>): void => {
-    const video = streams.find((s) => s.codec_type === 'video');
+    assertVideo(streams, 'h264', [320, 240], 'RTMP playback');
     const audio = streams.find((s) => s.codec_type === 'audio');
-    assert.equal(video?.codec_name, 'h264');
-    assert.equal(video.width, 320);
-    assert.equal(video.height, 240);
     assert.equal(audio?.codec_name, 'aac');
     assert.equal(audio.sample_rate, '44100');
   };

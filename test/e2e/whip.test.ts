@@ -5,7 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, type TestServer } from '../support/server.ts';
-import { probe, run, waitFor, type ProbedStream } from '../support/media-tools.ts';
+import { assertVideo, probe, run, waitFor, type ProbedStream } from '../support/media-tools.ts';
 import { FAKE_MEDIA_ARGS, waitForPage, withChromiumPage } from '../support/chromium.ts';
 
 const KEY = 'whip-test-key-0123456789';
@@ -103,9 +103,7 @@ void describe('WebRTC ingest (WHIP)', () => {
         assert.equal(publishers().length, 1, 'one webrtc publisher session');
 
         const flv = await probeFlv(server.httpUrl(`${PATH}.flv`));
-        const flvVideo = flv.find((s) => s.codec_type === 'video');
-        assert.equal(flvVideo?.codec_name, 'h264');
-        assert.deepEqual([flvVideo.width, flvVideo.height], [640, 360]);
+        assertVideo(flv, 'h264', [640, 360], 'HTTP-FLV');
         const hls = await probe(server.httpUrl(`${PATH}.m3u8`));
         assert.deepEqual(hls.map((s) => `${s.codec_type}:${s.codec_name}`).sort(), [
           'audio:opus',

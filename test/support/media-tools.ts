@@ -1,4 +1,5 @@
 // Real clients for end-to-end tests: ffmpeg publishing a test pattern, ffprobe and ffmpeg reading.
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 
 /** An ffmpeg process publishing a live test pattern (H.264 + AAC) over RTMP. */
@@ -120,6 +121,18 @@ export interface ProbedStream {
   readonly height?: number;
   readonly sample_rate?: string;
   readonly channels?: number;
+}
+
+/** The one video stream of a probe: `codec` at `width` x `height`; `where` names the source. */
+export function assertVideo(
+  streams: readonly ProbedStream[],
+  codec: string,
+  [width, height]: readonly [number, number],
+  where: string,
+): void {
+  const video = streams.find((s) => s.codec_type === 'video');
+  assert.equal(video?.codec_name, codec, `${where}: the video codec`);
+  assert.deepEqual([video.width, video.height], [width, height], `${where}: the picture size`);
 }
 
 /** ffprobe's view of the streams at `url` (or of stdin with url '-'). */

@@ -1,5 +1,6 @@
 // A WHEP viewer's SDP offer (RFC 8866, RFC 8829), read for what the answer needs: the mid of the
-// video and audio sections, and the payload types they offer for H.264 (RFC 6184 fmtp) and Opus.
+// video and audio sections, and the payload types they offer for H.264 (RFC 6184 fmtp), AV1 (the
+// AOMedia RTP payload format, for WHIP) and Opus.
 // Bounded and linear: a hostile offer is an error, never work out of proportion to its size.
 
 /** Largest offer read (MediaMTX's cap too). */
@@ -28,7 +29,13 @@ export interface OfferedMedia {
 
 /** What onair reads of an offer. */
 export interface WhepOffer {
-  readonly video: (OfferedMedia & { readonly h264: readonly H264Format[] }) | null;
+  readonly video:
+    | (OfferedMedia & {
+        readonly h264: readonly H264Format[];
+        /** Payload types of AV1/90000, in offer order (at most MAX_FORMATS, like every list). */
+        readonly av1: readonly number[];
+      })
+    | null;
   readonly audio: (OfferedMedia & { readonly opus: number | null }) | null;
 }
 
@@ -77,7 +84,12 @@ export function parseWhepOffer(sdp: string): WhepOffer | string {
     video:
       video?.mid == null
         ? null
-        : { mid: video.mid, receives: video.receives, h264: h264Formats(video) },
+        : {
+            mid: video.mid,
+            receives: video.receives,
+            h264: h264Formats(video),
+            av1: av1Formats(video),
+          },
     audio:
       audio?.mid == null
         ? null
@@ -139,6 +151,10 @@ function h264Formats(section: Section): H264Format[] {
     });
   }
   return out;
+}
+
+function av1Formats(section: Section): number[] {
+  return section.formats.filter((pt) => /^av1\/90000$/i.test(section.rtpmap.get(pt) ?? ''));
 }
 
 function opusFormat(section: Section): number | null {

@@ -35,6 +35,7 @@ test('parseWhipOffer(): the mids, H.264 42e01f in mode 1 and the Opus payload ty
   const offer = parseWhipOffer(OFFER);
   assert.ok(!('status' in offer));
   assert.equal(offer.video.mid, '1');
+  assert.equal(offer.video.codec, 'h264');
   assert.equal(offer.video.format.payloadType, 109);
   assert.deepEqual(offer.audio, { mid: '0', payloadType: 111 });
   assert.equal(
@@ -53,6 +54,39 @@ test('parseWhipOffer(): 400 for what is not an offer, 406 without H.264 in mode 
   const parsed = parseWhipOffer(noOpus);
   assert.ok(!('status' in parsed));
   assert.equal(parsed.audio, null, 'video alone is published');
+});
+
+test('parseWhipOffer(): AV1 when the offer has no usable H.264, H.264 when it has both', () => {
+  const withAv1 = OFFER.replace(
+    'm=video 9 UDP/TLS/RTP/SAVPF 96 103 107 117 109',
+    'm=video 9 UDP/TLS/RTP/SAVPF 96 45 103 107 117 109 46',
+  ).replace(
+    'a=rtpmap:96 VP8/90000',
+    'a=rtpmap:96 VP8/90000\r\na=rtpmap:45 AV1/90000\r\na=fmtp:45 level-idx=5;profile=0;tier=0\r\na=rtpmap:46 AV1/90000',
+  );
+  const both = parseWhipOffer(withAv1);
+  assert.ok(!('status' in both));
+  assert.equal(both.video.codec, 'h264', 'H.264 stays preferred');
+  assert.equal(both.video.format.payloadType, 109);
+  const av1Only = withAv1.replace(/a=rtpmap:(103|107|117|109) H264/g, 'a=rtpmap:$1 VP9');
+  const av1 = parseWhipOffer(av1Only);
+  assert.ok(!('status' in av1));
+  assert.deepEqual(av1.video, { mid: '1', codec: 'av1', format: { payloadType: 45 } });
+  assert.deepEqual(av1.audio, { mid: '0', payloadType: 111 });
+  const mode0AndAv1 = withAv1.replace(/packetization-mode=1/g, 'packetization-mode=0');
+  const chosen = parseWhipOffer(mode0AndAv1);
+  assert.ok(!('status' in chosen));
+  assert.equal(chosen.video.codec, 'av1', 'H.264 in mode 0 only is not usable');
+  const notListed = withAv1
+    .replace(/a=rtpmap:(103|107|117|109) H264/g, 'a=rtpmap:$1 VP9')
+    .replace(' 45 ', ' ')
+    .replace(' 46\r\n', '\r\n');
+  const refused = parseWhipOffer(notListed);
+  assert.ok(
+    'status' in refused && refused.status === 406,
+    'an rtpmap not on the m-line is ignored',
+  );
+  assert.match(refused.message, /H\.264 or AV1/);
 });
 
 test('chooseWhipH264Format(): Constrained Baseline first, then Baseline/Main/High, never mode 0', () => {

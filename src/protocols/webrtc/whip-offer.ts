@@ -1,13 +1,23 @@
 // A WHIP publisher's SDP offer (RFC 9725): the sendonly video and audio sections it will send,
 // read by the same bounded parser as a WHEP offer (whep-offer.ts), and the formats onair takes
-// from it: H.264 in packetization-mode 1 (the profiles browsers and OBS offer), and Opus.
+// from it: H.264 in packetization-mode 1 (the profiles browsers and OBS offer), else AV1 (a
+// browser told to send only AV1), and Opus.
 import { parseWhepOffer, type H264Format } from './whep-offer.ts';
 
 /** What onair will receive, and on which payload types. */
 export interface WhipOffer {
-  readonly video: { readonly mid: string; readonly format: H264Format };
+  readonly video: WhipVideo;
   readonly audio: { readonly mid: string; readonly payloadType: number } | null;
 }
+
+/** The video onair receives: H.264 when the offer has a usable one, else AV1. */
+export type WhipVideo =
+  | { readonly mid: string; readonly codec: 'h264'; readonly format: H264Format }
+  | {
+      readonly mid: string;
+      readonly codec: 'av1';
+      readonly format: { readonly payloadType: number };
+    };
 
 /** Why an offer cannot be answered: 400 (not a usable offer) or 406 (nothing onair takes). */
 export interface WhipOfferRefusal {
@@ -24,8 +34,7 @@ const PREFERRED_PROFILE_IDC = [0x42, 0x4d, 0x64];
 export function parseWhipOffer(sdp: string): WhipOffer | WhipOfferRefusal {
   const offer = parseWhepOffer(sdp);
   if (typeof offer === 'string') return { status: 400, message: offer };
-  const format = offer.video ? chooseWhipH264Format(offer.video.h264) : null;
-  const video = offer.video && format ? { mid: offer.video.mid, format } : null;
+  const video = offer.video === null ? null : chooseWhipVideo(offer.video);
   const audio =
     offer.audio && offer.audio.opus !== null
       ? { mid: offer.audio.mid, payloadType: offer.audio.opus }
@@ -35,11 +44,23 @@ export function parseWhipOffer(sdp: string): WhipOffer | WhipOfferRefusal {
       status: 406,
       message:
         offer.video === null
-          ? 'the offer has no video: WHIP ingest takes H.264 (and Opus)'
-          : 'the offer has no H.264 with packetization-mode=1: WHIP ingest takes H.264',
+          ? 'the offer has no video: WHIP ingest takes H.264 or AV1 (and Opus)'
+          : 'the offer has neither H.264 with packetization-mode=1 nor AV1: WHIP ingest takes H.264 or AV1',
     };
   }
   return { video, audio };
+}
+
+/** H.264 when one is usable (preferred: every output carries it), else the first AV1 format. */
+export function chooseWhipVideo(video: {
+  readonly mid: string;
+  readonly h264: readonly H264Format[];
+  readonly av1: readonly number[];
+}): WhipVideo | null {
+  const h264 = chooseWhipH264Format(video.h264);
+  if (h264 !== null) return { mid: video.mid, codec: 'h264', format: h264 };
+  const av1 = video.av1[0];
+  return av1 === undefined ? null : { mid: video.mid, codec: 'av1', format: { payloadType: av1 } };
 }
 
 /**

@@ -9,12 +9,15 @@ import { holdUntilClosed } from './track-lifetime.ts';
 
 /** What the answer receives on (from parseWhipOffer). */
 export interface WhipReceivePlan {
-  readonly video: {
-    readonly mid: string;
-    readonly payloadType: number;
-    /** The fmtp of the answer's H.264 format (the offered profile, packetization-mode 1). */
-    readonly fmtp: string;
-  };
+  readonly video:
+    | {
+        readonly codec: 'h264';
+        readonly mid: string;
+        readonly payloadType: number;
+        /** The fmtp of the answer's H.264 format (the offered profile, packetization-mode 1). */
+        readonly fmtp: string;
+      }
+    | { readonly codec: 'av1'; readonly mid: string; readonly payloadType: number };
   readonly audio: { readonly mid: string; readonly payloadType: number } | null;
 }
 
@@ -62,7 +65,8 @@ export class WhipPeer {
       });
       this.#pc.setRemoteDescription(offer, 'offer');
       const video = new ndc.Video(plan.video.mid, 'RecvOnly');
-      video.addH264Codec(plan.video.payloadType, plan.video.fmtp);
+      if (plan.video.codec === 'h264') video.addH264Codec(plan.video.payloadType, plan.video.fmtp);
+      else video.addAV1Codec(plan.video.payloadType);
       this.#video = this.#track(video, 'video');
       if (plan.audio) {
         const audio = new ndc.Audio(plan.audio.mid, 'RecvOnly');

@@ -6,7 +6,7 @@ import { encodeNack, encodePli } from '../../codecs/rtcp.ts';
 import { parseRtp } from '../../codecs/rtp.ts';
 import { testTracks, videoFrame } from '../../../test/support/media-frames.ts';
 import type { Frame } from '../../media/frame.ts';
-import { isNonReference, RtpStreamOutput, type RtpViewer } from './rtp-stream.ts';
+import { isNonReference, RtpStreamOutput, rtpTracksOf, type RtpViewer } from './rtp-stream.ts';
 
 interface Recorder extends RtpViewer {
   readonly video: Buffer[];
@@ -198,5 +198,18 @@ describe('RtpStreamOutput', () => {
     assert.equal(isNonReference([Buffer.from([0x06, 0]), Buffer.from([0x01, 0])]), true);
     assert.equal(isNonReference([Buffer.from([0x01, 0]), Buffer.from([0x21, 0])]), false);
     assert.equal(isNonReference([Buffer.from([0x06, 0])]), false, 'no slice: not a frame to drop');
+  });
+});
+
+void describe('rtpTracksOf()', () => {
+  it('names AV1 video (a WHIP or enhanced-RTMP AV1 publish) as what WebRTC cannot send', () => {
+    const av1C = Buffer.from('812400000a0e20000024cfa70dbfff3404340080', 'hex');
+    const tracks = rtpTracksOf([
+      { kind: 'video', codec: 'av1', config: av1C, width: 640, height: 360 },
+      { kind: 'audio', codec: 'opus', config: Buffer.alloc(19) },
+    ]);
+    assert.equal(tracks.h264, null);
+    assert.equal(tracks.otherVideo, 'av1');
+    assert.equal(tracks.opus, true);
   });
 });

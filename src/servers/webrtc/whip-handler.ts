@@ -1,6 +1,6 @@
 // WHIP ingest (RFC 9725): POST /<app>/<name>/whip with the publisher's SDP offer, after the same
 // publish decision as RTMP (key or token, on_publish, limits), answers 201 with the SDP answer
-// and a Location to DELETE; the publisher's H.264 and Opus then come in over WebRTC and are
+// and a Location to DELETE; the publisher's H.264 or AV1 and Opus then come in over WebRTC and are
 // published into the hub like any other ingest (whip-ingest.ts makes the frames).
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -156,11 +156,15 @@ export class WhipHandler {
         id,
         sdp,
         {
-          video: {
-            mid: offer.video.mid,
-            payloadType: offer.video.format.payloadType,
-            fmtp: h264AnswerFmtp(offer.video.format),
-          },
+          video:
+            offer.video.codec === 'h264'
+              ? {
+                  codec: 'h264',
+                  mid: offer.video.mid,
+                  payloadType: offer.video.format.payloadType,
+                  fmtp: h264AnswerFmtp(offer.video.format),
+                }
+              : { codec: 'av1', mid: offer.video.mid, payloadType: offer.video.format.payloadType },
           audio: offer.audio,
         },
         this.#options.peer,
@@ -199,6 +203,7 @@ export class WhipHandler {
       req,
       slot,
       videoPayloadType: offer.video.format.payloadType,
+      videoCodec: offer.video.codec,
       audioPayloadType: offer.audio?.payloadType ?? null,
     });
     res
@@ -222,6 +227,7 @@ export class WhipHandler {
       readonly req: IncomingMessage;
       readonly slot: SessionSlot | undefined;
       readonly videoPayloadType: number;
+      readonly videoCodec: 'h264' | 'av1';
       readonly audioPayloadType: number | null;
     },
   ): void {
@@ -230,6 +236,7 @@ export class WhipHandler {
     const drops = new Map<string, number>();
     const ingest = new WhipIngest({
       videoPayloadType: who.videoPayloadType,
+      videoCodec: who.videoCodec,
       audioPayloadType: who.audioPayloadType,
       write: (frame) => {
         publication.write(frame);
@@ -308,7 +315,7 @@ export class WhipHandler {
       },
       who.slot,
     );
-    log.info({ ip: who.ip }, 'WHIP publish started');
+    log.info({ ip: who.ip, video: who.videoCodec }, 'WHIP publish started');
   }
 
   /**

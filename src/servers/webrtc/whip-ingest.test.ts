@@ -6,6 +6,12 @@ import { encodeRtp } from '../../codecs/rtp.ts';
 import { h264RtpPayloads, nalUnitsOfAvcc } from '../../codecs/rtp-h264.ts';
 import type { FrameInput } from '../../media/frame.ts';
 import { WhipIngest } from './whip-ingest.ts';
+import { readFileSync } from 'node:fs';
+import { withoutTemporalDelimiters } from '../../codecs/av1.ts';
+import { FlvDecoder, FlvTagType } from '../../codecs/flv.ts';
+import { encodeFlvBody } from '../../media/flv-body.ts';
+import { AV1_OPUS_FLV } from '../../../test/support/fixtures.ts';
+import { av1RtpPayloads, unsizedObus } from '../../../test/support/av1-rtp.ts';
 
 const SPS = Buffer.from('6764000dacd94141fb011000000300100000030320f1429960', 'hex');
 const PPS = Buffer.from('68ebe3cb22c0', 'hex');
@@ -51,12 +57,29 @@ function setup() {
       { marker: false, payloadType: 111, sequenceNumber: audioSeq++, timestamp, ssrc: 0x2222 },
       Buffer.from([0xfc, 0xff, 0xfe]),
     );
+  /** What Chrome sends to probe bandwidth when there is no RTX: padding only, no payload. */
+  const paddingPacket = (timestamp: number): Buffer => {
+    const packet = encodeRtp(
+      {
+        marker: false,
+        payloadType: 102,
+        sequenceNumber: videoSeq++ & 0xffff,
+        timestamp,
+        ssrc: 0x1111,
+      },
+      Buffer.alloc(224),
+    );
+    packet[0] = (packet[0] ?? 0) | 0x20; // P: the last byte counts the padding
+    packet[packet.length - 1] = 224;
+    return packet;
+  };
   return {
     ingest,
     frames,
     rtcp,
     videoPackets,
     audioPacket,
+    paddingPacket,
     advance: (ms: number) => {
       now += ms;
     },
@@ -113,6 +136,26 @@ test('WhipIngest: a lost packet is NACKed, then given up: frames wait for a keyf
   assert.equal(frames.at(-1)?.keyframe, true, 'the keyframe starts the picture again');
 });
 
+test('WhipIngest: padding-only packets between frames are skipped, not taken as a broken frame', () => {
+  const { ingest, frames, rtcp, videoPackets, paddingPacket, advance } = setup();
+  for (const packet of videoPackets(0, true)) ingest.push('video', packet);
+  ingest.push('video', paddingPacket(0));
+  ingest.push('video', paddingPacket(0));
+  for (const packet of videoPackets(3600, false)) ingest.push('video', packet);
+  advance(1000);
+  ingest.tick();
+  assert.deepEqual(
+    frames.map((frame) => [frame.dts, frame.keyframe]),
+    [
+      [0, false], // the sequence header
+      [0, true],
+      [3600, false],
+    ],
+  );
+  assert.equal(ingest.packetsLost, 0);
+  assert.ok(!rtcp.some((p) => p[1] === 206), 'no PLI');
+});
+
 test('WhipIngest never throws on arbitrary packets (property)', () => {
   fc.assert(
     fc.property(
@@ -126,6 +169,150 @@ test('WhipIngest never throws on arbitrary packets (property)', () => {
           ingest.push(video ? 'video' : 'audio', buf);
           ingest.rtcp(video ? 'video' : 'audio', buf);
           advance(7);
+          ingest.tick();
+        }
+      },
+    ),
+  );
+});
+
+/** av1C of the enhanced-RTMP fixture; its sequence header OBU follows the 4 fixed bytes. */
+const FIXTURE_AV1C = Buffer.from('812400000a0e20000024cfa70dbfff3404340080', 'hex');
+
+test('WhipIngest (AV1): an av1C sequence header, then temporal units as low-overhead OBUs; a loss waits for a keyframe', () => {
+  let now = 1000;
+  const frames: FrameInput[] = [];
+  const rtcp: Buffer[] = [];
+  const ingest = new WhipIngest({
+    videoPayloadType: 45,
+    videoCodec: 'av1',
+    audioPayloadType: null,
+    write: (frame) => frames.push(frame),
+    sendRtcp: (_kind, packet) => rtcp.push(packet),
+    now: () => now,
+  });
+  let seq = 100;
+  // One packet per temporal unit: W=2 (sequence header with a length, the frame without) or W=1.
+  const sequenceHeader = Buffer.concat([Buffer.from([0x08]), FIXTURE_AV1C.subarray(6)]);
+  const keyFrame = Buffer.from([0x30, 0x10, 1, 2, 3]);
+  const interFrame = Buffer.from([0x30, 0x20, 4, 5]);
+  const packet = (timestamp: number, key: boolean): Buffer =>
+    encodeRtp(
+      { marker: true, payloadType: 45, sequenceNumber: seq++, timestamp, ssrc: 0x3333 },
+      key
+        ? Buffer.concat([Buffer.from([0x28, sequenceHeader.length]), sequenceHeader, keyFrame])
+        : Buffer.concat([Buffer.from([0x10]), interFrame]),
+    );
+  ingest.push('video', packet(1000, false)); // before a keyframe: dropped
+  ingest.push('video', packet(4000, true));
+  now += 33;
+  ingest.push('video', packet(7000, false));
+  const [header, key, inter] = frames;
+  assert.ok(header?.track?.kind === 'video');
+  assert.equal(header.track.codec, 'av1');
+  assert.deepEqual(header.payload, FIXTURE_AV1C);
+  assert.equal(header.track.profile, 'High');
+  assert.equal(key?.keyframe, true);
+  assert.deepEqual(
+    key.payload,
+    Buffer.concat([FIXTURE_AV1C.subarray(4), Buffer.from([0x32, 4, 0x10, 1, 2, 3])]),
+  );
+  assert.equal(inter?.keyframe, false);
+  assert.equal(inter.dts - key.dts, 3000);
+  assert.deepEqual(inter.payload, Buffer.from([0x32, 3, 0x20, 4, 5]));
+  seq += 1; // a lost packet
+  ingest.push('video', packet(10_000, false));
+  now += 400; // past the reorder wait
+  ingest.tick();
+  ingest.push('video', packet(13_000, false));
+  assert.equal(frames.length, 3, 'inter frames after the loss wait for a keyframe');
+  assert.ok(
+    rtcp.some((p) => p[1] === 206 && (p[0] ?? 0) % 32 === 1),
+    'a PLI went to the publisher',
+  );
+  ingest.push('video', packet(16_000, true));
+  assert.equal(frames.length, 4, 'the same sequence header is not announced again');
+  assert.equal(frames[3]?.keyframe, true);
+});
+
+test('WhipIngest (AV1): the libaom fixture sent over RTP makes the FLV tags of an enhanced-RTMP AV1 publish', () => {
+  const tags = new FlvDecoder()
+    .push(readFileSync(AV1_OPUS_FLV))
+    .filter((tag) => tag.type === FlvTagType.Video);
+  const frames: FrameInput[] = [];
+  let now = 0;
+  const ingest = new WhipIngest({
+    videoPayloadType: 45,
+    videoCodec: 'av1',
+    audioPayloadType: null,
+    write: (frame) => frames.push(frame),
+    sendRtcp: () => {},
+    now: () => now,
+  });
+  let seq = 0;
+  for (const tag of tags) {
+    if (((tag.body[0] ?? 0) & 0x0f) !== 1) continue; // coded frames only: the av1C is made
+    const payloads = av1RtpPayloads(unsizedObus(tag.body.subarray(5)), 1100, seq % 2 === 0);
+    payloads.forEach((payload, i) => {
+      const packet = encodeRtp(
+        {
+          marker: i === payloads.length - 1,
+          payloadType: 45,
+          sequenceNumber: seq++ & 0xffff,
+          timestamp: tag.timestamp * 90,
+          ssrc: 0x4444,
+        },
+        payload,
+      );
+      ingest.push('video', packet);
+    });
+    now = tag.timestamp;
+  }
+  // The track of the sequence header, on every frame after it (the hub does this).
+  const track = frames[0]?.track;
+  assert.ok(track?.kind === 'video' && track.codec === 'av1');
+  const bodies = frames.map((frame) =>
+    encodeFlvBody({ ...frame, track, sequenceHeader: frame.track !== undefined }),
+  );
+  // The fixture's sequence start with its av1C (it has an empty one first, and a metadata tag),
+  // then its coded frames without their temporal delimiters.
+  const sequenceStart = tags.find((tag) => tag.body[0] === 0x90 && tag.body.length > 5);
+  assert.ok(sequenceStart);
+  const expected = [
+    sequenceStart.body,
+    ...tags
+      .filter((tag) => ((tag.body[0] ?? 0) & 0x0f) === 1)
+      .map((tag) =>
+        Buffer.concat([tag.body.subarray(0, 5), withoutTemporalDelimiters(tag.body.subarray(5))]),
+      ),
+  ];
+  assert.equal(bodies.length, expected.length);
+  bodies.forEach((body, i) => {
+    assert.deepEqual(body, expected[i], `video tag ${i}`);
+  });
+  assert.equal(ingest.framesDropped, 0);
+});
+
+test('WhipIngest (AV1) never throws on arbitrary packets (property)', () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.tuple(fc.boolean(), fc.uint8Array({ maxLength: 1500 })), { maxLength: 200 }),
+      (packets) => {
+        let now = 0;
+        const ingest = new WhipIngest({
+          videoPayloadType: 45,
+          videoCodec: 'av1',
+          audioPayloadType: null,
+          write: () => {},
+          sendRtcp: () => {},
+          now: () => now,
+        });
+        for (const [marker, bytes] of packets) {
+          const buf = Buffer.from(bytes);
+          if (buf.length > 1) buf[1] = (marker ? 0x80 : 0) | 45;
+          if (buf.length > 0) buf[0] = 0x80;
+          ingest.push('video', buf);
+          now += 7;
           ingest.tick();
         }
       },

@@ -1,7 +1,9 @@
 // RTP from one WHIP publisher to hub frames: each track's packets go through a bounded reorder
 // buffer (NACKs for the missing video ones), H.264 payloads become access units (RFC 6184,
-// codecs/rtp-h264.ts) written as AVCC frames with a sequence header whenever SPS/PPS change, and
-// Opus packets are written as they are. Both tracks are put on one timeline by the arrival time
+// codecs/rtp-h264.ts) written as AVCC frames with a sequence header whenever SPS/PPS change, AV1
+// payloads become temporal units (codecs/rtp-av1.ts) written as low-overhead OBUs, with an av1C
+// sequence header whenever a keyframe's sequence header OBU changes (the frames an enhanced-RTMP
+// AV1 publisher's would be), and Opus packets are written as they are. Both tracks are put on one timeline by the arrival time
 // of their first packet. After a loss, video waits for the next keyframe and asks for it (PLI);
 // a keyframe is also asked for every WHIP_KEYFRAME_INTERVAL_MS, browsers sending none unasked.
 import { randomInt } from 'node:crypto';
@@ -20,6 +22,9 @@ import {
 } from '../../codecs/rtcp.ts';
 import { parseRtp, type RtpPacket } from '../../codecs/rtp.ts';
 import { H264Depacketizer, avccOf, type H264AccessUnit } from '../../codecs/rtp-h264.ts';
+import { Av1Depacketizer, type Av1TemporalUnit } from '../../codecs/rtp-av1.ts';
+import { buildAv1CodecConfig, type Av1SequenceHeader } from '../../codecs/av1.ts';
+import { av1LevelName, av1ProfileName } from '../../codecs/codec-config.ts';
 import type { FrameInput } from '../../media/frame.ts';
 import type { AudioTrack, VideoTrack } from '../../media/track.ts';
 import { RtpReorderBuffer } from '../../protocols/webrtc/rtp-reorder.ts';
@@ -31,6 +36,8 @@ const AUDIO_REORDER = { maxPackets: 25, maxDelayMs: 60, maxNacks: 0, nackInterva
 /** A 4K keyframe from a browser is well under this. */
 const MAX_ACCESS_UNIT_BYTES = 4 * 1024 * 1024;
 const MAX_UNITS_PER_ACCESS_UNIT = 256;
+/** OBUs per AV1 temporal unit (a frame of many tile groups, a few temporal layers' headers). */
+const MAX_OBUS_PER_TEMPORAL_UNIT = 256;
 /** Receiver reports (each track's loss and jitter: the publisher's rate control reads them). */
 const REPORT_INTERVAL_MS = 1000;
 /** PLIs are sent at most this often while a keyframe is awaited. */
@@ -51,6 +58,8 @@ const MAX_PARAMETER_SET_BYTES = 1024;
 /** What one ingest writes to and sends back through. */
 export interface WhipIngestOptions {
   readonly videoPayloadType: number;
+  /** The video's codec (parseWhipOffer's choice); H.264 when not given. */
+  readonly videoCodec?: 'h264' | 'av1';
   readonly audioPayloadType: number | null;
   /** The hub publication's write. */
   readonly write: (frame: FrameInput) => void;
@@ -100,6 +109,7 @@ export class WhipIngest {
     maxAccessUnitBytes: MAX_ACCESS_UNIT_BYTES,
     maxUnits: MAX_UNITS_PER_ACCESS_UNIT,
   });
+  readonly #av1: Av1Depacketizer | null;
   #videoSsrc: number | null = null;
   #audioSsrc: number | null = null;
   /** Wall-clock ms of the first packet of either track: 0 on the shared timeline. */
@@ -125,6 +135,13 @@ export class WhipIngest {
     this.#options = options;
     this.#now = options.now ?? Date.now;
     this.lastPacketMs = this.#now();
+    this.#av1 =
+      options.videoCodec === 'av1'
+        ? new Av1Depacketizer({
+            maxTemporalUnitBytes: MAX_ACCESS_UNIT_BYTES,
+            maxObus: MAX_OBUS_PER_TEMPORAL_UNIT,
+          })
+        : null;
   }
 
   /** One RTP packet of the publisher's track of `kind` (never throws on bad input). */
@@ -208,6 +225,10 @@ export class WhipIngest {
   }
 
   #releaseVideo(outputs: ReturnType<RtpReorderBuffer<RtpPacket>['poll']>): void {
+    if (this.#av1 !== null) {
+      this.#releaseAv1(this.#av1, outputs);
+      return;
+    }
     for (const output of outputs) {
       if (output.type === 'lost') {
         this.packetsLost += output.count;
@@ -216,10 +237,108 @@ export class WhipIngest {
         continue;
       }
       const { packet } = output;
+      // Padding only (a bandwidth probe when no RTX is negotiated): no NAL unit, no damage.
+      if (packet.payload.length === 0) continue;
       const units = this.#depacketizer.push(packet.payload, packet.timestamp, packet.marker);
       for (const drop of this.#depacketizer.takeDrops()) this.#keyframeNeeded(drop);
       for (const unit of units) this.#accessUnit(unit);
     }
+  }
+
+  #releaseAv1(
+    depacketizer: Av1Depacketizer,
+    outputs: ReturnType<RtpReorderBuffer<RtpPacket>['poll']>,
+  ): void {
+    for (const output of outputs) {
+      if (output.type === 'lost') {
+        this.packetsLost += output.count;
+        depacketizer.lost();
+        this.#keyframeNeeded('packet-lost');
+        continue;
+      }
+      const { packet } = output;
+      const units = depacketizer.push(packet.payload, packet.timestamp, packet.marker);
+      for (const drop of depacketizer.takeDrops()) {
+        this.framesDropped++;
+        this.#keyframeNeeded(`av1-${drop}`);
+      }
+      for (const unit of units) this.#temporalUnit(unit);
+    }
+  }
+
+  #temporalUnit(unit: Av1TemporalUnit): void {
+    const timeline = this.#videoTime;
+    if (timeline === null) return;
+    const ticks = this.#ticks(timeline, unit.timestamp);
+    if (ticks === null) {
+      this.#drop('timestamp-backwards');
+      return;
+    }
+    if (unit.keyframe && unit.sequenceHeader !== null) {
+      if (!this.#announceAv1(ticks, unit.sequenceHeader)) return;
+    }
+    if (this.#admitVideo(unit.keyframe)) this.#writeVideo(ticks, unit.keyframe, unit.data);
+  }
+
+  /** False (and a drop) until a decoder config and, after a loss, a keyframe have come. */
+  #admitVideo(keyframe: boolean): boolean {
+    if (this.#videoConfig === null || (this.#awaitingKeyframe && !keyframe)) {
+      this.#drop('awaiting-keyframe');
+      return false;
+    }
+    if (keyframe) {
+      this.#awaitingKeyframe = false;
+      this.#lastKeyframeMs = this.#now();
+    }
+    return true;
+  }
+
+  #writeVideo(ticks: number, keyframe: boolean, payload: Buffer): void {
+    this.#options.write({
+      kind: 'video',
+      timescale: 90_000,
+      dts: ticks,
+      pts: ticks,
+      keyframe,
+      payload,
+    });
+  }
+
+  /** Writes `config` as the video sequence header, with its track, and makes it the current one. */
+  #writeVideoConfig(ticks: number, config: Buffer, track: VideoTrack): void {
+    this.#videoConfig = config;
+    this.#options.write({
+      kind: 'video',
+      timescale: 90_000,
+      dts: ticks,
+      pts: ticks,
+      keyframe: false,
+      payload: config,
+      track,
+    });
+  }
+
+  /** Writes an av1C sequence header when the sequence header OBU is new; false when unreadable. */
+  #announceAv1(ticks: number, sequenceHeaderObu: Buffer): boolean {
+    let config: Buffer;
+    let header: Av1SequenceHeader;
+    try {
+      ({ config, header } = buildAv1CodecConfig(sequenceHeaderObu));
+    } catch {
+      this.#drop('bad-av1-sequence-header');
+      return false;
+    }
+    if (this.#videoConfig?.equals(config) === true) return true;
+    this.#writeVideoConfig(ticks, config, {
+      kind: 'video',
+      codec: 'av1',
+      config,
+      profile: av1ProfileName(header.seqProfile),
+      level: av1LevelName(header.seqLevelIdx0),
+      width: header.widthPx,
+      height: header.heightPx,
+    });
+    return true;
   }
 
   #keyframeNeeded(reason: string): void {
@@ -242,24 +361,9 @@ export class WhipIngest {
       return;
     }
     if (unit.keyframe && !this.#announceVideo(ticks)) return;
-    if (this.#videoConfig === null || (this.#awaitingKeyframe && !unit.keyframe)) {
-      this.#drop('awaiting-keyframe');
-      return;
-    }
-    if (unit.keyframe) {
-      this.#awaitingKeyframe = false;
-      this.#lastKeyframeMs = this.#now();
-    }
+    if (!this.#admitVideo(unit.keyframe)) return;
     const media = unit.units.filter((nal) => !LEFT_OUT.has((nal[0] ?? 0) & 0x1f));
-    if (media.length === 0) return;
-    this.#options.write({
-      kind: 'video',
-      timescale: 90_000,
-      dts: ticks,
-      pts: ticks,
-      keyframe: unit.keyframe,
-      payload: avccOf(media),
-    });
+    if (media.length > 0) this.#writeVideo(ticks, unit.keyframe, avccOf(media));
   }
 
   /** Writes a sequence header when the parameter sets are new; false when there are none. */
@@ -288,16 +392,7 @@ export class WhipIngest {
       this.#drop('bad-sps');
       return false;
     }
-    this.#videoConfig = config;
-    this.#options.write({
-      kind: 'video',
-      timescale: 90_000,
-      dts: ticks,
-      pts: ticks,
-      keyframe: false,
-      payload: config,
-      track,
-    });
+    this.#writeVideoConfig(ticks, config, track);
     return true;
   }
 
