@@ -376,9 +376,13 @@ export class AnalyticsStore {
     const db = new Database(file);
     try {
       db.pragma('busy_timeout = 5000');
-      db.pragma('journal_mode = WAL');
+      // Turning a new file to WAL takes a lock SQLite will not wait for (no busy handler): the
+      // workers of a group opening it at once saw SQLITE_BUSY here, so that step is retried.
+      whileBusy(() => db.pragma('journal_mode = WAL'));
       db.pragma('synchronous = NORMAL');
-      migrate(db);
+      whileBusy(() => {
+        migrate(db);
+      });
       return new AnalyticsStore(db, options);
     } catch (error) {
       db.close();
@@ -686,6 +690,22 @@ function migrate(db: Database.Database): void {
     db.prepare('DELETE FROM schema_version').run();
     db.prepare('INSERT INTO schema_version (version) VALUES (?)').run(MIGRATIONS.length);
   }).immediate();
+}
+
+/** Runs `step`, again every 10 ms for up to 5 s while SQLite answers SQLITE_BUSY (start-up only). */
+function whileBusy(step: () => unknown): void {
+  const until = Date.now() + 5000;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) {
+    try {
+      step();
+      return;
+    } catch (error) {
+      const busy = error instanceof Database.SqliteError && error.code === 'SQLITE_BUSY';
+      if (!busy || Date.now() >= until) throw error;
+      Atomics.wait(pause, 0, 0, 10);
+    }
+  }
 }
 
 function readVersion(db: Database.Database): number {
