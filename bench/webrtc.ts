@@ -3,6 +3,7 @@
 // node-datachannel WHEP viewers) pinned to CPU 1; one fresh onair per viewer count. Prints one
 // Markdown table. nginx-rtmp and Node-Media-Server have no WebRTC: there is no peer column.
 import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -19,6 +20,7 @@ const usage = `usage: npm run bench:webrtc [-- options]
   --ramp R         viewers started per second                    [50]
   --file PATH      video-only H.264 FLV (made when missing)      [bench/results/media-webrtc.flv]
   --out DIR        results directory                             [bench/results/webrtc-DATE]
+  --count-every K  one viewer of every K counts received RTP      [auto: viewers / 50, at least 1]
   --server-cpu N / --bench-cpu N                                 [0 / 1]`;
 
 /** 2 Mbit/s CBR 1280x720 30 fps x264 baseline (no B-frames), keyframe every 2 s, no audio. */
@@ -71,6 +73,8 @@ async function runOne(viewers: number, o: ReturnType<typeof parse>): Promise<Run
   const [rtmpPort = 0, httpPort = 0] = await freePorts(2);
   const udpPort = await freeUdpPort();
   const name = `webrtc-${viewers}`;
+  const apiToken = randomBytes(16).toString('hex');
+  const countEvery = o.countEvery ?? Math.max(1, Math.ceil(viewers / 50));
   const out = openSync(join(o.out, 'logs', `${name}.server.log`), 'w');
   const server = spawn(
     'taskset',
@@ -80,6 +84,7 @@ async function runOne(viewers: number, o: ReturnType<typeof parse>): Promise<Run
       ...['--log-level', 'warn', '--data-dir', join(o.out, 'onair-data')],
       ...['--set', `webrtc.udpPort=${udpPort}`, '--set', 'webrtc.bindAddress=127.0.0.1'],
       ...['--set', 'rtmp.maxConnectionsPerIp=1000000', '--set', 'limits.maxViewersPerIp=1000000'],
+      ...['--set', `api.token=${apiToken}`],
     ],
     { cwd: ROOT, stdio: ['ignore', out, out] },
   );
@@ -107,6 +112,7 @@ async function runOne(viewers: number, o: ReturnType<typeof parse>): Promise<Run
         ...['--viewers', String(viewers), '--ramp', String(o.ramp)],
         ...['--duration', String(o.durationS), '--file', o.file],
         ...['--server-pid', String(server.pid ?? 0), '--json', json],
+        ...['--count-every', String(countEvery), '--api-token', apiToken],
       ],
       { cwd: ROOT, stdio: ['ignore', log, log] },
     );
@@ -142,6 +148,7 @@ function parse(argv: string[]) {
       out: { type: 'string' },
       'server-cpu': { type: 'string', default: '0' },
       'bench-cpu': { type: 'string', default: '1' },
+      'count-every': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -159,6 +166,7 @@ function parse(argv: string[]) {
     out: resolve(ROOT, values.out ?? `bench/results/webrtc-${date}`),
     serverCpu: Number(values['server-cpu']),
     benchCpu: Number(values['bench-cpu']),
+    countEvery: values['count-every'] === undefined ? null : Number(values['count-every']),
   };
 }
 
@@ -167,22 +175,25 @@ const SATURATED_PCT = 90;
 
 export function webrtcTable(runs: readonly Run[]): string {
   const rows = [
-    '| viewers | answered / connected / receiving | keeping up % | received Mbps | onair CPU % | CPU %/Gbps | viewers/core (extrapolated) | onair RSS MB | startup p50 / p95 ms | bench CPU % | other load on server CPU % |',
-    '| ---: | :-: | ---: | ---: | ---: | ---: | ---: | ---: | :-: | ---: | ---: |',
+    '| viewers | answered / connected | onair sent the stream to % | sent Mbps | counted: receiving / keeping up % | onair CPU % | CPU %/Gbps sent | viewers/core (extrapolated) | onair RSS MB | startup p50 / p95 ms | bench CPU % | other load on server CPU % |',
+    '| ---: | :-: | ---: | ---: | :-: | ---: | ---: | ---: | ---: | :-: | ---: | ---: |',
   ];
+  const pct = (part: number, whole: number): number =>
+    whole > 0 ? Math.round((part * 1000) / whole) / 10 : 0;
   for (const { viewers, result: r, error } of runs) {
     if (r === null) {
-      rows.push(`| ${viewers} | FAILED: ${error ?? '?'} | | | | | | | | | |`);
+      rows.push(`| ${viewers} | FAILED: ${error ?? '?'} | | | | | | | | | | |`);
       continue;
     }
-    const gbps = r.receivedMbps / 1000;
-    const perGbps = gbps > 0 ? Math.round(r.serverCpuPct / gbps) : 0;
+    const sentMbps = r.sent?.mbps ?? 0;
+    const perGbps = sentMbps > 0 ? Math.round(r.serverCpuPct / (sentMbps / 1000)) : 0;
     const perCore = r.serverCpuPct > 0 ? Math.round((viewers * 100) / r.serverCpuPct) : 0;
     const busy = Object.values(r.machineBusyPct);
     const other = Math.max(0, Math.round((busy[0] ?? 0) - r.serverCpuPct));
     const ms = (v: number | null): string => (v === null ? '-' : String(Math.round(v)));
+    const sent = r.sent === null ? '-' : String(pct(r.sent.keepingUp, viewers));
     rows.push(
-      `| ${viewers} | ${r.answered} / ${r.connected} / ${r.receiving} | ${Math.round((r.keepingUp * 1000) / viewers) / 10} | ${r.receivedMbps} | ${r.serverCpuPct} | ${perGbps} | ~${perCore} | ${r.serverRssMB} | ${ms(r.startupP50Ms)} / ${ms(r.startupP95Ms)} | ${r.benchCpuPct}${r.benchCpuPct >= SATURATED_PCT ? ' !' : ''} | ${other} |`,
+      `| ${viewers} | ${r.answered} / ${r.connected} | ${sent} | ${sentMbps} | ${r.counted}: ${r.receiving} / ${pct(r.keepingUp, r.counted)} | ${r.serverCpuPct} | ${perGbps} | ~${perCore} | ${r.serverRssMB} | ${ms(r.startupP50Ms)} / ${ms(r.startupP95Ms)} | ${r.benchCpuPct}${r.benchCpuPct >= SATURATED_PCT ? ' !' : ''} | ${other} |`,
     );
   }
   return rows.join('\n');
@@ -217,7 +228,7 @@ async function main(): Promise<number> {
     `## onair WebRTC (WHEP) bench ${new Date().toISOString()}`,
     '',
     `media: ${o.file} (2 Mbit/s H.264 baseline, 30 fps, GOP 2 s, no audio); ${o.durationS} s per run, ramp ${o.ramp}/s; onair on CPU ${o.serverCpu}, load (publisher + node-datachannel viewers) on CPU ${o.benchCpu}.`,
-    'keeping up: viewers whose RTP bytes in the steady window were >= 95 % of the FLV video bytes published in it. viewers/core is extrapolated linearly from the measured CPU (viewers x 100 / CPU %), not measured.',
+    'onair sent the stream to: viewers whose RTP bytes handed to libdatachannel in the steady window (their API session) were >= 95 % of the FLV video bytes published in it. counted: the viewers that count the RTP they receive (one of every --count-every), how many got RTP, and how many received >= 95 %. viewers/core is extrapolated linearly from the measured CPU (viewers x 100 / CPU %).',
     `bench CPU ! (>= ${SATURATED_PCT} %): the load generator was saturated and limits the run. nginx-rtmp and Node-Media-Server have no WebRTC: no ratio to a peer.`,
     '',
     webrtcTable(runs),

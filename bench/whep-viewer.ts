@@ -28,6 +28,8 @@ export interface WhepViewerStats {
   error: string | null;
   /** The peer went to failed / closed / disconnected before close(). */
   ended: string | null;
+  /** Peers made again after libjuice dropped the ICE transport (see start()). */
+  retries: number;
 }
 
 /** See the file comment. */
@@ -61,6 +63,7 @@ export class WhepViewer {
       status: 0,
       error: null,
       ended: null,
+      retries: 0,
     };
     this.#name = name;
     this.#options = options;
@@ -117,9 +120,10 @@ export class WhepViewer {
   /**
    * Gathers (host candidates only: at once), POSTs the offer and applies the answer. libjuice, as
    * an offerer, now and then drops its ICE transport when the answerer's first connectivity check
-   * arrives before the answer is applied (seen on about one in five first peers of a process:
-   * "Got a remote candidate without ICE transport"); that viewer is made again once, as a browser
-   * user would reload.
+   * arrives before the answer is applied ("Got a remote candidate without ICE transport"): seen
+   * on about one in five first peers of a process, and on a loaded CI run twice in a row, 20 ms
+   * apart. Such a viewer is made again, up to 3 more times 200 ms apart, as a browser user would
+   * reload; `stats.retries` counts them.
    */
   async start(timeoutMs: number): Promise<void> {
     for (let attempt = 0; ; attempt++) {
@@ -128,9 +132,11 @@ export class WhepViewer {
         return;
       } catch (error) {
         const message = error instanceof Error ? error.message : String(error);
-        if (attempt === 0 && !this.#closed && message.includes('without ICE transport')) {
+        if (attempt < 3 && !this.#closed && message.includes('without ICE transport')) {
           await this.#dropPeer(timeoutMs);
+          await new Promise((resolve) => setTimeout(resolve, 200));
           this.stats.ended = null; // the dropped peer's 'failed'
+          this.stats.retries++;
           [this.#pc, this.#track] = this.#makePeer(attempt + 1);
           continue;
         }

@@ -54,7 +54,21 @@ before(async () => {
   });
   await viewer.start(10_000);
   assert.equal(viewer.stats.status, 201, viewer.stats.error ?? '');
-  await waitFor(() => viewer.stats.rtpPackets > 50, 15_000, 'RTP on the healthy WHEP viewer');
+  assert.equal(viewer.stats.error, null, `retries: ${viewer.stats.retries}`);
+  try {
+    await waitFor(() => viewer.stats.rtpPackets > 50, 15_000, 'RTP on the healthy WHEP viewer');
+  } catch (error) {
+    // What the viewer and the server saw, to tell a handshake that never finished from a peer
+    // that connected and was sent nothing.
+    const webrtc = server.logs
+      .filter((entry) => JSON.stringify(entry).toLowerCase().includes('whep'))
+      .slice(-20)
+      .map((entry) => JSON.stringify(entry).slice(0, 400));
+    throw new Error(
+      `${String(error)}\nviewer: ${JSON.stringify(viewer.stats)}\nserver:\n${webrtc.join('\n')}`,
+      { cause: error },
+    );
+  }
   whepOffer = await makeOffer('RecvOnly');
   whipOffer = await makeOffer('SendOnly');
 });
