@@ -67,10 +67,12 @@ test('a keyframe in several packets comes back whole with its size; an inter fra
   const key = keyframe(640, 360, Buffer.alloc(3000, 5));
   const frames = pushAll(d, packetize(key, 1000, 300), 9000);
   assert.equal(frames.length, 1);
-  assert.deepEqual(frames[0]?.data, key);
-  assert.equal(frames[0]?.keyframe, true);
-  assert.deepEqual(frames[0]?.size, { width: 640, height: 360 });
-  assert.equal(frames[0]?.timestamp, 9000);
+  const [frame] = frames;
+  assert.ok(frame);
+  assert.deepEqual(frame.data, key);
+  assert.equal(frame.keyframe, true);
+  assert.deepEqual(frame.size, { width: 640, height: 360 });
+  assert.equal(frame.timestamp, 9000);
   const inter = interFrame();
   const next = pushAll(d, packetize(inter, 1000), 12000);
   assert.deepEqual(next, [{ data: inter, timestamp: 12000, keyframe: false, size: null }]);
@@ -149,8 +151,10 @@ test('property: any packetization of a frame round-trips', () => {
         const frame = key ? keyframe(176, 144, Buffer.from(body)) : interFrame(Buffer.from(body));
         const out = pushAll(d, packetize(frame, mtu, pictureId), 42);
         assert.equal(out.length, 1);
-        assert.deepEqual(out[0]?.data, frame);
-        assert.equal(out[0]?.keyframe, key);
+        const [first] = out;
+        assert.ok(first);
+        assert.deepEqual(first.data, frame);
+        assert.equal(first.keyframe, key);
       },
     ),
   );
