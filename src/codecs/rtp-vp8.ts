@@ -6,7 +6,8 @@
 // it is a keyframe when the P bit of its first byte (the frame tag, RFC 6386 9.1) is 0, and a
 // keyframe's 10-byte header gives the picture size. Also the VPCodecConfigurationRecord (VP Codec
 // ISO Media File Format Binding) onair makes for a VP8 track: fMP4's vpcC and enhanced RTMP's
-// sequence start. Pure, bounded, never throws on input: a bad frame is dropped whole, with the reason.
+// sequence start. Pure, bounded, never throws on input: a bad frame is dropped whole, with the
+// reason.
 
 const X_BIT = 0x80;
 const S_BIT = 0x10;

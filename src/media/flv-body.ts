@@ -1,6 +1,6 @@
 // Frame -> FLV tag body, the encoding FLV and RTMP outputs send: legacy FLV (E.4.2, E.4.3) for
-// H.264, AAC and MP3, enhanced RTMP (ExVideoTagHeader, ExAudioTagHeader) for HEVC, AV1, VP9, VP8 and
-// Opus. The inverse of flv-tag-parser.ts. RTMP and FLV ingest keep the body they received, so
+// H.264, AAC and MP3, enhanced RTMP (ExVideoTagHeader, ExAudioTagHeader) for HEVC, AV1, VP9,
+// VP8 and Opus. The inverse of flv-tag-parser.ts. RTMP and FLV ingest keep the body they received, so
 // this runs only for frames from other ingests, once per frame (the result stays on the frame).
 import { ctsMsOf, type Frame } from './frame.ts';
 import type { AudioTrack, VideoTrack } from './track.ts';

@@ -102,8 +102,8 @@ const hex2 = (byte: number): string => byte.toString(16).padStart(2, '0');
 
 /**
  * RFC 6381 CODECS string: 'avc1.64001f' (ISO/IEC 14496-15 annex E), 'hvc1.1.6.L93.B0',
- * 'av01.0.04M.08' (AV1-ISOBMFF annex A), 'vp08.00.21.08' (VP codec ISO binding), 'mp4a.40.2', 'opus'. Throws `CodecError` when the
- * config record is malformed, `ERR_FMP4_UNSUPPORTED_CODEC` for VP9 and MP3.
+ * 'av01.0.04M.08' (AV1-ISOBMFF annex A), 'vp08.00.21.08' (VP codec ISO binding), 'mp4a.40.2',
+ * 'opus'. Throws `CodecError` when the config record is malformed, `ERR_FMP4_UNSUPPORTED_CODEC` for VP9 and MP3.
  */
 export function codecsString(track: Track): string {
   switch (track.codec) {

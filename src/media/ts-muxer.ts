@@ -41,7 +41,7 @@ type AudioPlan =
   | { readonly codec: 'aac'; readonly adtsFixed: Buffer }
   | { readonly codec: 'mp3'; readonly streamType: number };
 
-/** The video plan for a track, or undefined for codecs HLS carries only in fMP4 (AV1, VP8; VP9 in neither). */
+/** The video plan for a track, or undefined for codecs TS cannot carry (AV1, VP8, VP9). */
 function videoPlan(track: VideoTrack): VideoPlan | undefined {
   switch (track.codec) {
     case 'h264':

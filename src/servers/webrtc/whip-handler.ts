@@ -1,7 +1,7 @@
 // WHIP ingest (RFC 9725): POST /<app>/<name>/whip with the publisher's SDP offer, after the same
 // publish decision as RTMP (key or token, on_publish, limits), answers 201 with the SDP answer
-// and a Location to DELETE; the publisher's H.264, AV1 or VP8 and Opus then come in over WebRTC and are
-// published into the hub like any other ingest (whip-ingest.ts makes the frames).
+// and a Location to DELETE; the publisher's H.264, AV1 or VP8 and Opus then come in over WebRTC
+// and are published into the hub like any other ingest (whip-ingest.ts makes the frames).
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../../log/logger.ts';

@@ -342,6 +342,7 @@ export class WhipIngest {
       codec: 'vp8',
       config,
       profile: '0',
+      level: ((config[1] ?? 0) / 10).toFixed(1),
       width,
       height,
     });
