@@ -7,6 +7,7 @@ import {
   parseVpCodecConfig,
   vp8KeyframeSize,
   vp8PayloadStart,
+  vp8RtpPayloads,
 } from './rtp-vp8.ts';
 
 const LIMITS = { maxFrameBytes: 1 << 16, maxPackets: 64 };
@@ -196,4 +197,28 @@ test('buildVp8CodecConfig(): profile 0, a level for the size, 8-bit 4:2:0, no in
   assert.equal(buildVp8CodecConfig(1920, 1080)[1], 40);
   assert.equal(buildVp8CodecConfig(16383, 16383)[1], 62);
   assert.equal(parseVpCodecConfig(Buffer.alloc(7)), null);
+});
+
+test('vp8RtpPayloads() round-trips through the depacketizer, with its PictureID, within the bound', () => {
+  fc.assert(
+    fc.property(
+      fc.uint8Array({ minLength: 1, maxLength: 4000 }),
+      fc.integer({ min: 5, max: 1200 }),
+      fc.integer({ min: 0, max: 0x7fff }),
+      (body, max, pictureId) => {
+        const frame = interFrame(Buffer.from(body));
+        const payloads = vp8RtpPayloads(frame, max, pictureId);
+        for (const p of payloads) {
+          assert.ok(p.length <= max);
+          assert.equal(((p[2] ?? 0) & 0x7f) * 256 + (p[3] ?? 0), pictureId);
+        }
+        const d = new Vp8Depacketizer(LIMITS);
+        const [out] = pushAll(d, payloads, 5);
+        assert.ok(out);
+        assert.deepEqual(out.data, frame);
+      },
+    ),
+  );
+  assert.deepEqual(vp8RtpPayloads(Buffer.alloc(0), 1000, 1), []);
+  assert.deepEqual(vp8RtpPayloads(Buffer.alloc(10), 4, 1), []);
 });

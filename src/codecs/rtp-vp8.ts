@@ -217,3 +217,30 @@ export function parseVpCodecConfig(
   if (config.length < 8) return null;
   return { profile: config[0] ?? 0, level: config[1] ?? 0, bitDepth: (config[2] ?? 0) >>> 4 };
 }
+
+/**
+ * A VP8 frame as RFC 7741 RTP payloads of at most `maxPayloadBytes` each: a descriptor with X,
+ * I and the 15-bit `pictureId` (the same in every packet of the frame), S and PID 0 on the
+ * first, then the frame's bytes in order. Empty for an empty frame or a bound too small.
+ */
+export function vp8RtpPayloads(
+  frame: Buffer,
+  maxPayloadBytes: number,
+  pictureId: number,
+): Buffer[] {
+  const descriptorBytes = 4;
+  const chunk = maxPayloadBytes - descriptorBytes;
+  if (frame.length === 0 || chunk < 1) return [];
+  const out: Buffer[] = [];
+  for (let at = 0; at < frame.length; at += chunk) {
+    const part = frame.subarray(at, at + chunk);
+    const payload = Buffer.allocUnsafe(descriptorBytes + part.length);
+    payload[0] = X_BIT | (at === 0 ? S_BIT : 0);
+    payload[1] = I_BIT;
+    payload[2] = M_BIT | ((pictureId >>> 8) & 0x7f);
+    payload[3] = pictureId & 0xff;
+    part.copy(payload, descriptorBytes);
+    out.push(payload);
+  }
+  return out;
+}

@@ -1,8 +1,8 @@
 // End to end: WebRTC ingest (WHIP) of VP8. Headless Chromium publishes its fake camera with VP8
 // forced (setCodecPreferences with only VP8, as Firefox without OpenH264 offers), so the offer has
 // no H.264 or AV1; the stream plays as VP8 at the camera's size over HTTP-FLV (enhanced RTMP
-// vp08) and LL-HLS (fMP4 vp08 + vpcC), and a WHEP viewer is refused with 406 and the reason
-// (WebRTC playback carries H.264 only).
+// vp08) and LL-HLS (fMP4 vp08 + vpcC), and to a WHEP viewer as it came (RFC 7741), which
+// decodes it at that size.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
@@ -11,6 +11,7 @@ import { startServer, type TestServer } from '../support/server.ts';
 import { assertVideo, probe, run, waitFor, type ProbedStream } from '../support/media-tools.ts';
 import { FAKE_MEDIA_ARGS, waitForPage, withChromiumPage } from '../support/chromium.ts';
 import { watchHttpFlv } from '../support/flv-reader.ts';
+import { whepClientScript } from '../support/whep-page.ts';
 import { tempDir } from '../support/temp-dir.ts';
 import { FlvTagType } from '../../src/codecs/flv.ts';
 
@@ -51,22 +52,16 @@ function whipVp8Script(url: string, key: string): string {
   })()`;
 }
 
-/** Runs in the page: a recvonly WHEP offer for `url`; the answer's status and body. */
-function whepScript(url: string): string {
-  return `(async () => {
-    const pc = new RTCPeerConnection();
-    pc.addTransceiver('video', { direction: 'recvonly' });
-    await pc.setLocalDescription(await pc.createOffer());
-    const response = await fetch(${JSON.stringify(url)}, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/sdp' },
-      body: pc.localDescription.sdp,
-    });
-    window.whip.whepStatus = response.status;
-    window.whip.whepBody = await response.text();
-    pc.close();
-  })()`;
-}
+/** In the page: the WHEP viewer's decoded video frames and their size. */
+const WHEP_STATS = `(async () => {
+  const stats = await window.whep.pc.getStats();
+  for (const report of stats.values()) {
+    if (report.type === 'inbound-rtp' && report.kind === 'video') {
+      return { framesDecoded: report.framesDecoded ?? 0, width: report.frameWidth ?? 0, height: report.frameHeight ?? 0 };
+    }
+  }
+  return { framesDecoded: 0, width: 0, height: 0 };
+})()`;
 
 /**
  * ffprobe of the VP8 in a live HTTP-FLV stream. ffprobe 5.1 reads no enhanced FLV, so onair's
@@ -142,7 +137,7 @@ void describe('WebRTC ingest (WHIP) of VP8', () => {
     await server.stop();
   });
 
-  test('Chromium publishes VP8 over WHIP; HTTP-FLV and LL-HLS carry it; WHEP refuses it', async (t) => {
+  test('Chromium publishes VP8 over WHIP; HTTP-FLV, LL-HLS and WHEP carry it', async (t) => {
     await withChromiumPage(
       async (page, problems) => {
         await page.goto(server.httpUrl(''));
@@ -171,13 +166,23 @@ void describe('WebRTC ingest (WHIP) of VP8', () => {
         assertVideo(flv, 'vp8', [640, 360], 'HTTP-FLV');
         assertVideo(await probe(server.httpUrl(`${PATH}.m3u8`)), 'vp8', [640, 360], 'LL-HLS');
 
-        await page.evaluate(whepScript(`/${PATH}/whep`));
-        await waitForPage(page, 'window.whip.whepStatus !== 0', 10_000);
-        const whep = await page.evaluate<{ status: number; body: string }>(
-          '({ status: window.whip.whepStatus, body: window.whip.whepBody })',
+        await page.evaluate(whepClientScript(`/${PATH}/whep`));
+        await waitForPage(page, 'window.whep.status !== 0 || window.whep.error !== null', 15_000);
+        const whep = await page.evaluate<{ status: number; error: string | null; answer: string }>(
+          '({ status: window.whep.status, error: window.whep.error, answer: window.whep.answer })',
         );
-        assert.equal(whep.status, 406);
-        assert.match(whep.body, /vp8; WebRTC playback carries H\.264/);
+        assert.equal(whep.status, 201, whep.error ?? '');
+        assert.match(whep.answer, /a=rtpmap:\d+ VP8\/90000/, 'the answer sends VP8');
+        // The WHEP viewer decodes the VP8 as it came from the publisher, at its size.
+        let stats = { framesDecoded: 0, width: 0, height: 0 };
+        const deadline = Date.now() + 20_000;
+        while (stats.framesDecoded < 25) {
+          if (Date.now() > deadline)
+            assert.fail(`WHEP VP8 did not decode: ${JSON.stringify(stats)}`);
+          await new Promise((resolve) => setTimeout(resolve, 200));
+          stats = await page.evaluate<typeof stats>(WHEP_STATS);
+        }
+        assert.deepEqual([stats.width, stats.height], [640, 360]);
         assert.deepEqual(problems.exceptions, []);
       },
       { args: FAKE_MEDIA_ARGS },
