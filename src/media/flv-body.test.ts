@@ -60,9 +60,9 @@ test('flvBodyOf: AAC raw frames and the AudioSpecificConfig header', () => {
   assert.deepEqual(header.track, audio);
 });
 
-test('flvBodyOf: HEVC, AV1 and VP9 as enhanced RTMP coded frames (HEVC with its offset)', () => {
+test('flvBodyOf: HEVC, AV1, VP9 and VP8 as enhanced RTMP coded frames (HEVC with its offset)', () => {
   const payload = Buffer.from([0, 0, 0, 3, 0x26, 0x01, 0xaf]);
-  for (const codec of ['hevc', 'av1', 'vp9'] as const) {
+  for (const codec of ['hevc', 'av1', 'vp9', 'vp8'] as const) {
     const track: VideoTrack = { kind: 'video', codec, config: Buffer.from([1, 2, 3]) };
     const cts = codec === 'hevc' ? 80 : 0;
     assertFrameRoundTrip(frameOf(track, { payload, keyframe: true, pts: 900_000 + cts * 90 }), cts);

@@ -1,6 +1,6 @@
 // Frame -> FLV tag body, the encoding FLV and RTMP outputs send: legacy FLV (E.4.2, E.4.3) for
-// H.264, AAC and MP3, enhanced RTMP (ExVideoTagHeader, ExAudioTagHeader) for HEVC, AV1, VP9 and
-// Opus. The inverse of flv-tag-parser.ts. RTMP and FLV ingest keep the body they received, so
+// H.264, AAC and MP3, enhanced RTMP (ExVideoTagHeader, ExAudioTagHeader) for HEVC, AV1, VP9,
+// VP8 and Opus. The inverse of flv-tag-parser.ts. RTMP and FLV ingest keep the body they received, so
 // this runs only for frames from other ingests, once per frame (the result stays on the frame).
 import { ctsMsOf, type Frame } from './frame.ts';
 import type { AudioTrack, VideoTrack } from './track.ts';
@@ -22,6 +22,7 @@ const FOURCC: Readonly<Record<string, Buffer>> = {
   hevc: Buffer.from('hvc1', 'latin1'),
   av1: Buffer.from('av01', 'latin1'),
   vp9: Buffer.from('vp09', 'latin1'),
+  vp8: Buffer.from('vp08', 'latin1'),
   opus: Buffer.from('Opus', 'latin1'),
 };
 

@@ -116,7 +116,8 @@ const VIDEO_CASES: [string, Buffer, TagParse][] = [
   ['enhanced MPEG2TSSequenceStart', bytes([0x95], 'av01', [0]), ignored('unsupported-codec')],
   ['enhanced multitrack', bytes([0x96, 0x00], 'av01', [0, 0x12, 0]), ignored('multitrack')],
   ['enhanced reserved packet type 8', bytes([0x98], 'av01'), ignored('unsupported-codec')],
-  ['enhanced vp08', bytes([0x91], 'vp08', [0]), ignored('unsupported-codec')],
+  ['enhanced vp08 key frame', bytes([0x91], 'vp08', [0]), frame(true, 0, 5)],
+  ['enhanced unknown FourCC', bytes([0x91], 'vp10', [0]), ignored('unsupported-codec')],
   ['enhanced unknown FourCC', bytes([0x90], 'xxxx', [1, 2, 3]), ignored('unsupported-codec')],
   ['enhanced bad hvcC', bytes([0x90], 'hvc1', HVCC.subarray(0, 10)), ignored('bad-config')],
   [
@@ -221,12 +222,13 @@ void test('parseVideoTag() makes an H.264 track from a legacy AVC sequence heade
   assertSubarray(track.config, body, 5);
 });
 
-void test('parseVideoTag() makes tracks from enhanced avc1, hvc1, av01 and vp09 sequence starts', () => {
+void test('parseVideoTag() makes tracks from enhanced avc1, hvc1, av01, vp09 and vp08 sequence starts', () => {
   const cases = [
     ['avc1', AVCC, { codec: 'h264', profile: 'High', level: '1.3', width: 320, height: 240 }],
     ['hvc1', HVCC, { codec: 'hevc', profile: 'Main', level: '3.1' }],
     ['av01', AV1C, { codec: 'av1', profile: 'High', level: '3.0' }],
     ['vp09', VPCC, { codec: 'vp9' }],
+    ['vp08', VPCC, { codec: 'vp8' }],
   ] as const;
   for (const [fourCc, config, expected] of cases) {
     const body = bytes([0x90], fourCc, config);

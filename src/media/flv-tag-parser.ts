@@ -71,6 +71,7 @@ const VIDEO_FOURCC: Readonly<Record<string, VideoCodec>> = {
   hvc1: 'hevc',
   av01: 'av1',
   vp09: 'vp9',
+  vp08: 'vp8',
 };
 
 const ignored = (reason: IgnoreReason): TagParse => ({ type: 'ignored', reason });
@@ -140,6 +141,7 @@ function videoTrack(codec: VideoCodec, config: Buffer): VideoTrack {
       };
     }
     case 'vp9':
+    case 'vp8':
       // VPCodecConfigurationRecord is carried through unparsed.
       return { kind: 'video', codec, config };
   }

@@ -9,6 +9,7 @@ import { CodecError } from '../codecs/codec-error.ts';
 import { FlvDecoder, FlvTagType } from '../codecs/flv.ts';
 import { av1SequenceHeaderSize } from '../codecs/av1.ts';
 import { hevcSpsSize } from '../codecs/hevc.ts';
+import { buildVp8CodecConfig } from '../codecs/rtp-vp8.ts';
 import { opusPacketDurationSamples } from '../codecs/opus.ts';
 import {
   codecsString,
@@ -213,6 +214,29 @@ test('codecsString() and encodeInitSegment() reject VP9 and MP3 with ERR_FMP4_UN
     assert.throws(() => codecsString(track), code);
     assert.throws(() => encodeInitSegment([H264, track]), code);
   }
+});
+
+test('VP8: codecsString() vp08.00.21.08, a vp08 sample entry with a version-1 vpcC and the size', () => {
+  const vp8: Track = {
+    kind: 'video',
+    codec: 'vp8',
+    config: buildVp8CodecConfig(640, 360),
+    width: 640,
+    height: 360,
+  };
+  assert.equal(codecsString(vp8), 'vp08.00.21.08');
+  const init = encodeInitSegment([vp8]);
+  const entry = init.indexOf('vp08', 0, 'latin1');
+  assert.ok(entry > 0, 'a vp08 sample entry');
+  assert.equal(init.readUInt16BE(entry + 4 + 24), 640);
+  assert.equal(init.readUInt16BE(entry + 4 + 26), 360);
+  const vpcC = init.indexOf('vpcC', 0, 'latin1');
+  assert.equal(init.readUInt32BE(vpcC - 4), 8 + 4 + 8, 'box, version and flags, record');
+  assert.deepEqual(init.subarray(vpcC + 4, vpcC + 8), Buffer.from([1, 0, 0, 0]));
+  assert.deepEqual(init.subarray(vpcC + 8, vpcC + 16), vp8.config);
+  const short = { ...vp8, config: Buffer.alloc(7) };
+  assert.throws(() => codecsString(short), { code: 'ERR_FMP4_FIELD_RANGE' });
+  assert.throws(() => encodeInitSegment([short]), { code: 'ERR_FMP4_FIELD_RANGE' });
 });
 
 test('encodeInitSegment() rejects a malformed config record with the codec error', () => {

@@ -10,6 +10,7 @@ import {
 } from '../codecs/codec-config.ts';
 import { av1SequenceHeaderSize, withoutTemporalDelimiters } from '../codecs/av1.ts';
 import { parseAvcDecoderConfig } from '../codecs/h264.ts';
+import { parseVpCodecConfig } from '../codecs/rtp-vp8.ts';
 import { hevcSpsSize } from '../codecs/hevc.ts';
 import {
   box,
@@ -28,6 +29,7 @@ import {
   encodeTkhd,
   encodeVisualSampleEntry,
   encodeVmhd,
+  fullBox,
 } from '../codecs/mp4-boxes.ts';
 import type { Frame } from './frame.ts';
 import type { AudioTrack, Track, VideoTrack } from './track.ts';
@@ -100,8 +102,8 @@ const hex2 = (byte: number): string => byte.toString(16).padStart(2, '0');
 
 /**
  * RFC 6381 CODECS string: 'avc1.64001f' (ISO/IEC 14496-15 annex E), 'hvc1.1.6.L93.B0',
- * 'av01.0.04M.08' (AV1-ISOBMFF annex A), 'mp4a.40.2', 'opus'. Throws `CodecError` when the
- * config record is malformed, `ERR_FMP4_UNSUPPORTED_CODEC` for VP9 and MP3.
+ * 'av01.0.04M.08' (AV1-ISOBMFF annex A), 'vp08.00.21.08' (VP codec ISO binding), 'mp4a.40.2',
+ * 'opus'. Throws `CodecError` when the config record is malformed, `ERR_FMP4_UNSUPPORTED_CODEC` for VP9 and MP3.
  */
 export function codecsString(track: Track): string {
   switch (track.codec) {
@@ -117,6 +119,11 @@ export function codecsString(track: Track): string {
       const depth = String(av1.bitDepth).padStart(2, '0');
       return `av01.${av1.seqProfile}.${level}${av1.tier === 1 ? 'H' : 'M'}.${depth}`;
     }
+    case 'vp8': {
+      const vp = vpConfig(track);
+      const two = (n: number): string => String(n).padStart(2, '0');
+      return `vp08.${two(vp.profile)}.${two(vp.level)}.${two(vp.bitDepth)}`;
+    }
     case 'aac':
       return `mp4a.40.${parseAudioSpecificConfig(track.config).objectType}`;
     case 'opus':
@@ -126,6 +133,18 @@ export function codecsString(track: Track): string {
     case 'mp3':
       throw unsupported(track);
   }
+}
+
+/** The VPCodecConfigurationRecord of a VP8 track; `ERR_FMP4_FIELD_RANGE` when it is short. */
+function vpConfig(track: VideoTrack): { profile: number; level: number; bitDepth: number } {
+  const vp = parseVpCodecConfig(track.config);
+  if (vp === null) {
+    throw new CodecError(
+      'ERR_FMP4_FIELD_RANGE',
+      `Cannot write vpcC: the VPCodecConfigurationRecord has ${track.config.length} bytes, not 8`,
+    );
+  }
+  return vp;
 }
 
 /** hvc1.[space][profile].[compat flags, bit-reversed].[L|H][level].[constraint bytes] (E.3). */
@@ -148,7 +167,7 @@ function hevcCodecsString(hvcC: Buffer): string {
 
 /**
  * ftyp (iso6, cmfc brands) + moov for these tracks (track ids 1.. in order): mvhd, one trak per
- * track with an empty sample table and its sample entry (avc1+avcC, hvc1+hvcC, av01+av1C,
+ * track with an empty sample table and its sample entry (avc1+avcC, hvc1+hvcC, av01+av1C, vp08+vpcC,
  * mp4a+esds, Opus+dOps), then mvex with a trex per track. Throws `CodecError`
  * `ERR_FMP4_UNSUPPORTED_CODEC` for VP9 and MP3, or the codec's error for a malformed config.
  */
@@ -190,6 +209,10 @@ function videoSampleEntry(track: VideoTrack, size: { widthPx: number; heightPx: 
     case 'av1':
       parseAv1CodecConfig(track.config);
       return encodeVisualSampleEntry('av01', size, box('av1C', track.config));
+    case 'vp8':
+      vpConfig(track);
+      // vpcC is a full box, version 1 (the record the track carries has no version and flags).
+      return encodeVisualSampleEntry('vp08', size, fullBox('vpcC', 1, 0, track.config));
     case 'vp9':
       throw unsupported(track);
   }

@@ -89,7 +89,7 @@ export interface FragmenterOptions {
 
 /** Codecs each container carries. */
 const CARRIED: Readonly<Record<FragmentContainer, ReadonlySet<string>>> = {
-  fmp4: new Set(['h264', 'hevc', 'av1', 'aac', 'opus']),
+  fmp4: new Set(['h264', 'hevc', 'av1', 'vp8', 'aac', 'opus']),
   mpegts: new Set(['h264', 'hevc', 'aac', 'mp3']),
 };
 
@@ -178,7 +178,7 @@ export class Fragmenter {
 
   onTracks(tracks: readonly Track[]): void {
     this.#closeSegment();
-    // Tracks the container cannot carry are left out (TS has no AV1/Opus, fMP4 here no VP9/MP3).
+    // Tracks the container cannot carry are left out (TS: no AV1/VP8/Opus; fMP4 here no VP9/MP3).
     const carried = CARRIED[this.#options.container];
     this.#video = tracks.find((t) => t.kind === 'video' && carried.has(t.codec)) ?? null;
     this.#audio =

@@ -10,9 +10,9 @@ export type FrameKind = 'video' | 'audio' | 'data';
  * One coded frame, or one codec configuration (a sequence header), or one script-data message.
  *
  * `payload` is what the codec defines, whatever the ingest protocol: H.264/HEVC access units as
- * length-prefixed (AVCC) NAL units, AV1 temporal units as low-overhead OBUs, a VP9 frame, a raw
- * AAC or Opus packet, an MP3 frame; for a sequence header the configuration record (the track's
- * `config`); for `data` an AMF0 onMetaData. FLV and RTMP outputs need the FLV tag body: RTMP and
+ * length-prefixed (AVCC) NAL units, AV1 temporal units as low-overhead OBUs, a VP9 or VP8
+ * frame, a raw AAC or Opus packet, an MP3 frame; for a sequence header the configuration record
+ * (the track's `config`); for `data` an AMF0 onMetaData. FLV and RTMP outputs need the FLV tag body: RTMP and
  * FLV ingest hand theirs over (`flvBody`, so pass-through stays zero-copy); for any other ingest
  * flvBodyOf() builds it once, on first use, and keeps it here.
  */

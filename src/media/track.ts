@@ -1,7 +1,7 @@
 // Track: one elementary stream of a live Stream (its codec and codec configuration).
 
-/** Video codecs onair carries; enhanced RTMP adds the last three. */
-export type VideoCodec = 'h264' | 'hevc' | 'av1' | 'vp9';
+/** Video codecs onair carries; enhanced RTMP adds HEVC, AV1, VP9 and VP8 (WHIP AV1 and VP8). */
+export type VideoCodec = 'h264' | 'hevc' | 'av1' | 'vp9' | 'vp8';
 /** Audio codecs onair carries. */
 export type AudioCodec = 'aac' | 'mp3' | 'opus';
 

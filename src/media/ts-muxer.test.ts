@@ -140,6 +140,7 @@ test('TsMuxer.segmentHeader() lists H.264 and AAC with the PCR on video', () => 
 test('TsMuxer.segmentHeader() picks stream types and the PCR PID from the carried tracks', () => {
   const hevc: VideoTrack = { kind: 'video', codec: 'hevc', config: hvcC([]) };
   const av1: VideoTrack = { kind: 'video', codec: 'av1', config: Buffer.alloc(4) };
+  const vp8: VideoTrack = { kind: 'video', codec: 'vp8', config: Buffer.alloc(8) };
   const opus: AudioTrack = { kind: 'audio', codec: 'opus', config: Buffer.alloc(0) };
   const mp3 = (sampleRate: number): AudioTrack => ({
     kind: 'audio',
@@ -151,6 +152,7 @@ test('TsMuxer.segmentHeader() picks stream types and the PCR PID from the carrie
     ['AAC only', [AAC], { pcrPid: AUDIO_PID, streams: [[0x0f, AUDIO_PID]] }],
     ['AV1 + AAC', [av1, AAC], { pcrPid: AUDIO_PID, streams: [[0x0f, AUDIO_PID]] }],
     ['AV1 + Opus', [av1, opus], { pcrPid: 0x1fff, streams: [] }],
+    ['VP8 + AAC', [vp8, AAC], { pcrPid: AUDIO_PID, streams: [[0x0f, AUDIO_PID]] }],
     ['H.264 + Opus', [H264, opus], { pcrPid: VIDEO_PID, streams: [[0x1b, VIDEO_PID]] }],
     [
       'HEVC + MP3 22.05 kHz',
@@ -333,6 +335,11 @@ test('TsMuxer.encodeFrame() returns an empty Buffer for frames it cannot carry',
     [
       'AV1',
       new TsMuxer([{ kind: 'video', codec: 'av1', config: Buffer.alloc(4) }]),
+      frame('video', slice),
+    ],
+    [
+      'VP8',
+      new TsMuxer([{ kind: 'video', codec: 'vp8', config: Buffer.alloc(8) }]),
       frame('video', slice),
     ],
     [

@@ -41,7 +41,7 @@ type AudioPlan =
   | { readonly codec: 'aac'; readonly adtsFixed: Buffer }
   | { readonly codec: 'mp3'; readonly streamType: number };
 
-/** The video plan for a track, or undefined for codecs HLS carries only in fMP4 (AV1, VP9). */
+/** The video plan for a track, or undefined for codecs TS cannot carry (AV1, VP8, VP9). */
 function videoPlan(track: VideoTrack): VideoPlan | undefined {
   switch (track.codec) {
     case 'h264':
@@ -50,6 +50,7 @@ function videoPlan(track: VideoTrack): VideoPlan | undefined {
       return { streamType: StreamType.Hevc, ...nalFormatOf('hevc', track.config) };
     case 'av1':
     case 'vp9':
+    case 'vp8':
       return undefined;
   }
 }
@@ -77,7 +78,7 @@ function audioPlan(track: AudioTrack): AudioPlan | undefined {
 /**
  * One stream's MPEG-TS muxer: video on PID 0x100 (H.264 0x1b, HEVC 0x24), audio on PID 0x101
  * (AAC in ADTS 0x0f, MP3 0x03/0x04), PMT on PID 0x1000. The PCR rides on the first packet of
- * every video PES, or of every audio PES when no video is carried. AV1, VP9 and Opus are not
+ * every video PES, or of every audio PES when no video is carried. AV1, VP9, VP8 and Opus are not
  * carried (HLS uses fMP4 for them). Continuity counters run on across segments: the caller cuts
  * segments and calls {@link TsMuxer.segmentHeader} at the start of each.
  *

@@ -1,6 +1,6 @@
 // A WHEP viewer's SDP offer (RFC 8866, RFC 8829), read for what the answer needs: the mid of the
 // video and audio sections, and the payload types they offer for H.264 (RFC 6184 fmtp), AV1 (the
-// AOMedia RTP payload format, for WHIP) and Opus.
+// AOMedia RTP payload format) and VP8 (RFC 7741), both for WHIP, and Opus.
 // Bounded and linear: a hostile offer is an error, never work out of proportion to its size.
 
 /** Largest offer read (MediaMTX's cap too). */
@@ -34,6 +34,8 @@ export interface WhepOffer {
         readonly h264: readonly H264Format[];
         /** Payload types of AV1/90000, in offer order (at most MAX_FORMATS, like every list). */
         readonly av1: readonly number[];
+        /** Payload types of VP8/90000, in offer order (RFC 7741, for WHIP). */
+        readonly vp8: readonly number[];
       })
     | null;
   readonly audio: (OfferedMedia & { readonly opus: number | null }) | null;
@@ -89,6 +91,7 @@ export function parseWhepOffer(sdp: string): WhepOffer | string {
             receives: video.receives,
             h264: h264Formats(video),
             av1: av1Formats(video),
+            vp8: vp8Formats(video),
           },
     audio:
       audio?.mid == null
@@ -155,6 +158,10 @@ function h264Formats(section: Section): H264Format[] {
 
 function av1Formats(section: Section): number[] {
   return section.formats.filter((pt) => /^av1\/90000$/i.test(section.rtpmap.get(pt) ?? ''));
+}
+
+function vp8Formats(section: Section): number[] {
+  return section.formats.filter((pt) => /^vp8\/90000$/i.test(section.rtpmap.get(pt) ?? ''));
 }
 
 function opusFormat(section: Section): number | null {

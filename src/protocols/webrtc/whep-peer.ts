@@ -29,6 +29,8 @@ export function finishAnswer(sdp: string, options: WhepPeerOptions): string {
 /** What the answer sends on. */
 export interface WhepSendPlan {
   readonly video: {
+    /** H.264 (libdatachannel's default fmtp) or VP8; H.264 when not given. */
+    readonly codec?: 'h264' | 'vp8';
     readonly mid: string;
     readonly payloadType: number;
     readonly ssrc: number;
@@ -102,7 +104,9 @@ export class WhepPeer {
   #track(media: Ndc.Video | Ndc.Audio, plan: WhepSendPlan, kind: 'video' | 'audio'): Ndc.Track {
     const send = kind === 'video' ? plan.video : plan.audio;
     if (send === null) throw new Error('no send plan');
-    if (kind === 'video') (media as Ndc.Video).addH264Codec(send.payloadType);
+    if (kind === 'video' && plan.video?.codec === 'vp8') {
+      (media as Ndc.Video).addVP8Codec(send.payloadType);
+    } else if (kind === 'video') (media as Ndc.Video).addH264Codec(send.payloadType);
     else (media as Ndc.Audio).addOpusCodec(send.payloadType);
     media.addSSRC(send.ssrc, plan.cname, plan.cname, kind);
     const track = holdUntilClosed(this.#pc.addTrack(media));

@@ -44,10 +44,13 @@ test('parseWhipOffer(): the mids, H.264 42e01f in mode 1 and the Opus payload ty
   );
 });
 
-test('parseWhipOffer(): 400 for what is not an offer, 406 without H.264 in mode 1', () => {
+test('parseWhipOffer(): 400 for what is not an offer, 406 without H.264 in mode 1, AV1 or VP8', () => {
   assert.equal((parseWhipOffer('hello') as { status: number }).status, 400);
-  const vp8Only = OFFER.replace(/a=rtpmap:(103|107|117|109) H264/g, 'a=rtpmap:$1 VP9');
-  assert.equal((parseWhipOffer(vp8Only) as { status: number }).status, 406);
+  const vp9Only = OFFER.replace(/a=rtpmap:(103|107|117|109) H264/g, 'a=rtpmap:$1 VP9').replace(
+    'a=rtpmap:96 VP8/90000',
+    'a=rtpmap:96 VP9/90000',
+  );
+  assert.equal((parseWhipOffer(vp9Only) as { status: number }).status, 406);
   const audioOnly = OFFER.slice(0, OFFER.indexOf('m=video'));
   assert.equal((parseWhipOffer(audioOnly) as { status: number }).status, 406);
   const noOpus = OFFER.replace('opus/48000/2', 'PCMU/8000');
@@ -79,6 +82,7 @@ test('parseWhipOffer(): AV1 when the offer has no usable H.264, H.264 when it ha
   assert.equal(chosen.video.codec, 'av1', 'H.264 in mode 0 only is not usable');
   const notListed = withAv1
     .replace(/a=rtpmap:(103|107|117|109) H264/g, 'a=rtpmap:$1 VP9')
+    .replace('a=rtpmap:96 VP8/90000', 'a=rtpmap:96 VP9/90000')
     .replace(' 45 ', ' ')
     .replace(' 46\r\n', '\r\n');
   const refused = parseWhipOffer(notListed);
@@ -86,7 +90,27 @@ test('parseWhipOffer(): AV1 when the offer has no usable H.264, H.264 when it ha
     'status' in refused && refused.status === 406,
     'an rtpmap not on the m-line is ignored',
   );
-  assert.match(refused.message, /H\.264 or AV1/);
+  assert.match(refused.message, /H\.264, AV1 or VP8/);
+});
+
+test('parseWhipOffer(): VP8 when the offer has neither usable H.264 nor AV1 (Firefox without OpenH264)', () => {
+  const noH264 = OFFER.replace(/a=rtpmap:(103|107|117|109) H264/g, 'a=rtpmap:$1 VP9');
+  const vp8 = parseWhipOffer(noH264);
+  assert.ok(!('status' in vp8), 'the offer lists VP8/90000 on 96');
+  assert.deepEqual(vp8.video, { mid: '1', codec: 'vp8', format: { payloadType: 96 } });
+  assert.deepEqual(vp8.audio, { mid: '0', payloadType: 111 });
+  const withAv1 = noH264
+    .replace('m=video 9 UDP/TLS/RTP/SAVPF 96 ', 'm=video 9 UDP/TLS/RTP/SAVPF 96 45 ')
+    .replace('a=rtpmap:96 VP8/90000', 'a=rtpmap:96 VP8/90000\r\na=rtpmap:45 AV1/90000');
+  const av1 = parseWhipOffer(withAv1);
+  assert.ok(!('status' in av1));
+  assert.equal(av1.video.codec, 'av1', 'AV1 before VP8');
+  const h264 = parseWhipOffer(OFFER);
+  assert.ok(!('status' in h264));
+  assert.equal(h264.video.codec, 'h264', 'H.264 before both');
+  const neither = parseWhipOffer(noH264.replace('a=rtpmap:96 VP8/90000', 'a=rtpmap:96 VP9/90000'));
+  assert.ok('status' in neither && neither.status === 406);
+  assert.match(neither.message, /no AV1 and no VP8/);
 });
 
 test('chooseWhipH264Format(): Constrained Baseline first, then Baseline/Main/High, never mode 0', () => {

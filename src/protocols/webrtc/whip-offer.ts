@@ -1,7 +1,7 @@
 // A WHIP publisher's SDP offer (RFC 9725): the sendonly video and audio sections it will send,
 // read by the same bounded parser as a WHEP offer (whep-offer.ts), and the formats onair takes
 // from it: H.264 in packetization-mode 1 (the profiles browsers and OBS offer), else AV1 (a
-// browser told to send only AV1), and Opus.
+// browser told to send only AV1), else VP8 (Firefox without OpenH264), and Opus.
 import { parseWhepOffer, type H264Format } from './whep-offer.ts';
 
 /** What onair will receive, and on which payload types. */
@@ -10,12 +10,12 @@ export interface WhipOffer {
   readonly audio: { readonly mid: string; readonly payloadType: number } | null;
 }
 
-/** The video onair receives: H.264 when the offer has a usable one, else AV1. */
+/** The video onair receives: H.264 when the offer has a usable one, else AV1, else VP8. */
 export type WhipVideo =
   | { readonly mid: string; readonly codec: 'h264'; readonly format: H264Format }
   | {
       readonly mid: string;
-      readonly codec: 'av1';
+      readonly codec: 'av1' | 'vp8';
       readonly format: { readonly payloadType: number };
     };
 
@@ -44,23 +44,29 @@ export function parseWhipOffer(sdp: string): WhipOffer | WhipOfferRefusal {
       status: 406,
       message:
         offer.video === null
-          ? 'the offer has no video: WHIP ingest takes H.264 or AV1 (and Opus)'
-          : 'the offer has neither H.264 with packetization-mode=1 nor AV1: WHIP ingest takes H.264 or AV1',
+          ? 'the offer has no video: WHIP ingest takes H.264, AV1 or VP8 (and Opus)'
+          : 'the offer has no H.264 with packetization-mode=1, no AV1 and no VP8: WHIP ingest takes H.264, AV1 or VP8',
     };
   }
   return { video, audio };
 }
 
-/** H.264 when one is usable (preferred: every output carries it), else the first AV1 format. */
+/**
+ * H.264 when one is usable (preferred: every output carries it), else the first AV1 format, else
+ * the first VP8 one (neither goes to MPEG-TS HLS or WebRTC playback).
+ */
 export function chooseWhipVideo(video: {
   readonly mid: string;
   readonly h264: readonly H264Format[];
   readonly av1: readonly number[];
+  readonly vp8: readonly number[];
 }): WhipVideo | null {
   const h264 = chooseWhipH264Format(video.h264);
   if (h264 !== null) return { mid: video.mid, codec: 'h264', format: h264 };
   const av1 = video.av1[0];
-  return av1 === undefined ? null : { mid: video.mid, codec: 'av1', format: { payloadType: av1 } };
+  if (av1 !== undefined) return { mid: video.mid, codec: 'av1', format: { payloadType: av1 } };
+  const vp8 = video.vp8[0];
+  return vp8 === undefined ? null : { mid: video.mid, codec: 'vp8', format: { payloadType: vp8 } };
 }
 
 /**

@@ -17,7 +17,7 @@ export interface WhipReceivePlan {
         /** The fmtp of the answer's H.264 format (the offered profile, packetization-mode 1). */
         readonly fmtp: string;
       }
-    | { readonly codec: 'av1'; readonly mid: string; readonly payloadType: number };
+    | { readonly codec: 'av1' | 'vp8'; readonly mid: string; readonly payloadType: number };
   readonly audio: { readonly mid: string; readonly payloadType: number } | null;
 }
 
@@ -66,7 +66,8 @@ export class WhipPeer {
       this.#pc.setRemoteDescription(offer, 'offer');
       const video = new ndc.Video(plan.video.mid, 'RecvOnly');
       if (plan.video.codec === 'h264') video.addH264Codec(plan.video.payloadType, plan.video.fmtp);
-      else video.addAV1Codec(plan.video.payloadType);
+      else if (plan.video.codec === 'av1') video.addAV1Codec(plan.video.payloadType);
+      else video.addVP8Codec(plan.video.payloadType);
       this.#video = this.#track(video, 'video');
       if (plan.audio) {
         const audio = new ndc.Audio(plan.audio.mid, 'RecvOnly');

@@ -25,6 +25,7 @@ const CODEC_NAMES: Readonly<Record<Track['codec'], string>> = {
   hevc: 'HEVC',
   av1: 'AV1',
   vp9: 'VP9',
+  vp8: 'VP8',
   aac: 'AAC',
   mp3: 'MP3',
   opus: 'Opus',

@@ -4,6 +4,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { encodeNack, encodePli } from '../../codecs/rtcp.ts';
 import { parseRtp } from '../../codecs/rtp.ts';
+import { Vp8Depacketizer, buildVp8CodecConfig } from '../../codecs/rtp-vp8.ts';
 import { testTracks, videoFrame } from '../../../test/support/media-frames.ts';
 import type { Frame } from '../../media/frame.ts';
 import { isNonReference, RtpStreamOutput, rtpTracksOf, type RtpViewer } from './rtp-stream.ts';
@@ -211,5 +212,46 @@ void describe('rtpTracksOf()', () => {
     assert.equal(tracks.h264, null);
     assert.equal(tracks.otherVideo, 'av1');
     assert.equal(tracks.opus, true);
+  });
+});
+
+void describe('RtpStreamOutput with VP8', () => {
+  it('sends VP8 frames as RFC 7741 payloads (one PictureID per frame), starting on a keyframe', () => {
+    const output = new RtpStreamOutput(() => undefined);
+    const config = buildVp8CodecConfig(640, 360);
+    const tracks = rtpTracksOf([{ kind: 'video', codec: 'vp8', config, width: 640, height: 360 }]);
+    assert.equal(tracks.vp8, true);
+    assert.equal(tracks.otherVideo, null, 'WebRTC sends VP8');
+    output.onTracks([{ kind: 'video', codec: 'vp8', config, width: 640, height: 360 }]);
+    const viewer = recorder(96);
+    output.add(viewer);
+    const key = Buffer.concat([
+      Buffer.from([0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x80, 0x02, 0x68, 0x01]),
+      Buffer.alloc(3000, 7),
+    ]);
+    const inter = Buffer.from([0x31, 0, 0, 1, 2, 3]);
+    const frame = (ms: number, keyframe: boolean, payload: Buffer): Frame => ({
+      ...videoFrame(ms, keyframe),
+      payload,
+    });
+    output.onFrame(frame(0, false, inter)); // before a keyframe: not sent
+    assert.equal(viewer.video.length, 0);
+    output.onFrame(frame(40, true, key));
+    output.onFrame(frame(80, false, inter));
+    const packets = viewer.video.map((p) => parseRtp(p));
+    assert.ok(gapless(seqs(viewer.video)));
+    const d = new Vp8Depacketizer({ maxFrameBytes: 1 << 20, maxPackets: 64 });
+    const out = packets.flatMap((p) => (p ? d.push(p.payload, p.timestamp, p.marker) : []));
+    assert.deepEqual(
+      out.map((f) => [f.keyframe, f.data.length]),
+      [
+        [true, key.length],
+        [false, inter.length],
+      ],
+    );
+    assert.deepEqual(out[0]?.size, { width: 640, height: 360 });
+    const pictureIds = new Set(packets.map((p) => p?.payload.readUInt16BE(2)));
+    assert.equal(pictureIds.size, 2, 'one PictureID per frame');
+    assert.ok(packets.every((p) => p !== null && p.payload.length <= 1160));
   });
 });

@@ -1,5 +1,5 @@
-// One stream's RTP for its WebRTC viewers: each H.264 frame is packetized once (RFC 6184, one
-// set of packets per payload type the viewers negotiated, usually one) and each Opus frame made
+// One stream's RTP for its WebRTC viewers: each H.264 frame is packetized once (RFC 6184; a VP8
+// frame, from WHIP or enhanced RTMP, RFC 7741; one set of packets for every viewer) and each Opus frame made
 // one packet (AAC first becomes Opus through one ffmpeg per stream, while viewers watch), with
 // the stream's SSRCs and sequence numbers, and the same Buffers go to every
 // viewer (libdatachannel copies and encrypts per peer). A viewer starts on a keyframe; one that
@@ -23,6 +23,7 @@ import {
   ViewerSeqMap,
 } from '../../protocols/webrtc/rtx-ring.ts';
 import { h264RtpPayloads, nalUnitsOfAvcc } from '../../codecs/rtp-h264.ts';
+import { vp8RtpPayloads } from '../../codecs/rtp-vp8.ts';
 import type { CloseReason, Subscriber } from '../../hub/subscriber.ts';
 import { rescale, type Frame } from '../../media/frame.ts';
 import type { AudioTrack, Track } from '../../media/track.ts';
@@ -102,13 +103,15 @@ interface ViewerState {
   readonly recovery: LossRecoveryCounts;
 }
 
-/** What WebRTC can send of a stream's tracks: H.264 video, Opus audio. */
+/** What WebRTC can send of a stream's tracks: H.264 or VP8 video, Opus audio. */
 export interface RtpTracks {
   readonly h264: { readonly format: NalFormat; readonly profileIdc: number } | null;
+  /** The video is VP8 (sent as it is, RFC 7741). */
+  readonly vp8: boolean;
   readonly opus: boolean;
   /** An AAC audio track (WebRTC carries it once transcoded to Opus). */
   readonly aac: AudioTrack | null;
-  /** A video track that is not H.264 (WebRTC viewers get no picture). */
+  /** A video track that is neither H.264 nor VP8 (WebRTC viewers get no picture). */
   readonly otherVideo: string | null;
 }
 
@@ -123,11 +126,13 @@ export function rtpTracksOf(tracks: readonly Track[]): RtpTracks {
           profileIdc: parseAvcDecoderConfig(video.config).profileIdc,
         }
       : null;
+  const vp8 = video?.codec === 'vp8';
   return {
     h264,
+    vp8,
     opus: audio?.codec === 'opus',
     aac: audio?.codec === 'aac' ? audio : null,
-    otherVideo: video !== undefined && video.codec !== 'h264' ? video.codec : null,
+    otherVideo: video !== undefined && video.codec !== 'h264' && !vp8 ? video.codec : null,
   };
 }
 
@@ -136,7 +141,9 @@ export class RtpStreamOutput implements Subscriber {
   readonly videoSsrc = randomInt(1, 2 ** 31);
   readonly audioSsrc = randomInt(1, 2 ** 31);
   readonly #viewers = new Map<RtpViewer, ViewerState>();
-  #tracks: RtpTracks = { h264: null, opus: false, aac: null, otherVideo: null };
+  #tracks: RtpTracks = { h264: null, vp8: false, opus: false, aac: null, otherVideo: null };
+  /** The 15-bit PictureID of the next VP8 frame. */
+  #pictureId = randomInt(0, 0x8000);
   #videoSeq = randomInt(0, 0x10000);
   #audioSeq = randomInt(0, 0x10000);
   /** The last video packets sent, by stream sequence number, for NACKs. */
@@ -216,6 +223,7 @@ export class RtpStreamOutput implements Subscriber {
     } catch {
       this.#tracks = {
         h264: null,
+        vp8: false,
         opus: false,
         aac: null,
         otherVideo: 'h264 with a bad configuration',
@@ -254,22 +262,7 @@ export class RtpStreamOutput implements Subscriber {
   }
 
   #video(frame: Frame): void {
-    const h264 = this.#tracks.h264;
-    if (h264 === null) return;
-    const units = nalUnitsOfAvcc(frame.payload, h264.format.lengthSize);
-    // WebRTC decoders expect frames in presentation order: with B-frames, the ones nothing
-    // refers to (nal_ref_idc 0) are left out, so what is sent is in order but for B-pyramids.
-    if (frame.pts !== frame.dts) this.#bFrames = true;
-    if (this.#bFrames && !frame.keyframe && isNonReference(units)) {
-      this.#droppedNonReference += 1;
-      return;
-    }
-    const payloads = h264RtpPayloads(
-      units,
-      h264.format.parameterSets,
-      frame.keyframe,
-      MAX_RTP_PAYLOAD_BYTES,
-    );
+    const payloads = this.#videoPayloads(frame);
     if (payloads.length === 0) return;
     const timestamp = rescale(frame.pts, frame.timescale, VIDEO_CLOCK) >>> 0;
     const firstSeq = this.#videoSeq;
@@ -315,6 +308,26 @@ export class RtpStreamOutput implements Subscriber {
         break;
       }
     }
+  }
+
+  /** The RTP payloads of a video frame: H.264 (RFC 6184) or VP8 (RFC 7741); none to send. */
+  #videoPayloads(frame: Frame): Buffer[] {
+    if (this.#tracks.vp8) {
+      const pictureId = this.#pictureId;
+      this.#pictureId = (pictureId + 1) & 0x7fff;
+      return vp8RtpPayloads(frame.payload, MAX_RTP_PAYLOAD_BYTES, pictureId);
+    }
+    const h264 = this.#tracks.h264;
+    if (h264 === null) return [];
+    const units = nalUnitsOfAvcc(frame.payload, h264.format.lengthSize);
+    // WebRTC decoders expect frames in presentation order: with B-frames, the ones nothing
+    // refers to (nal_ref_idc 0) are left out, so what is sent is in order but for B-pyramids.
+    if (frame.pts !== frame.dts) this.#bFrames = true;
+    if (this.#bFrames && !frame.keyframe && isNonReference(units)) {
+      this.#droppedNonReference += 1;
+      return [];
+    }
+    return h264RtpPayloads(units, h264.format.parameterSets, frame.keyframe, MAX_RTP_PAYLOAD_BYTES);
   }
 
   /**

@@ -167,15 +167,26 @@ export class WhepHandler {
     }
     const tracks = rtpTracksOf(stream.tracks);
     if (tracks.otherVideo !== null) {
-      refuse(406, `the stream's video is ${tracks.otherVideo}; WebRTC playback carries H.264`);
+      refuse(
+        406,
+        `the stream's video is ${tracks.otherVideo}; WebRTC playback carries H.264 or VP8`,
+      );
       return;
     }
+    const receives = offer.video?.receives === true ? offer.video : null;
+    const vp8 = tracks.vp8 && receives !== null ? receives.vp8[0] : undefined;
     const video =
-      tracks.h264 !== null && offer.video?.receives === true
-        ? chooseH264Format(offer.video.h264, tracks.h264.profileIdc)
-        : null;
+      tracks.h264 !== null && receives !== null
+        ? chooseH264Format(receives.h264, tracks.h264.profileIdc)
+        : vp8 === undefined
+          ? null
+          : { payloadType: vp8 };
     if (tracks.h264 !== null && video === null) {
       refuse(406, 'the offer has no H.264 with packetization-mode=1 to receive');
+      return;
+    }
+    if (tracks.vp8 && video === null) {
+      refuse(406, 'the offer has no VP8 to receive');
       return;
     }
     const carriesAudio = tracks.opus || (tracks.aac !== null && this.#options.toOpus !== undefined);
@@ -198,7 +209,12 @@ export class WhepHandler {
         {
           video:
             video && offer.video
-              ? { mid: offer.video.mid, payloadType: video.payloadType, ssrc: output.videoSsrc }
+              ? {
+                  codec: tracks.vp8 ? 'vp8' : 'h264',
+                  mid: offer.video.mid,
+                  payloadType: video.payloadType,
+                  ssrc: output.videoSsrc,
+                }
               : null,
           audio:
             audioPt !== null && offer.audio

@@ -1,7 +1,7 @@
 // WHIP ingest (RFC 9725): POST /<app>/<name>/whip with the publisher's SDP offer, after the same
 // publish decision as RTMP (key or token, on_publish, limits), answers 201 with the SDP answer
-// and a Location to DELETE; the publisher's H.264 or AV1 and Opus then come in over WebRTC and are
-// published into the hub like any other ingest (whip-ingest.ts makes the frames).
+// and a Location to DELETE; the publisher's H.264, AV1 or VP8 and Opus then come in over WebRTC
+// and are published into the hub like any other ingest (whip-ingest.ts makes the frames).
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../../log/logger.ts';
@@ -164,7 +164,11 @@ export class WhipHandler {
                   payloadType: offer.video.format.payloadType,
                   fmtp: h264AnswerFmtp(offer.video.format),
                 }
-              : { codec: 'av1', mid: offer.video.mid, payloadType: offer.video.format.payloadType },
+              : {
+                  codec: offer.video.codec,
+                  mid: offer.video.mid,
+                  payloadType: offer.video.format.payloadType,
+                },
           audio: offer.audio,
         },
         this.#options.peer,
@@ -227,7 +231,7 @@ export class WhipHandler {
       readonly req: IncomingMessage;
       readonly slot: SessionSlot | undefined;
       readonly videoPayloadType: number;
-      readonly videoCodec: 'h264' | 'av1';
+      readonly videoCodec: 'h264' | 'av1' | 'vp8';
       readonly audioPayloadType: number | null;
     },
   ): void {

@@ -319,3 +319,126 @@ test('WhipIngest (AV1) never throws on arbitrary packets (property)', () => {
     ),
   );
 });
+
+/** A VP8 keyframe of `width` x `height` (RFC 6386 9.1 header) with a few bytes after it. */
+function vp8Keyframe(width: number, height: number): Buffer {
+  const frame = Buffer.from([0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0, 0, 0, 0, 1, 2, 3]);
+  frame.writeUInt16LE(width, 6);
+  frame.writeUInt16LE(height, 8);
+  return frame;
+}
+
+test('WhipIngest (VP8): a vpcC sequence header with the size, frames as they are; a loss waits for a keyframe; a new size a new header', () => {
+  let now = 1000;
+  const frames: FrameInput[] = [];
+  const rtcp: Buffer[] = [];
+  const ingest = new WhipIngest({
+    videoPayloadType: 96,
+    videoCodec: 'vp8',
+    audioPayloadType: null,
+    write: (frame) => frames.push(frame),
+    sendRtcp: (_kind, packet) => rtcp.push(packet),
+    now: () => now,
+  });
+  let seq = 65_530;
+  const inter = Buffer.from([0x31, 0, 0, 7, 8, 9]);
+  /** A frame in two packets: an X descriptor with a 15-bit PictureID, S on the first. */
+  const packets = (timestamp: number, frame: Buffer): Buffer[] => {
+    const half = Math.ceil(frame.length / 2);
+    return [frame.subarray(0, half), frame.subarray(half)].map((part, i) =>
+      encodeRtp(
+        {
+          marker: i === 1,
+          payloadType: 96,
+          sequenceNumber: seq++ & 0xffff,
+          timestamp,
+          ssrc: 0x4444,
+        },
+        Buffer.concat([Buffer.from([i === 0 ? 0x90 : 0x80, 0x80, 0x81, 0x02]), part]),
+      ),
+    );
+  };
+  const send = (list: Buffer[]) => {
+    for (const p of list) ingest.push('video', p);
+  };
+  send(packets(1000, inter)); // before a keyframe: dropped
+  send(packets(4000, vp8Keyframe(640, 360)));
+  now += 33;
+  send(packets(7000, inter));
+  const [header, key, next] = frames;
+  assert.ok(header?.track?.kind === 'video');
+  assert.equal(header.track.codec, 'vp8');
+  assert.deepEqual([header.track.width, header.track.height], [640, 360]);
+  assert.deepEqual(header.payload, Buffer.from([0, 21, 0x82, 2, 2, 2, 0, 0]));
+  assert.equal(key?.keyframe, true);
+  assert.deepEqual(key.payload, vp8Keyframe(640, 360));
+  assert.equal(next?.keyframe, false);
+  assert.equal(next.dts - key.dts, 3000);
+  assert.deepEqual(next.payload, inter);
+  // Padding only between frames: no damage.
+  ingest.push(
+    'video',
+    encodeRtp(
+      {
+        marker: false,
+        payloadType: 96,
+        sequenceNumber: seq++ & 0xffff,
+        timestamp: 7000,
+        ssrc: 0x4444,
+      },
+      Buffer.alloc(0),
+    ),
+  );
+  send(packets(10_000, inter));
+  assert.equal(frames.length, 4);
+  const lost = packets(13_000, inter);
+  ingest.push('video', lost[1] ?? Buffer.alloc(0)); // its first packet is lost
+  now += 400; // past the reorder wait
+  ingest.tick();
+  send(packets(16_000, inter));
+  assert.equal(frames.length, 4, 'inter frames after the loss wait for a keyframe');
+  assert.ok(
+    rtcp.some((p) => p[1] === 206 && (p[0] ?? 0) % 32 === 1),
+    'a PLI went to the publisher',
+  );
+  send(packets(19_000, vp8Keyframe(640, 360)));
+  assert.equal(frames.length, 5, 'the same size is not announced again');
+  assert.equal(frames[4]?.keyframe, true);
+  send(packets(22_000, vp8Keyframe(1280, 720)));
+  assert.equal(frames.length, 7, 'a new size: a new sequence header, then the keyframe');
+  const resized = frames[5]?.track;
+  assert.ok(resized?.kind === 'video');
+  assert.deepEqual([resized.width, resized.height], [1280, 720]);
+  assert.equal(
+    ingest.framesDropped,
+    3,
+    'before the first keyframe, the broken one, the one after it',
+  );
+});
+
+test('WhipIngest (VP8) never throws on arbitrary packets (property)', () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.tuple(fc.boolean(), fc.uint8Array({ maxLength: 1500 })), { maxLength: 200 }),
+      (packets) => {
+        let now = 0;
+        const ingest = new WhipIngest({
+          videoPayloadType: 96,
+          videoCodec: 'vp8',
+          audioPayloadType: null,
+          write: () => {},
+          sendRtcp: () => {},
+          now: () => now,
+        });
+        for (const [marker, bytes] of packets) {
+          const buf = Buffer.from(bytes);
+          if (buf.length > 1) buf[1] = (marker ? 0x80 : 0) | 96;
+          if (buf.length > 0) buf[0] = 0x80;
+          ingest.push('video', buf);
+          now += 7;
+          ingest.tick();
+        }
+      },
+    ),
+  );
+});

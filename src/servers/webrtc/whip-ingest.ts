@@ -3,7 +3,9 @@
 // codecs/rtp-h264.ts) written as AVCC frames with a sequence header whenever SPS/PPS change, AV1
 // payloads become temporal units (codecs/rtp-av1.ts) written as low-overhead OBUs, with an av1C
 // sequence header whenever a keyframe's sequence header OBU changes (the frames an enhanced-RTMP
-// AV1 publisher's would be), and Opus packets are written as they are. Both tracks are put on one timeline by the arrival time
+// AV1 publisher's would be), VP8 payloads become frames (RFC 7741, codecs/rtp-vp8.ts) with a
+// vpcC sequence header made from the keyframe's picture size whenever it changes, and Opus
+// packets are written as they are. Both tracks are put on one timeline by the arrival time
 // of their first packet. After a loss, video waits for the next keyframe and asks for it (PLI);
 // a keyframe is also asked for every WHIP_KEYFRAME_INTERVAL_MS, browsers sending none unasked.
 import { randomInt } from 'node:crypto';
@@ -25,6 +27,7 @@ import { H264Depacketizer, avccOf, type H264AccessUnit } from '../../codecs/rtp-
 import { Av1Depacketizer, type Av1TemporalUnit } from '../../codecs/rtp-av1.ts';
 import { buildAv1CodecConfig, type Av1SequenceHeader } from '../../codecs/av1.ts';
 import { av1LevelName, av1ProfileName } from '../../codecs/codec-config.ts';
+import { Vp8Depacketizer, buildVp8CodecConfig, type Vp8Frame } from '../../codecs/rtp-vp8.ts';
 import type { FrameInput } from '../../media/frame.ts';
 import type { AudioTrack, VideoTrack } from '../../media/track.ts';
 import { RtpReorderBuffer } from '../../protocols/webrtc/rtp-reorder.ts';
@@ -38,6 +41,8 @@ const MAX_ACCESS_UNIT_BYTES = 4 * 1024 * 1024;
 const MAX_UNITS_PER_ACCESS_UNIT = 256;
 /** OBUs per AV1 temporal unit (a frame of many tile groups, a few temporal layers' headers). */
 const MAX_OBUS_PER_TEMPORAL_UNIT = 256;
+/** RTP packets per VP8 frame (4 MiB in ~1200-byte packets is ~3500). */
+const MAX_PACKETS_PER_VP8_FRAME = 4096;
 /** Receiver reports (each track's loss and jitter: the publisher's rate control reads them). */
 const REPORT_INTERVAL_MS = 1000;
 /** PLIs are sent at most this often while a keyframe is awaited. */
@@ -59,7 +64,7 @@ const MAX_PARAMETER_SET_BYTES = 1024;
 export interface WhipIngestOptions {
   readonly videoPayloadType: number;
   /** The video's codec (parseWhipOffer's choice); H.264 when not given. */
-  readonly videoCodec?: 'h264' | 'av1';
+  readonly videoCodec?: 'h264' | 'av1' | 'vp8';
   readonly audioPayloadType: number | null;
   /** The hub publication's write. */
   readonly write: (frame: FrameInput) => void;
@@ -110,6 +115,7 @@ export class WhipIngest {
     maxUnits: MAX_UNITS_PER_ACCESS_UNIT,
   });
   readonly #av1: Av1Depacketizer | null;
+  readonly #vp8: Vp8Depacketizer | null;
   #videoSsrc: number | null = null;
   #audioSsrc: number | null = null;
   /** Wall-clock ms of the first packet of either track: 0 on the shared timeline. */
@@ -119,6 +125,8 @@ export class WhipIngest {
   #sps: Buffer | null = null;
   #pps: Buffer | null = null;
   #videoConfig: Buffer | null = null;
+  /** The picture size of the last VP8 sequence header (its vpcC does not say it). */
+  #vp8Size: { width: number; height: number } | null = null;
   #audioAnnounced = false;
   #awaitingKeyframe = true;
   #lastPliMs = -Infinity;
@@ -140,6 +148,13 @@ export class WhipIngest {
         ? new Av1Depacketizer({
             maxTemporalUnitBytes: MAX_ACCESS_UNIT_BYTES,
             maxObus: MAX_OBUS_PER_TEMPORAL_UNIT,
+          })
+        : null;
+    this.#vp8 =
+      options.videoCodec === 'vp8'
+        ? new Vp8Depacketizer({
+            maxFrameBytes: MAX_ACCESS_UNIT_BYTES,
+            maxPackets: MAX_PACKETS_PER_VP8_FRAME,
           })
         : null;
   }
@@ -229,6 +244,10 @@ export class WhipIngest {
       this.#releaseAv1(this.#av1, outputs);
       return;
     }
+    if (this.#vp8 !== null) {
+      this.#releaseVp8(this.#vp8, outputs);
+      return;
+    }
     for (const output of outputs) {
       if (output.type === 'lost') {
         this.packetsLost += output.count;
@@ -278,6 +297,55 @@ export class WhipIngest {
       if (!this.#announceAv1(ticks, unit.sequenceHeader)) return;
     }
     if (this.#admitVideo(unit.keyframe)) this.#writeVideo(ticks, unit.keyframe, unit.data);
+  }
+
+  #releaseVp8(
+    depacketizer: Vp8Depacketizer,
+    outputs: ReturnType<RtpReorderBuffer<RtpPacket>['poll']>,
+  ): void {
+    for (const output of outputs) {
+      if (output.type === 'lost') {
+        this.packetsLost += output.count;
+        depacketizer.lost();
+        this.#keyframeNeeded('packet-lost');
+        continue;
+      }
+      const { packet } = output;
+      const frames = depacketizer.push(packet.payload, packet.timestamp, packet.marker);
+      for (const drop of depacketizer.takeDrops()) {
+        this.framesDropped++;
+        this.#keyframeNeeded(`vp8-${drop}`);
+      }
+      for (const frame of frames) this.#vp8Frame(frame);
+    }
+  }
+
+  #vp8Frame(frame: Vp8Frame): void {
+    const timeline = this.#videoTime;
+    if (timeline === null) return;
+    const ticks = this.#ticks(timeline, frame.timestamp);
+    if (ticks === null) {
+      this.#drop('timestamp-backwards');
+      return;
+    }
+    if (frame.size !== null) this.#announceVp8(ticks, frame.size.width, frame.size.height);
+    if (this.#admitVideo(frame.keyframe)) this.#writeVideo(ticks, frame.keyframe, frame.data);
+  }
+
+  /** Writes a vpcC sequence header (with the picture size) when the size is new. */
+  #announceVp8(ticks: number, width: number, height: number): void {
+    if (this.#vp8Size?.width === width && this.#vp8Size.height === height) return;
+    this.#vp8Size = { width, height };
+    const config = buildVp8CodecConfig(width, height);
+    this.#writeVideoConfig(ticks, config, {
+      kind: 'video',
+      codec: 'vp8',
+      config,
+      profile: '0',
+      level: ((config[1] ?? 0) / 10).toFixed(1),
+      width,
+      height,
+    });
   }
 
   /** False (and a drop) until a decoder config and, after a loss, a keyframe have come. */
