@@ -11,26 +11,17 @@ import { tempDir } from '../support/temp-dir.ts';
 
 const BIN = new URL('../../bin/onair.js', import.meta.url).pathname;
 
-/** Starts onair on free ports with `dataDir`; resolves with its stdout once the banner is out. */
-async function startAndStop(dataDir: string): Promise<string> {
-  const child = spawn(
-    process.execPath,
-    [
-      BIN,
-      '--rtmp-port',
-      '0',
-      '--http-port',
-      '0',
-      '--host',
-      '127.0.0.1',
-      '--data-dir',
-      dataDir,
-      '--log-level',
-      'warn',
-    ],
-    // ICE over TCP's port is fixed (8189): off here, as other tests run beside this one.
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ONAIR_WEBRTC_TCP_PORT: '0' } },
-  );
+/** `onair ARGS` as a child process (ICE over TCP off: other tests run beside this one). */
+function spawnOnair(args: readonly string[]): {
+  readonly child: ReturnType<typeof spawn>;
+  readonly stdout: () => string;
+  readonly stderr: () => string;
+  readonly exited: Promise<number | string | null>;
+} {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ONAIR_WEBRTC_TCP_PORT: '0' },
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -40,11 +31,20 @@ async function startAndStop(dataDir: string): Promise<string> {
       resolve(code ?? signal);
     });
   });
+  return { child, stdout: () => stdout, stderr: () => stderr, exited };
+}
+
+/** Starts onair on free ports with `dataDir`; resolves with its stdout once the banner is out. */
+async function startAndStop(dataDir: string): Promise<string> {
+  const { child, stdout, stderr, exited } = spawnOnair([
+    ...['--rtmp-port', '0', '--http-port', '0', '--host', '127.0.0.1'],
+    ...['--data-dir', dataDir, '--log-level', 'warn'],
+  ]);
   try {
-    await waitFor(() => stdout.includes('ws://'), 20_000, 'the start-up banner');
+    await waitFor(() => stdout().includes('ws://'), 20_000, 'the start-up banner');
     child.kill('SIGTERM');
-    assert.equal(await exited, 0, `exit code or signal; stderr: ${stderr.slice(-2000)}`);
-    return stdout;
+    assert.equal(await exited, 0, `exit code or signal; stderr: ${stderr().slice(-2000)}`);
+    return stdout();
   } finally {
     child.kill('SIGKILL');
   }
@@ -109,38 +109,16 @@ test('onair --workers 2 whose RTMP port another program holds retries its worker
   await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
   const address = holder.address();
   assert.ok(address !== null && typeof address === 'object');
-  const child = spawn(
-    process.execPath,
-    [
-      BIN,
-      '--workers',
-      '2',
-      '--rtmp-port',
-      String(address.port),
-      '--http-port',
-      '0',
-      '--host',
-      '127.0.0.1',
-      '--data-dir',
-      tempDir(t, 'onair-cli-'),
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ONAIR_WEBRTC_TCP_PORT: '0' } },
-  );
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<number | string | null>((resolve) => {
-    child.on('exit', (code, signal) => {
-      resolve(code ?? signal);
-    });
-  });
-  const count = (msg: string): number => stdout.split(`"msg":"${msg}"`).length - 1;
+  const { child, stdout, stderr, exited } = spawnOnair([
+    ...['--workers', '2', '--rtmp-port', String(address.port), '--http-port', '0'],
+    ...['--host', '127.0.0.1', '--data-dir', tempDir(t, 'onair-cli-')],
+  ]);
+  const count = (msg: string): number => stdout().split(`"msg":"${msg}"`).length - 1;
   try {
     // Both workers failed, were restarted, and failed again: the group keeps trying.
     await waitFor(() => count('a worker died; restarting it') >= 4, 20_000, 'workers retried');
     assert.equal(child.exitCode, null, 'the primary is still up');
-    assert.match(stderr, /EADDRINUSE/);
+    assert.match(stderr(), /EADDRINUSE/);
     await new Promise<void>((resolve) =>
       holder.close(() => {
         resolve();
@@ -148,7 +126,7 @@ test('onair --workers 2 whose RTMP port another program holds retries its worker
     );
     await waitFor(() => count('onair is running') === 2, 30_000, 'both workers to listen');
     child.kill('SIGTERM');
-    assert.equal(await exited, 0, `exit code or signal; stderr: ${stderr.slice(-2000)}`);
+    assert.equal(await exited, 0, `exit code or signal; stderr: ${stderr().slice(-2000)}`);
   } finally {
     child.kill('SIGKILL');
     holder.close();

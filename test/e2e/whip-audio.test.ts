@@ -9,40 +9,13 @@ import { startServer, type TestServer } from '../support/server.ts';
 import type { Page } from 'playwright-core';
 import { probe, run, waitFor, type ProbedStream } from '../support/media-tools.ts';
 import { watchHttpFlv } from '../support/flv-reader.ts';
-import { FAKE_MEDIA_ARGS, waitForPage, withChromiumPage } from '../support/chromium.ts';
+import { FAKE_MEDIA_ARGS, withChromiumPage } from '../support/chromium.ts';
+import { publishWhip } from '../support/whep-page.ts';
 
 const KEY = 'whip-audio-key-0123456789';
 const PATH = 'live/whipaudio';
 const SOUND_FORMAT_AAC = 10;
 const SOUND_FORMAT_EX_HEADER = 9;
-
-/** Runs in the page: getUserMedia, then a sendonly WHIP publish; its state in window.whip. */
-function whipClientScript(url: string, key: string): string {
-  return `(async () => {
-    window.whip = { status: 0, error: null };
-    try {
-      const media = await navigator.mediaDevices.getUserMedia({
-        video: { width: 640, height: 360, frameRate: 25 },
-        audio: true,
-      });
-      const pc = new RTCPeerConnection();
-      for (const track of media.getTracks()) pc.addTransceiver(track, { direction: 'sendonly' });
-      await pc.setLocalDescription(await pc.createOffer());
-      const response = await fetch(${JSON.stringify(url)}, {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/sdp', Authorization: 'Bearer ${key}' },
-        body: pc.localDescription.sdp,
-      });
-      const body = await response.text();
-      window.whip.status = response.status;
-      if (response.status !== 201) { window.whip.error = body; return; }
-      await pc.setRemoteDescription({ type: 'answer', sdp: body });
-      window.whip.pc = pc;
-    } catch (error) {
-      window.whip.error = String(error);
-    }
-  })()`;
-}
 
 /** ffmpeg processes this test process started that encode AAC in ADTS (the transcoder). */
 function adtsEncoders(): number {
@@ -54,13 +27,7 @@ function adtsEncoders(): number {
 
 /** Publishes Chromium's fake camera and microphone to PATH over WHIP; waits for both tracks. */
 async function publishFrom(page: Page, server: TestServer): Promise<void> {
-  await page.goto(server.httpUrl(''));
-  await page.evaluate(whipClientScript(`/${PATH}/whip`, KEY));
-  await waitForPage(page, 'window.whip.status !== 0 || window.whip.error !== null', 15_000);
-  const whip = await page.evaluate<{ status: number; error: string | null }>(
-    '({ status: window.whip.status, error: window.whip.error })',
-  );
-  assert.equal(whip.status, 201, whip.error ?? '');
+  await publishWhip(page, server.httpUrl(''), `/${PATH}/whip`, KEY, { audio: true });
   await waitFor(
     () => server.onair.hub.get(PATH)?.tracks.length === 2,
     15_000,

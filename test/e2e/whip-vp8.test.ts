@@ -7,50 +7,15 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startServer, type TestServer } from '../support/server.ts';
-import { assertVideo, probe, run, waitFor, type ProbedStream } from '../support/media-tools.ts';
+import { startServer, waitForVideoTrack, type TestServer } from '../support/server.ts';
+import { assertVideo, probe, run, type ProbedStream } from '../support/media-tools.ts';
 import { FAKE_MEDIA_ARGS, waitForPage, withChromiumPage } from '../support/chromium.ts';
-import { watchHttpFlv } from '../support/flv-reader.ts';
-import { whepClientScript } from '../support/whep-page.ts';
+import { enhancedFlvVideoTags } from '../support/flv-reader.ts';
+import { publishWhip, whepClientScript } from '../support/whep-page.ts';
 import { tempDir } from '../support/temp-dir.ts';
-import { FlvTagType } from '../../src/codecs/flv.ts';
 
 const KEY = 'whip-vp8-test-key-0123456789';
 const PATH = 'live/vp8';
-
-/** Runs in the page: a 640x360 camera published over WHIP with VP8 only; state in window.whip. */
-function whipVp8Script(url: string, key: string): string {
-  return `(async () => {
-    window.whip = { status: 0, error: null, offer: null, vp8: false, whepStatus: 0, whepBody: '' };
-    try {
-      const codecs = (RTCRtpSender.getCapabilities('video')?.codecs ?? [])
-        .filter((c) => c.mimeType.toLowerCase() === 'video/vp8');
-      window.whip.vp8 = codecs.length > 0;
-      if (codecs.length === 0) { window.whip.error = 'no VP8 in RTCRtpSender.getCapabilities'; return; }
-      const media = await navigator.mediaDevices.getUserMedia({
-        video: { width: 640, height: 360, frameRate: 25 },
-        audio: false,
-      });
-      const pc = new RTCPeerConnection();
-      const transceiver = pc.addTransceiver(media.getVideoTracks()[0], { direction: 'sendonly' });
-      transceiver.setCodecPreferences(codecs);
-      await pc.setLocalDescription(await pc.createOffer());
-      window.whip.offer = pc.localDescription.sdp;
-      const response = await fetch(${JSON.stringify(url)}, {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/sdp', Authorization: 'Bearer ${key}' },
-        body: pc.localDescription.sdp,
-      });
-      window.whip.status = response.status;
-      const body = await response.text();
-      if (response.status !== 201) { window.whip.error = body; return; }
-      await pc.setRemoteDescription({ type: 'answer', sdp: body });
-      window.whip.pc = pc;
-    } catch (error) {
-      window.whip.error = String(error);
-    }
-  })()`;
-}
 
 /** In the page: the WHEP viewer's decoded video frames and their size. */
 const WHEP_STATS = `(async () => {
@@ -70,60 +35,39 @@ const WHEP_STATS = `(async () => {
  * to an IVF file (32-byte DKIF header, then a 12-byte header per frame) for `ffprobe -f ivf`.
  */
 async function probeFlvVp8(url: string, dir: string): Promise<ProbedStream[]> {
-  const viewer = watchHttpFlv(url);
-  try {
-    const video = () => viewer.tags.filter((tag) => tag.type === FlvTagType.Video);
-    await waitFor(() => video().length >= 30, 15_000, 'HTTP-FLV video tags');
-    const tags = video();
-    for (const tag of tags) {
-      assert.equal(tag.body.toString('latin1', 1, 5), 'vp08', 'enhanced-RTMP VP8 FourCC');
-      assert.equal((tag.body[0] ?? 0) & 0x80, 0x80, 'an ExVideoTagHeader');
-    }
-    const first = tags[0]?.body[0] ?? 0;
-    assert.equal(first & 0x0f, 0, 'the first tag is the sequence start (vpcC)');
-    assert.equal(tags[0]?.body.length, 5 + 8, 'an 8-byte VPCodecConfigurationRecord');
-    assert.equal(tags[1]?.body[0] ?? 0, 0x80 | 0x10 | 1, 'then a key frame of coded frames');
-    const frames = tags.slice(1).map((tag) => tag.body.subarray(5));
-    const header = Buffer.alloc(32);
-    header.write('DKIF', 0, 'latin1');
-    header.writeUInt16LE(0, 4);
-    header.writeUInt16LE(32, 6);
-    header.write('VP80', 8, 'latin1');
-    header.writeUInt16LE(640, 12);
-    header.writeUInt16LE(360, 14);
-    header.writeUInt32LE(1000, 16); // timebase 1/1000: the FLV timestamps
-    header.writeUInt32LE(1, 20);
-    header.writeUInt32LE(frames.length, 24);
-    const records = tags.slice(1).flatMap((tag, i) => {
-      const frameHeader = Buffer.alloc(12);
-      frameHeader.writeUInt32LE(frames[i]?.length ?? 0, 0);
-      frameHeader.writeBigUInt64LE(BigInt(tag.timestamp), 4);
-      return [frameHeader, frames[i] ?? Buffer.alloc(0)];
-    });
-    const file = join(dir, 'flv.ivf');
-    writeFileSync(file, Buffer.concat([header, ...records]));
-    const result = await run('ffprobe', [
-      ...['-v', 'error', '-f', 'ivf', '-count_frames'],
-      ...['-show_entries', 'stream=codec_type,codec_name,width,height,nb_read_frames'],
-      ...['-of', 'json', file],
-    ]);
-    if (result.code !== 0 || result.stderr.trim() !== '')
-      throw new Error(`ffprobe ${file} failed (${result.code}): ${result.stderr}`);
-    const streams = (
-      JSON.parse(result.stdout) as { streams: (ProbedStream & { nb_read_frames?: string })[] }
-    ).streams;
-    assert.equal(Number(streams[0]?.nb_read_frames), frames.length, 'every frame decodes');
-    return streams;
-  } finally {
-    viewer.close();
-  }
-}
-
-interface WhipState {
-  status: number;
-  error: string | null;
-  offer: string | null;
-  vp8: boolean;
+  const tags = await enhancedFlvVideoTags(url, 'vp08');
+  assert.equal(tags[0]?.body.length, 5 + 8, 'an 8-byte VPCodecConfigurationRecord');
+  const frames = tags.slice(1).map((tag) => tag.body.subarray(5));
+  const header = Buffer.alloc(32);
+  header.write('DKIF', 0, 'latin1');
+  header.writeUInt16LE(0, 4);
+  header.writeUInt16LE(32, 6);
+  header.write('VP80', 8, 'latin1');
+  header.writeUInt16LE(640, 12);
+  header.writeUInt16LE(360, 14);
+  header.writeUInt32LE(1000, 16); // timebase 1/1000: the FLV timestamps
+  header.writeUInt32LE(1, 20);
+  header.writeUInt32LE(frames.length, 24);
+  const records = tags.slice(1).flatMap((tag, i) => {
+    const frameHeader = Buffer.alloc(12);
+    frameHeader.writeUInt32LE(frames[i]?.length ?? 0, 0);
+    frameHeader.writeBigUInt64LE(BigInt(tag.timestamp), 4);
+    return [frameHeader, frames[i] ?? Buffer.alloc(0)];
+  });
+  const file = join(dir, 'flv.ivf');
+  writeFileSync(file, Buffer.concat([header, ...records]));
+  const result = await run('ffprobe', [
+    ...['-v', 'error', '-f', 'ivf', '-count_frames'],
+    ...['-show_entries', 'stream=codec_type,codec_name,width,height,nb_read_frames'],
+    ...['-of', 'json', file],
+  ]);
+  if (result.code !== 0 || result.stderr.trim() !== '')
+    throw new Error(`ffprobe ${file} failed (${result.code}): ${result.stderr}`);
+  const streams = (
+    JSON.parse(result.stdout) as { streams: (ProbedStream & { nb_read_frames?: string })[] }
+  ).streams;
+  assert.equal(Number(streams[0]?.nb_read_frames), frames.length, 'every frame decodes');
+  return streams;
 }
 
 void describe('WebRTC ingest (WHIP) of VP8', () => {
@@ -140,27 +84,12 @@ void describe('WebRTC ingest (WHIP) of VP8', () => {
   test('Chromium publishes VP8 over WHIP; HTTP-FLV, LL-HLS and WHEP carry it', async (t) => {
     await withChromiumPage(
       async (page, problems) => {
-        await page.goto(server.httpUrl(''));
-        await page.evaluate(whipVp8Script(`/${PATH}/whip`, KEY));
-        await waitForPage(page, 'window.whip.status !== 0 || window.whip.error !== null', 15_000);
-        const whip = await page.evaluate<WhipState>(
-          '({ status: window.whip.status, error: window.whip.error, offer: window.whip.offer, vp8: window.whip.vp8 })',
-        );
-        // Every Chromium encodes VP8 (libvpx): without it this test fails, never skips.
-        assert.ok(whip.vp8, whip.error ?? 'no VP8 encoder');
+        const whip = await publishWhip(page, server.httpUrl(''), `/${PATH}/whip`, KEY, {
+          onlyVideo: 'video/VP8',
+        });
         assert.doesNotMatch(whip.offer ?? '', /H264\/90000|AV1\/90000/, 'the offer has VP8 only');
         assert.match(whip.offer ?? '', /VP8\/90000/);
-        assert.equal(whip.status, 201, whip.error ?? '');
-        const videoTrack = () =>
-          server.onair.hub.get(PATH)?.tracks.find((candidate) => candidate.kind === 'video');
-        await waitFor(
-          () => videoTrack()?.codec === 'vp8',
-          15_000,
-          'the WHIP stream to have a VP8 track',
-        );
-        const track = videoTrack();
-        assert.ok(track?.kind === 'video');
-        assert.deepEqual([track.width, track.height], [640, 360]);
+        await waitForVideoTrack(server, PATH, 'vp8', [640, 360]);
 
         const flv = await probeFlvVp8(server.httpUrl(`${PATH}.flv`), tempDir(t));
         assertVideo(flv, 'vp8', [640, 360], 'HTTP-FLV');

@@ -6,40 +6,11 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, type TestServer } from '../support/server.ts';
 import { assertVideo, probe, run, waitFor, type ProbedStream } from '../support/media-tools.ts';
-import { FAKE_MEDIA_ARGS, waitForPage, withChromiumPage } from '../support/chromium.ts';
+import { FAKE_MEDIA_ARGS, withChromiumPage } from '../support/chromium.ts';
+import { publishWhip } from '../support/whep-page.ts';
 
 const KEY = 'whip-test-key-0123456789';
 const PATH = 'live/keyed';
-
-/** Runs in the page: getUserMedia at 640x360, then a sendonly WHIP publish; state in window.whip. */
-function whipClientScript(url: string, key: string): string {
-  return `(async () => {
-    window.whip = { status: 0, location: null, error: null, offer: null };
-    try {
-      const media = await navigator.mediaDevices.getUserMedia({
-        video: { width: 640, height: 360, frameRate: 25 },
-        audio: true,
-      });
-      const pc = new RTCPeerConnection();
-      for (const track of media.getTracks()) pc.addTransceiver(track, { direction: 'sendonly' });
-      await pc.setLocalDescription(await pc.createOffer());
-      window.whip.offer = pc.localDescription.sdp;
-      const response = await fetch(${JSON.stringify(url)}, {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/sdp', Authorization: 'Bearer ${key}' },
-        body: pc.localDescription.sdp,
-      });
-      window.whip.status = response.status;
-      window.whip.location = response.headers.get('Location');
-      const body = await response.text();
-      if (response.status !== 201) { window.whip.error = body; return; }
-      await pc.setRemoteDescription({ type: 'answer', sdp: body });
-      window.whip.pc = pc;
-    } catch (error) {
-      window.whip.error = String(error);
-    }
-  })()`;
-}
 
 /**
  * ffprobe of a live HTTP-FLV URL, reading 100 kB at most: ffprobe 5.1 does not know enhanced
@@ -53,13 +24,6 @@ async function probeFlv(url: string): Promise<ProbedStream[]> {
   if (result.code !== 0)
     throw new Error(`ffprobe ${url} failed (${result.code}): ${result.stderr}`);
   return (JSON.parse(result.stdout) as { streams: ProbedStream[] }).streams;
-}
-
-interface WhipState {
-  status: number;
-  location: string | null;
-  error: string | null;
-  offer: string | null;
 }
 
 void describe('WebRTC ingest (WHIP)', () => {
@@ -87,13 +51,9 @@ void describe('WebRTC ingest (WHIP)', () => {
   test('Chromium publishes over WHIP; HTTP-FLV and LL-HLS carry it; DELETE ends it', async () => {
     await withChromiumPage(
       async (page, problems) => {
-        await page.goto(server.httpUrl(''));
-        await page.evaluate(whipClientScript(`/${PATH}/whip`, KEY));
-        await waitForPage(page, 'window.whip.status !== 0 || window.whip.error !== null', 15_000);
-        const whip = await page.evaluate<WhipState>(
-          '({ status: window.whip.status, location: window.whip.location, error: window.whip.error, offer: window.whip.offer })',
-        );
-        assert.equal(whip.status, 201, whip.error ?? '');
+        const whip = await publishWhip(page, server.httpUrl(''), `/${PATH}/whip`, KEY, {
+          audio: true,
+        });
         assert.match(whip.location ?? '', /^\/live\/keyed\/whip\/[0-9a-f]{32}$/);
         await waitFor(
           () => server.onair.hub.get(PATH)?.tracks.length === 2,

@@ -1,7 +1,9 @@
 // Reads an FLV source (a file, or an HTTP-FLV response) into tags with onair's own FlvDecoder.
+import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { FlvDecoder, type FlvTag } from '../../src/codecs/flv.ts';
+import { FlvDecoder, FlvTagType, type FlvTag } from '../../src/codecs/flv.ts';
+import { waitFor } from './media-tools.ts';
 
 /** Every tag of an FLV file. */
 export function readFlvFile(path: string | URL): FlvTag[] {
@@ -34,4 +36,27 @@ export function watchHttpFlv(url: string): FlvViewer {
   req.on('error', () => (ended = true));
   req.end();
   return { tags, ended: () => ended, status: () => status, close: () => req.destroy() };
+}
+
+/**
+ * At least 30 video tags of a live HTTP-FLV stream whose video is enhanced RTMP `fourCc`: every
+ * tag has an ExVideoTagHeader with that FourCC, the first is the sequence start and the second
+ * a key frame of coded frames (each checked).
+ */
+export async function enhancedFlvVideoTags(url: string, fourCc: string): Promise<FlvTag[]> {
+  const viewer = watchHttpFlv(url);
+  try {
+    const video = () => viewer.tags.filter((tag) => tag.type === FlvTagType.Video);
+    await waitFor(() => video().length >= 30, 15_000, 'HTTP-FLV video tags');
+    const tags = video();
+    for (const tag of tags) {
+      assert.equal(tag.body.toString('latin1', 1, 5), fourCc, 'the enhanced-RTMP FourCC');
+      assert.equal((tag.body[0] ?? 0) & 0x80, 0x80, 'an ExVideoTagHeader');
+    }
+    assert.equal((tags[0]?.body[0] ?? 0) & 0x0f, 0, 'the first tag is the sequence start');
+    assert.equal(tags[1]?.body[0] ?? 0, 0x80 | 0x10 | 1, 'then a key frame of coded frames');
+    return tags;
+  } finally {
+    viewer.close();
+  }
 }

@@ -1,4 +1,5 @@
 // Test harness: an onair instance in this process on ephemeral ports, with a silent logger.
+import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -7,6 +8,7 @@ import { Writable } from 'node:stream';
 import { configSchema, deepFreeze, type Config } from '../../src/config/schema.ts';
 import { createLogger } from '../../src/log/logger.ts';
 import { Onair } from '../../src/app/onair.ts';
+import { waitFor } from './media-tools.ts';
 
 /** A running server and what a test needs to reach it. */
 export interface TestServer {
@@ -94,4 +96,19 @@ function freeUdpPort(): Promise<number> {
       });
     });
   });
+}
+
+/** Waits until `path`'s video track is `codec` and asserts its size. */
+export async function waitForVideoTrack(
+  server: TestServer,
+  path: string,
+  codec: string,
+  [width, height]: readonly [number, number],
+): Promise<void> {
+  const videoTrack = () =>
+    server.onair.hub.get(path)?.tracks.find((candidate) => candidate.kind === 'video');
+  await waitFor(() => videoTrack()?.codec === codec, 15_000, `${path} to have a ${codec} track`);
+  const track = videoTrack();
+  assert.ok(track?.kind === 'video');
+  assert.deepEqual([track.width, track.height], [width, height], `${path}: the picture size`);
 }

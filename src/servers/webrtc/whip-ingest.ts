@@ -103,6 +103,13 @@ interface Timeline {
   last: number;
 }
 
+/** What the H.264, AV1 and VP8 depacketizers have in common. */
+interface VideoDepacketizer<U> {
+  push(payload: Buffer, timestamp: number, marker: boolean): U[];
+  lost(): void;
+  takeDrops(): readonly string[];
+}
+
 /** See the file comment. */
 export class WhipIngest {
   readonly #options: WhipIngestOptions;
@@ -240,33 +247,30 @@ export class WhipIngest {
   }
 
   #releaseVideo(outputs: ReturnType<RtpReorderBuffer<RtpPacket>['poll']>): void {
-    if (this.#av1 !== null) {
-      this.#releaseAv1(this.#av1, outputs);
-      return;
-    }
-    if (this.#vp8 !== null) {
-      this.#releaseVp8(this.#vp8, outputs);
-      return;
-    }
-    for (const output of outputs) {
-      if (output.type === 'lost') {
-        this.packetsLost += output.count;
-        this.#depacketizer.lost();
-        this.#keyframeNeeded('packet-lost');
-        continue;
-      }
-      const { packet } = output;
-      // Padding only (a bandwidth probe when no RTX is negotiated): no NAL unit, no damage.
-      if (packet.payload.length === 0) continue;
-      const units = this.#depacketizer.push(packet.payload, packet.timestamp, packet.marker);
-      for (const drop of this.#depacketizer.takeDrops()) this.#keyframeNeeded(drop);
-      for (const unit of units) this.#accessUnit(unit);
-    }
+    if (this.#av1 !== null) this.#release(this.#av1, outputs, 'av1-', this.#onTemporalUnit);
+    else if (this.#vp8 !== null) this.#release(this.#vp8, outputs, 'vp8-', this.#onVp8Frame);
+    else this.#release(this.#depacketizer, outputs, '', this.#onAccessUnit);
   }
 
-  #releaseAv1(
-    depacketizer: Av1Depacketizer,
+  readonly #onAccessUnit = (unit: H264AccessUnit): void => {
+    this.#accessUnit(unit);
+  };
+  readonly #onTemporalUnit = (unit: Av1TemporalUnit): void => {
+    this.#temporalUnit(unit);
+  };
+  readonly #onVp8Frame = (frame: Vp8Frame): void => {
+    this.#vp8Frame(frame);
+  };
+
+  /**
+   * Released packets through the codec's depacketizer: a loss, or a frame it dropped (its
+   * reason prefixed by `dropPrefix` for AV1 and VP8), makes the picture wait for a keyframe.
+   */
+  #release<U>(
+    depacketizer: VideoDepacketizer<U>,
     outputs: ReturnType<RtpReorderBuffer<RtpPacket>['poll']>,
+    dropPrefix: string,
+    onUnit: (unit: U) => void,
   ): void {
     for (const output of outputs) {
       if (output.type === 'lost') {
@@ -276,12 +280,14 @@ export class WhipIngest {
         continue;
       }
       const { packet } = output;
+      // Padding only (a bandwidth probe when no RTX is negotiated): no payload, no damage.
+      if (packet.payload.length === 0) continue;
       const units = depacketizer.push(packet.payload, packet.timestamp, packet.marker);
       for (const drop of depacketizer.takeDrops()) {
         this.framesDropped++;
-        this.#keyframeNeeded(`av1-${drop}`);
+        this.#keyframeNeeded(`${dropPrefix}${drop}`);
       }
-      for (const unit of units) this.#temporalUnit(unit);
+      for (const unit of units) onUnit(unit);
     }
   }
 
@@ -297,27 +303,6 @@ export class WhipIngest {
       if (!this.#announceAv1(ticks, unit.sequenceHeader)) return;
     }
     if (this.#admitVideo(unit.keyframe)) this.#writeVideo(ticks, unit.keyframe, unit.data);
-  }
-
-  #releaseVp8(
-    depacketizer: Vp8Depacketizer,
-    outputs: ReturnType<RtpReorderBuffer<RtpPacket>['poll']>,
-  ): void {
-    for (const output of outputs) {
-      if (output.type === 'lost') {
-        this.packetsLost += output.count;
-        depacketizer.lost();
-        this.#keyframeNeeded('packet-lost');
-        continue;
-      }
-      const { packet } = output;
-      const frames = depacketizer.push(packet.payload, packet.timestamp, packet.marker);
-      for (const drop of depacketizer.takeDrops()) {
-        this.framesDropped++;
-        this.#keyframeNeeded(`vp8-${drop}`);
-      }
-      for (const frame of frames) this.#vp8Frame(frame);
-    }
   }
 
   #vp8Frame(frame: Vp8Frame): void {
