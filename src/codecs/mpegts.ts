@@ -33,6 +33,7 @@ export const MAX_PMT_STREAMS = Math.floor(
 );
 /** Largest PES_packet_length; longer PES packets say 0 (unbounded, 2.4.3.7). */
 const MAX_PES_PACKET_LENGTH = 0xffff;
+const AF_FLAG_DISCONTINUITY = 0x80;
 const AF_FLAG_RANDOM_ACCESS = 0x40;
 const AF_FLAG_PCR = 0x10;
 
@@ -272,10 +273,18 @@ export function encodePes(options: PesOptions): { packets: Buffer; cc: number } 
 export interface TsPacket {
   readonly pid: number;
   readonly payloadUnitStart: boolean;
+  /** transport_error_indicator: a demodulator saw uncorrectable errors in this packet. */
+  readonly transportError: boolean;
+  /** transport_scrambling_control is not 00 (the payload is encrypted). */
+  readonly scrambled: boolean;
+  /** adaptation_field_control says a payload follows (the continuity counter then counts). */
+  readonly hasPayload: boolean;
   readonly cc: number;
   /** adaptation_field_length + 1 (0 when there is no adaptation field). */
   readonly adaptationBytes: number;
   readonly randomAccess: boolean;
+  /** discontinuity_indicator: the continuity counter (and time base) may jump here. */
+  readonly discontinuity: boolean;
   /** PCR base (90 kHz) when the adaptation field carries one. */
   readonly pcrBase?: number;
   readonly payload: Buffer;
@@ -283,7 +292,7 @@ export interface TsPacket {
 
 /**
  * Reads one 188-byte TS packet (2.4.3.2, 2.4.3.4); undefined when it is not one (wrong size or
- * sync byte, adaptation field past the end). For tests and tools; not a full demuxer.
+ * sync byte, adaptation field past the end). media/ts-demuxer.ts reads every packet with it.
  */
 export function decodeTsPacket(packet: Buffer): TsPacket | undefined {
   if (packet.length !== TS_PACKET_SIZE || packet[0] !== TS_SYNC_BYTE) return undefined;
@@ -293,12 +302,14 @@ export function decodeTsPacket(packet: Buffer): TsPacket | undefined {
   let at = HEADER_BYTES;
   let adaptationBytes = 0;
   let randomAccess = false;
+  let discontinuity = false;
   let pcrBase: number | undefined;
   if (control & 0x02) {
     adaptationBytes = (packet[at] ?? 0) + 1;
     if (at + adaptationBytes > TS_PACKET_SIZE) return undefined;
     const flags = adaptationBytes > 1 ? (packet[at + 1] ?? 0) : 0;
     randomAccess = (flags & AF_FLAG_RANDOM_ACCESS) !== 0;
+    discontinuity = (flags & AF_FLAG_DISCONTINUITY) !== 0;
     if (flags & AF_FLAG_PCR) {
       if (adaptationBytes < 2 + PCR_BYTES) return undefined;
       pcrBase = packet.readUInt32BE(at + 2) * 2 + ((packet[at + 6] ?? 0) >>> 7);
@@ -308,9 +319,13 @@ export function decodeTsPacket(packet: Buffer): TsPacket | undefined {
   return {
     pid: ((b1 & 0x1f) << 8) | (packet[2] ?? 0),
     payloadUnitStart: (b1 & 0x40) !== 0,
+    transportError: (b1 & 0x80) !== 0,
+    scrambled: (b3 & 0xc0) !== 0,
+    hasPayload: (control & 0x01) !== 0,
     cc: b3 & 0x0f,
     adaptationBytes,
     randomAccess,
+    discontinuity,
     ...(pcrBase === undefined ? {} : { pcrBase }),
     payload: control & 0x01 ? packet.subarray(at) : packet.subarray(TS_PACKET_SIZE),
   };
@@ -336,7 +351,7 @@ function readTimestamp(buf: Buffer, at: number): number {
 
 /**
  * Reads the header of a PES packet with the optional-header syntax (2.4.3.6); undefined when
- * the start code is missing or the header runs past the end. For tests and tools.
+ * the start code is missing or the header runs past the end.
  */
 export function decodePesHeader(pes: Buffer): PesHeader | undefined {
   if (pes.length < 9 || pes.readUIntBE(0, 3) !== 1) return undefined;
@@ -351,4 +366,83 @@ export function decodePesHeader(pes: Buffer): PesHeader | undefined {
     ...(flags === 3 ? { dtsTicks: readTimestamp(pes, 14) } : {}),
     payloadOffset,
   };
+}
+
+/** One elementary stream of a PMT as read by {@link decodePmt}. */
+export interface PmtEntry extends PmtStream {
+  /** The ES_info descriptors (a subarray of the section). */
+  readonly descriptors: Buffer;
+}
+
+/**
+ * Checks one PSI section (from table_id through CRC_32, 2.4.4): `table_id`, the section
+ * syntax indicator, section_length within `buf` and the CRC_32. Returns the section without
+ * trailing bytes, or undefined.
+ */
+function checkedSection(buf: Buffer, tableId: number): Buffer | undefined {
+  if (buf.length < 3 || buf[0] !== tableId) return undefined;
+  const b1 = buf[1] ?? 0;
+  if ((b1 & 0x80) === 0) return undefined; // section_syntax_indicator
+  const total = 3 + (((b1 & 0x0f) << 8) | (buf[2] ?? 0));
+  if (total > buf.length || total < 8 + CRC_BYTES) return undefined;
+  const section = buf.subarray(0, total);
+  return crc32Mpeg2(section) === 0 ? section : undefined;
+}
+
+/** Total bytes of the PSI section starting `buf` (3 + section_length), or undefined if short. */
+export function psiSectionBytes(buf: Buffer): number | undefined {
+  if (buf.length < 3) return undefined;
+  return 3 + ((((buf[1] ?? 0) & 0x0f) << 8) | (buf[2] ?? 0));
+}
+
+/**
+ * Reads a program association section (2.4.4.3, from table_id through CRC_32): the PMT PID of
+ * the first program (program_number 0 is the network PID and is skipped). Undefined when the
+ * section is malformed, fails its CRC or lists no program.
+ */
+export function decodePat(buf: Buffer): { programNumber: number; pmtPid: number } | undefined {
+  const section = checkedSection(buf, TABLE_ID_PAT);
+  if (section === undefined) return undefined;
+  const end = section.length - CRC_BYTES;
+  for (let at = 8; at + 4 <= end; at += 4) {
+    const programNumber = section.readUInt16BE(at);
+    if (programNumber !== 0) {
+      return { programNumber, pmtPid: section.readUInt16BE(at + 2) & 0x1fff };
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Reads a program map section (2.4.4.8, from table_id through CRC_32): PCR_PID and each
+ * elementary stream with its descriptors (at most `maxStreams`, the rest are not read).
+ * Undefined when the section is malformed or fails its CRC.
+ */
+export function decodePmt(
+  buf: Buffer,
+  maxStreams: number,
+): { pcrPid: number; streams: PmtEntry[]; truncated: boolean } | undefined {
+  const section = checkedSection(buf, TABLE_ID_PMT);
+  if (section === undefined || section.length < PMT_HEADER_BYTES + CRC_BYTES) return undefined;
+  const end = section.length - CRC_BYTES;
+  const pcrPid = section.readUInt16BE(8) & 0x1fff;
+  let at = PMT_HEADER_BYTES + (section.readUInt16BE(10) & 0x0fff);
+  const streams: PmtEntry[] = [];
+  let truncated = false;
+  while (at + PMT_STREAM_BYTES <= end) {
+    const infoLength = section.readUInt16BE(at + 3) & 0x0fff;
+    const infoEnd = at + PMT_STREAM_BYTES + infoLength;
+    if (infoEnd > end) return undefined;
+    if (streams.length === maxStreams) {
+      truncated = true;
+      break;
+    }
+    streams.push({
+      streamType: section[at] ?? 0,
+      pid: section.readUInt16BE(at + 1) & 0x1fff,
+      descriptors: section.subarray(at + PMT_STREAM_BYTES, infoEnd),
+    });
+    at = infoEnd;
+  }
+  return { pcrPid, streams, truncated };
 }

@@ -147,8 +147,8 @@ function videoTrack(codec: VideoCodec, config: Buffer): VideoTrack {
   }
 }
 
-/** An AAC track from an AudioSpecificConfig. */
-function aacTrack(config: Buffer): AudioTrack {
+/** An AAC track from an AudioSpecificConfig (throws CodecError when it is unusable). */
+export function aacTrack(config: Buffer): AudioTrack {
   const asc = parseAudioSpecificConfig(config);
   return {
     kind: 'audio',
