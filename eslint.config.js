@@ -107,6 +107,7 @@ export default tseslint.config(
       'bench/results/**',
       'web/dashboard/dist/**',
       'dist/**',
+      'packages/srt/build/**',
     ],
   },
   js.configs.recommended,
@@ -137,6 +138,25 @@ export default tseslint.config(
     languageOptions: {
       ...tseslint.configs.disableTypeChecked.languageOptions,
       globals: { process: 'readonly', console: 'readonly' },
+    },
+  },
+  {
+    // The SRT addon's loader and install script: CommonJS, run by Node as they are.
+    files: ['packages/srt/*.cjs'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      ...tseslint.configs.disableTypeChecked.languageOptions,
+      sourceType: 'commonjs',
+      globals: {
+        process: 'readonly',
+        require: 'readonly',
+        module: 'writable',
+        __dirname: 'readonly',
+      },
+    },
+    rules: {
+      ...tseslint.configs.disableTypeChecked.rules,
+      '@typescript-eslint/no-require-imports': 'off',
     },
   },
   {
