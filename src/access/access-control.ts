@@ -159,24 +159,75 @@ export class AccessControl {
 
   /** Decides a publish; the on_publish hook is awaited, so no media flows before the answer. */
   async authorizePublish(attempt: PublishAttempt): Promise<AccessResult> {
+    const early = this.#publishEarly(attempt);
+    if (early) return this.#refused(early, attempt, 'publish');
+    const slot =
+      attempt.reserve === true
+        ? this.#options.sessions.reserve({ role: 'publisher', path: attempt.path, ip: attempt.ip })
+        : undefined;
+    return holding(slot, this.#decidePublish(attempt));
+  }
+
+  /**
+   * The part of a publish decision that needs no waiting (address rules, limits, the key or
+   * token), or null when it passes. SRT decides its handshake with it, before accept; the
+   * whole decision (on_publish) follows with authorizePublish().
+   */
+  precheckPublish(attempt: PublishAttempt): Refusal | null {
+    const refusal = this.#publishEarly(attempt) ?? this.#publishCredential(attempt);
+    return refusal === null ? null : this.#refused(refusal, attempt, 'publish');
+  }
+
+  /**
+   * The part of a play decision that needs no waiting (address rules, limits, a private
+   * stream's HMAC token; a JWT is left to authorizePlay()), or null when it passes.
+   */
+  precheckPlay(attempt: PlayAttempt): Refusal | null {
+    let refusal = this.#playEarly(attempt);
+    if (refusal === null && this.isPrivate(attempt.path)) {
+      const token = attempt.bearer ?? new URLSearchParams(attempt.query).get('token') ?? undefined;
+      const jwt = this.#options.jwt !== null && token !== undefined && looksLikeJwt(token);
+      refusal = jwt ? null : this.#checkHmacPlayToken(attempt, token);
+      if (refusal) this.#recordFailure(attempt.ip);
+    }
+    return refusal === null ? null : this.#refused(refusal, attempt, 'play');
+  }
+
+  #publishEarly(attempt: PublishAttempt): Refusal | null {
     const { config, sessions } = this.#options;
-    const early =
+    return (
       this.#lockedOut(attempt.ip) ??
       this.#addressRule(attempt.ip, this.#publishAllow, this.#publishDeny, 'publish') ??
       this.#memoryRefusal() ??
       (sessions.publishers >= config.limits.maxPublishers
         ? refuse(503, 'max-publishers', `at most ${config.limits.maxPublishers} publishers`)
-        : null);
-    if (early) return this.#refused(early, attempt, 'publish');
-    const slot =
-      attempt.reserve === true
-        ? sessions.reserve({ role: 'publisher', path: attempt.path, ip: attempt.ip })
-        : undefined;
-    return holding(slot, this.#decidePublish(attempt));
+        : null)
+    );
   }
 
   /** Keys, tokens and on_publish, once the limits let the attempt through. */
   async #decidePublish(attempt: PublishAttempt): Promise<AccessResult> {
+    const { config } = this.#options;
+    const refusal = this.#publishCredential(attempt);
+    if (refusal) return this.#refused(refusal, attempt, 'publish');
+    if (config.hooks.onPublish !== '') {
+      const decision = await this.#options.hooks.decide({
+        action: 'on_publish',
+        id: attempt.sessionId,
+        stream: attempt.path,
+        protocol: attempt.protocol,
+        ip: attempt.ip,
+        query: attempt.query,
+      });
+      if (!decision.allowed) {
+        return this.#refused(refuse(403, 'hook-denied', decision.reason), attempt, 'publish');
+      }
+    }
+    return { ok: true };
+  }
+
+  /** Why the key, token or Adobe credentials do not let the attempt publish, or null. */
+  #publishCredential(attempt: PublishAttempt): Refusal | null {
     const { config } = this.#options;
     const params = new URLSearchParams(attempt.query);
     const key = params.get('key') ?? attempt.bearer ?? null;
@@ -197,40 +248,18 @@ export class AccessControl {
       ((configKey !== undefined && sameSecret(key, configKey)) ||
         this.#options.store.matchKey(attempt.path, key));
     const adobeOk = configKey !== undefined && attempt.adobe?.check(configKey) === true;
-    const credentialOk = tokenOk || keyOk || adobeOk;
-    const hookOn = config.hooks.onPublish !== '';
-    if (!credentialOk) {
-      // A stream with a key needs it. On a stream without one, a key or token that does not
-      // check out is ignored: this machine may publish, and the hook may allow anyone.
-      const presented = key !== null || token !== null || attempt.adobe !== undefined;
-      const loopbackOk = !keyed && config.auth.loopbackPublish && isLoopback(attempt.ip);
-      if (keyed || (!loopbackOk && !hookOn)) {
-        if (presented) this.#recordFailure(attempt.ip);
-        return this.#refused(
-          refuse(
-            401,
-            presented ? 'bad-key' : 'key-required',
-            keyed ? 'wrong or missing publish key' : 'publishing from another machine needs a key',
-          ),
-          attempt,
-          'publish',
-        );
-      }
-    }
-    if (hookOn) {
-      const decision = await this.#options.hooks.decide({
-        action: 'on_publish',
-        id: attempt.sessionId,
-        stream: attempt.path,
-        protocol: attempt.protocol,
-        ip: attempt.ip,
-        query: attempt.query,
-      });
-      if (!decision.allowed) {
-        return this.#refused(refuse(403, 'hook-denied', decision.reason), attempt, 'publish');
-      }
-    }
-    return { ok: true };
+    if (tokenOk || keyOk || adobeOk) return null;
+    // A stream with a key needs it. On a stream without one, a key or token that does not
+    // check out is ignored: this machine may publish, and the hook may allow anyone.
+    const presented = key !== null || token !== null || attempt.adobe !== undefined;
+    const loopbackOk = !keyed && config.auth.loopbackPublish && isLoopback(attempt.ip);
+    if (!keyed && (loopbackOk || config.hooks.onPublish !== '')) return null;
+    if (presented) this.#recordFailure(attempt.ip);
+    return refuse(
+      401,
+      presented ? 'bad-key' : 'key-required',
+      keyed ? 'wrong or missing publish key' : 'publishing from another machine needs a key',
+    );
   }
 
   /**
@@ -251,10 +280,7 @@ export class AccessControl {
 
   /** Decides a play: address rules, limits, the token of a private stream, on_play. */
   async authorizePlay(attempt: PlayAttempt): Promise<AccessResult> {
-    const early =
-      this.#lockedOut(attempt.ip) ??
-      this.#addressRule(attempt.ip, this.#playAllow, this.#playDeny, 'play') ??
-      (attempt.counted ? this.#viewerLimit(attempt) : null);
+    const early = this.#playEarly(attempt);
     if (early) return this.#refused(early, attempt, 'play');
     const slot =
       attempt.reserve === true && attempt.counted
@@ -266,6 +292,14 @@ export class AccessControl {
           })
         : undefined;
     return holding(slot, this.#playDecision(attempt));
+  }
+
+  #playEarly(attempt: PlayAttempt): Refusal | null {
+    return (
+      this.#lockedOut(attempt.ip) ??
+      this.#addressRule(attempt.ip, this.#playAllow, this.#playDeny, 'play') ??
+      (attempt.counted ? this.#viewerLimit(attempt) : null)
+    );
   }
 
   /** The token, on_play and the HLS decision cache, once the limits let the attempt through. */
@@ -345,11 +379,8 @@ export class AccessControl {
   }
 
   async #checkPlayToken(attempt: PlayAttempt, token: string | undefined): Promise<Refusal | null> {
-    if (token === undefined || token === '') {
-      return refuse(401, 'token-required', 'this stream is private: a playback token is needed');
-    }
     const jwt = this.#options.jwt;
-    if (jwt !== null && looksLikeJwt(token)) {
+    if (jwt !== null && token !== undefined && looksLikeJwt(token)) {
       const checked = await jwt.verify(token, attempt.path);
       if (checked.ok) return null;
       return refuse(
@@ -357,6 +388,14 @@ export class AccessControl {
         `token-${checked.reason}`,
         `playback token refused (${checked.reason})`,
       );
+    }
+    return this.#checkHmacPlayToken(attempt, token);
+  }
+
+  /** Why a play token signed with the auth secret does not let the attempt play, or null. */
+  #checkHmacPlayToken(attempt: PlayAttempt, token: string | undefined): Refusal | null {
+    if (token === undefined || token === '') {
+      return refuse(401, 'token-required', 'this stream is private: a playback token is needed');
     }
     const checked = verifyToken(this.#options.keys.token, token, {
       purpose: 'play',
