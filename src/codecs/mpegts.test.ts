@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import {
   MAX_PMT_STREAMS,
   TS_PACKET_SIZE,
+  TS_SYNC_BYTE,
   crc32Mpeg2,
   decodePesHeader,
   decodeTsPacket,
@@ -281,4 +282,24 @@ test('decodeTsPacket() rejects a wrong size, a wrong sync byte and an overlong a
   overlong[3] = 0x30;
   overlong[4] = 184;
   assert.equal(decodeTsPacket(overlong), undefined);
+});
+
+test('decodeTsPacket() tells an adaptation field that ends in stuffing from one its fields fill', () => {
+  /** A packet on PID 0x100 with payload and an adaptation field of `field` (length byte first). */
+  const withField = (field: number[]): Buffer => {
+    const packet = Buffer.alloc(TS_PACKET_SIZE, 0xaa);
+    packet.set([TS_SYNC_BYTE, 0x01, 0x00, 0x30, ...field]);
+    return packet;
+  };
+  const pcrOnly = [7, 0x10, 1, 2, 3, 4, 5, 6];
+  assert.equal(decodeTsPacket(withField(pcrOnly))?.stuffed, false);
+  assert.equal(decodeTsPacket(withField([0]))?.stuffed, true, 'a zero-length field is one byte');
+  assert.equal(decodeTsPacket(withField([3, 0x00, 0xff, 0xff]))?.stuffed, true);
+  assert.equal(decodeTsPacket(withField([9, 0x10, 1, 2, 3, 4, 5, 6, 0xff, 0xff]))?.stuffed, true);
+  // Private data of 2 bytes fills the field exactly; a length past the field is not stuffing.
+  assert.equal(decodeTsPacket(withField([4, 0x02, 2, 0x11, 0x22]))?.stuffed, false);
+  assert.equal(decodeTsPacket(withField([4, 0x02, 200, 0x11, 0x22]))?.stuffed, false);
+  const plain = Buffer.alloc(TS_PACKET_SIZE, 0xaa);
+  plain.set([TS_SYNC_BYTE, 0x01, 0x00, 0x10]);
+  assert.equal(decodeTsPacket(plain)?.stuffed, false, 'no adaptation field');
 });

@@ -36,6 +36,10 @@ const MAX_PES_PACKET_LENGTH = 0xffff;
 const AF_FLAG_DISCONTINUITY = 0x80;
 const AF_FLAG_RANDOM_ACCESS = 0x40;
 const AF_FLAG_PCR = 0x10;
+const AF_FLAG_OPCR = 0x08;
+const AF_FLAG_SPLICING_POINT = 0x04;
+const AF_FLAG_PRIVATE_DATA = 0x02;
+const AF_FLAG_EXTENSION = 0x01;
 
 /** CRC-32/MPEG-2 table: polynomial 0x04C11DB7, MSB first (annex A). */
 const CRC_TABLE = ((): Uint32Array => {
@@ -287,6 +291,11 @@ export interface TsPacket {
   readonly discontinuity: boolean;
   /** PCR base (90 kHz) when the adaptation field carries one. */
   readonly pcrBase?: number;
+  /**
+   * The adaptation field ends in stuffing bytes (2.4.3.5): the muxer had no more PES data to fill
+   * this packet with, so with a payload it is the last packet of its PES.
+   */
+  readonly stuffed: boolean;
   readonly payload: Buffer;
 }
 
@@ -304,6 +313,7 @@ export function decodeTsPacket(packet: Buffer): TsPacket | undefined {
   let randomAccess = false;
   let discontinuity = false;
   let pcrBase: number | undefined;
+  let stuffed = false;
   if (control & 0x02) {
     adaptationBytes = (packet[at] ?? 0) + 1;
     if (at + adaptationBytes > TS_PACKET_SIZE) return undefined;
@@ -314,6 +324,7 @@ export function decodeTsPacket(packet: Buffer): TsPacket | undefined {
       if (adaptationBytes < 2 + PCR_BYTES) return undefined;
       pcrBase = packet.readUInt32BE(at + 2) * 2 + ((packet[at + 6] ?? 0) >>> 7);
     }
+    stuffed = adaptationBytes === 1 || adaptationFieldUsed(packet, at, flags) < adaptationBytes;
     at += adaptationBytes;
   }
   return {
@@ -327,8 +338,23 @@ export function decodeTsPacket(packet: Buffer): TsPacket | undefined {
     randomAccess,
     discontinuity,
     ...(pcrBase === undefined ? {} : { pcrBase }),
+    stuffed,
     payload: control & 0x01 ? packet.subarray(at) : packet.subarray(TS_PACKET_SIZE),
   };
+}
+
+/**
+ * Bytes of the adaptation field at `at` (its length byte included) that its flags account for;
+ * the rest is stuffing. Fields that would run past the packet count as filling it (no stuffing).
+ */
+function adaptationFieldUsed(packet: Buffer, at: number, flags: number): number {
+  let used = 2; // adaptation_field_length and the flags
+  if (flags & AF_FLAG_PCR) used += PCR_BYTES;
+  if (flags & AF_FLAG_OPCR) used += PCR_BYTES;
+  if (flags & AF_FLAG_SPLICING_POINT) used += 1;
+  if (flags & AF_FLAG_PRIVATE_DATA) used += 1 + (packet[at + used] ?? TS_PACKET_SIZE);
+  if (flags & AF_FLAG_EXTENSION) used += 1 + (packet[at + used] ?? TS_PACKET_SIZE);
+  return used;
 }
 
 /** A PES packet header as read by {@link decodePesHeader}. */

@@ -8,6 +8,7 @@ import {
   TIMESTAMP_MODULUS,
   TS_PACKET_SIZE,
   crc32Mpeg2,
+  decodeTsPacket,
   encodePat,
   encodePes,
   encodePmt,
@@ -235,6 +236,33 @@ test('ffmpeg libx264 + aac TS: 320x240 High, 50 frames, a keyframe every 25, AAC
   for (let i = 1; i < s.video.length; i++)
     assert.equal(s.video[i]!.dts - s.video[i - 1]!.dts, 3600);
   assert.ok(Object.values(s.demuxer.stats.drops).every((n) => n === 0));
+});
+
+test('ffmpeg TS pushed a packet at a time: a video frame comes out with its own stuffed last packet', () => {
+  const ts = readFileSync(H264_AAC_TS);
+  const demuxer = new TsDemuxer();
+  const videoPid = 0x100; // ffmpeg's first PID, its video stream here
+  let atOwnEnd = 0;
+  let atNextStart = 0;
+  let lastVideoStuffed = false;
+  for (let at = 0; at + TS_PACKET_SIZE <= ts.length; at += TS_PACKET_SIZE) {
+    const bytes = ts.subarray(at, at + TS_PACKET_SIZE);
+    const packet = decodeTsPacket(bytes);
+    const video = media(demuxer.push(bytes), 'video');
+    if (packet?.pid !== videoPid) {
+      assert.equal(video.length, 0, 'video comes out only with video packets');
+      continue;
+    }
+    if (packet.payloadUnitStart && video.length > 0) {
+      // Finished by the next start only when its last packet carried no stuffing.
+      assert.equal(lastVideoStuffed, false, 'a stuffed last packet already ended that frame');
+      atNextStart += video.length;
+    } else atOwnEnd += video.length;
+    lastVideoStuffed = packet.stuffed;
+  }
+  atNextStart += media(demuxer.flush(), 'video').length;
+  assert.equal(atOwnEnd + atNextStart, 50);
+  assert.ok(atOwnEnd >= 45, `${atOwnEnd} of 50 frames out with their own last packet`);
 });
 
 test('ffmpeg libx264 -bf 2 TS: pts != dts, dts increasing, AAC 44.1 kHz', () => {

@@ -307,6 +307,10 @@ export class TsDemuxer {
       return;
     }
     this.#append(es, packet.payload);
+    // A PES without a length ends at the next start, unless its last packet says so first: a
+    // muxer stuffs the packet it has no more PES data for. Finishing the frame there, not a frame
+    // interval later at the next start, is what keeps SRT ingest at its configured latency.
+    if (packet.stuffed && es.expected === 0 && es.length > 0) this.#finishPes(es);
   }
 
   /** Drops the PES in progress on `es` (a gap or a broken packet; counted by the caller). */
