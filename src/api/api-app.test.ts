@@ -310,6 +310,7 @@ void test('GET /api/v1/sessions lists sessions by page', async (t) => {
         bytes: 1234,
         droppedFrames: null,
         queueDepth: null,
+        transport: null,
         userAgent: null,
       },
       {
@@ -322,6 +323,7 @@ void test('GET /api/v1/sessions lists sessions by page', async (t) => {
         bytes: null,
         droppedFrames: null,
         queueDepth: null,
+        transport: null,
         userAgent: null,
       },
       {
@@ -334,6 +336,7 @@ void test('GET /api/v1/sessions lists sessions by page', async (t) => {
         bytes: 99,
         droppedFrames: null,
         queueDepth: null,
+        transport: null,
         userAgent: null,
       },
     ],

@@ -259,6 +259,7 @@ export async function createApiApp(deps: ApiDeps): Promise<FastifyInstance> {
       bytes: session.bytes === undefined ? null : session.bytes(),
       droppedFrames: session.droppedFrames === undefined ? null : session.droppedFrames(),
       queueDepth: session.queueDepth === undefined ? null : session.queueDepth(),
+      transport: session.transport === undefined ? null : session.transport(),
       userAgent: session.userAgent ?? null,
     }));
     return reply.send({ items, page, itemsPerPage, total: all.length });

@@ -74,6 +74,8 @@ export const sessionSchema = z.object({
   bytes: z.number().nullable(),
   droppedFrames: z.number().nullable(),
   queueDepth: z.number().nullable(),
+  /** Transport figures (SRT: rttMs, packetsReceivedLost, packetsRetransmitted, receiveBufferMs...). */
+  transport: z.record(z.string(), z.number()).nullable(),
   /** The User-Agent (HTTP) or flashVer (RTMP) the client sent, cut to 200 characters. */
   userAgent: z.string().nullable(),
 });

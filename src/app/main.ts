@@ -87,9 +87,9 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
     inWorkerGroup,
     ...(inWorkerGroup ? { workerIndex: Number(env.ONAIR_WORKER_INDEX ?? 0) } : {}),
   });
-  const { rtmpPort, httpPort } = await onair.start();
+  const { rtmpPort, httpPort, srtPort } = await onair.start();
   const host = 'localhost';
-  logger.info({ rtmpPort, httpPort, dataDir: config.dataDir }, 'onair is running');
+  logger.info({ rtmpPort, httpPort, srtPort, dataDir: config.dataDir }, 'onair is running');
   if (onair.hlsExplanation !== null) logger.info({ hls: onair.hlsExplanation }, 'HLS profile');
   if (onair.apiToken.created && config.api.enabled) {
     // Printed once, on the start that generated it; it stays in the data directory.
@@ -104,12 +104,18 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
         '',
         `  Publish: rtmp://${host}:${rtmpPort}/live  (OBS server), stream key NAME`,
         `           ffmpeg -re -i in.mp4 -c copy -f flv rtmp://${host}:${rtmpPort}/live/NAME`,
+        ...(srtPort !== null
+          ? [`           srt://${host}:${srtPort}?streamid=publish:live/NAME (SRT, MPEG-TS)`]
+          : []),
         `  Watch:   rtmp://${host}:${rtmpPort}/live/NAME`,
         ...(httpPort !== null
           ? [
               `           http://${host}:${httpPort}/live/NAME.m3u8 (LL-HLS)`,
               `           http://${host}:${httpPort}/live/NAME.flv  (HTTP-FLV)`,
               `           ws://${host}:${httpPort}/live/NAME.flv    (WS-FLV)`,
+              ...(srtPort !== null
+                ? [`           srt://${host}:${srtPort}?streamid=read:live/NAME (SRT)`]
+                : []),
               `  Player:  http://${host}:${httpPort}/watch/live/NAME, live streams: http://${host}:${httpPort}/`,
               ...(config.api.enabled
                 ? [

@@ -11,7 +11,7 @@ import type { AccessControl } from '../access/access-control.ts';
 import { AnalyticsStore, type StreamSample } from '../analytics/analytics-store.ts';
 import { AnalyticsRecorder, sampleStreams } from '../analytics/analytics-recorder.ts';
 import { QoeLimiter, parseQoeBeacon } from '../analytics/qoe.ts';
-import { OnairMetrics, type MetricsSources } from '../metrics/metrics.ts';
+import { OnairMetrics, type MetricsSources, type SrtFigures } from '../metrics/metrics.ts';
 import type { MonitoringDeps } from '../api/monitoring-routes.ts';
 import type { StreamInfo } from '../api/api-schemas.ts';
 import type { HlsHandler } from '../servers/hls/hls-handler.ts';
@@ -67,6 +67,8 @@ export interface MonitoringInputs {
   readonly webrtc?: () => NonNullable<ReturnType<NonNullable<MetricsSources['webrtc']>>>;
   /** ICE-over-TCP connections open, for /metrics. */
   readonly iceTcpConnections?: () => number;
+  /** SRT figures for /metrics. */
+  readonly srt?: () => SrtFigures;
   /** Recording figures for /metrics. */
   readonly recording?: () => NonNullable<ReturnType<NonNullable<MetricsSources['recording']>>>;
   /**
@@ -139,6 +141,7 @@ export class Monitoring {
             ...(inputs.recording ? { recording: inputs.recording } : {}),
             ...(inputs.webrtc ? { webrtc: inputs.webrtc } : {}),
             ...(inputs.iceTcpConnections ? { iceTcpConnections: inputs.iceTcpConnections } : {}),
+            ...(inputs.srt ? { srt: inputs.srt } : {}),
             streams: () => {
               const viewers = viewersByStream(sessions);
               return hub.list().map((stream) => ({

@@ -7,6 +7,7 @@ import { RtmpServer } from '../servers/rtmp/rtmp-server.ts';
 import { HttpFlvHandler } from '../servers/http-flv/http-flv-handler.ts';
 import { WhepHandler } from '../servers/webrtc/whep-handler.ts';
 import { WhipHandler } from '../servers/webrtc/whip-handler.ts';
+import { SrtServer } from '../servers/srt/srt-server.ts';
 import type { AudioToOpusFactory } from '../servers/webrtc/rtp-stream.ts';
 import { AacToOpusTranscoder, OpusToAacTranscoder } from '../transcode/audio-transcoder.ts';
 import { OpusAsAacAdapter, SharedAudioTranscoders } from '../transcode/opus-as-aac.ts';
@@ -51,6 +52,8 @@ import { createApiApp } from '../api/api-app.ts';
 export interface ListeningAddresses {
   readonly rtmpPort: number | null;
   readonly httpPort: number | null;
+  /** The SRT listener's UDP port; null when SRT is off (srt.enabled, or libsrt missing). */
+  readonly srtPort: number | null;
 }
 
 /** One onair server: a hub, the RTMP server and the HTTP listener. */
@@ -76,6 +79,8 @@ export class Onair {
   readonly #logger: Logger;
   readonly #rtmp: RtmpServer | null;
   readonly #http: HttpListener | null;
+  /** SRT ingest and playback (one worker of a group binds the UDP port). */
+  readonly srt: SrtServer | null;
   readonly #hls: HlsHandler | null;
   /** Recording, the catalogue, retention. */
   readonly recordings: Recordings;
@@ -246,6 +251,19 @@ export class Onair {
       },
     });
     const shared = { access: this.access, sessions: this.sessions };
+    // libsrt binds its own UDP socket, which node:cluster cannot share: the group's first
+    // worker takes SRT, and the streams it receives play from every worker.
+    this.srt =
+      config.srt.enabled && (options.workerIndex ?? 0) === 0
+        ? new SrtServer({
+            srt: config.srt,
+            streams: config.streams,
+            hubConfig: config.hub,
+            hub: this.hub,
+            logger,
+            ...shared,
+          })
+        : null;
     this.#rtmp = config.rtmp.enabled
       ? new RtmpServer({
           config: config.rtmp,
@@ -338,6 +356,7 @@ export class Onair {
           redirect: (path, code) => this.#elsewhere(path, code),
         })
       : null;
+    const srt = this.srt;
     this.#monitoring = new Monitoring({
       config,
       hub: this.hub,
@@ -352,6 +371,7 @@ export class Onair {
       hookDrops: () => this.#hooks.droppedByAction,
       ...(whep ? { webrtc: () => whep.lossRecovery() } : {}),
       iceTcpConnections: () => this.webrtcTcpConnections(),
+      ...(srt ? { srt: () => srt.figures() } : {}),
       recording: () => ({
         bytesWritten: this.recordings.bytesWritten,
         filesOpen: this.recordings.filesOpen,
@@ -482,10 +502,11 @@ export class Onair {
     if (this.#worker && this.#rtmp) await this.#joinGroup(this.#worker, this.#rtmp);
     const httpPort = this.#http ? await this.#http.listen() : null;
     this.#ports = { rtmp: rtmpPort, http: httpPort };
+    this.srt?.start();
     this.egress.start();
     this.cluster.start({ rtmp: rtmpPort, http: httpPort });
     this.#health = 'ok';
-    return { rtmpPort, httpPort };
+    return { rtmpPort, httpPort, srtPort: this.srt?.port ?? null };
   }
 
   /**
@@ -586,6 +607,7 @@ export class Onair {
     this.#health = 'stopping';
     if (this.#reportTimer) clearInterval(this.#reportTimer);
     const leaving = this.cluster.close(); // the map entries go (bounded by lookupTimeoutMs)
+    this.srt?.close();
     this.hub.close();
     this.#iceNetwork?.close();
     const connections = Promise.all([this.#rtmp?.close(), this.#http?.close()]);

@@ -29,7 +29,8 @@ Options:
   --config FILE           YAML configuration file (also env ONAIR_CONFIG)
   --rtmp-port N           rtmp.port (default 1935; 0 = any free port)
   --http-port N           http.port (default 8080; 0 = any free port)
-  --host ADDR             rtmp.host and http.host (default 0.0.0.0)
+  --srt-port N            srt.port, UDP (default 8890; 0 = any free port)
+  --host ADDR             rtmp.host, http.host and srt.host (default 0.0.0.0)
   --data-dir DIR          dataDir (default ./data)
   --workers N             workers: processes behind the same ports (default 1; auto = one per core)
   --log-level LEVEL       log.level: fatal, error, warn, info, debug, trace or silent
@@ -46,6 +47,7 @@ const OPTIONS = {
   config: { type: 'string' },
   'rtmp-port': { type: 'string' },
   'http-port': { type: 'string' },
+  'srt-port': { type: 'string' },
   host: { type: 'string' },
   'data-dir': { type: 'string' },
   workers: { type: 'string' },
@@ -61,7 +63,8 @@ type FlagName = keyof typeof OPTIONS;
 const SHORTCUTS: Partial<Record<FlagName, readonly string[]>> = {
   'rtmp-port': ['rtmp.port'],
   'http-port': ['http.port'],
-  host: ['rtmp.host', 'http.host'],
+  'srt-port': ['srt.port'],
+  host: ['rtmp.host', 'http.host', 'srt.host'],
   'data-dir': ['dataDir'],
   workers: ['workers'],
   'log-level': ['log.level'],

@@ -70,6 +70,7 @@ void test('describeSections() lists every section with a description', () => {
       'metrics',
       'recording',
       'webrtc',
+      'srt',
       'server',
       'cluster',
     ],
@@ -123,6 +124,7 @@ void test('describeStreamKeys() lists the keys of a streams: entry; the docs and
       ['hls.profile', 'low-latency | balanced | compatible'],
       ['hls.dvrWindowS', 'integer 0..86400'],
       ['record', 'boolean'],
+      ['srtPassphrase', 'string'],
     ],
   );
   const docs = readFileSync(docsPath, 'utf8');

@@ -1,10 +1,11 @@
 // The one configuration schema (zod 4): every key with its type, bounds, default and description.
 // Sections match folders; docs/configuration.md and onair.example.yaml are checked against it.
 // The leaves are in schema-leaves.ts; a large section has its own file (recording-schema.ts), as
-// the next ones (webrtc, srt) will.
+// webrtc and srt do.
 import { z } from 'zod';
 import { LOG_FORMATS, LOG_LEVELS } from '../log/logger.ts';
 import { recordingSchema } from './recording-schema.ts';
+import { srtPassphrase, srtSchema } from './srt-schema.ts';
 import { webrtcSchema } from './webrtc-schema.ts';
 import {
   KiB,
@@ -576,6 +577,9 @@ export const streamSettingsSchema = z.strictObject({
     })
     .optional(),
   record: z.boolean().optional().describe('Record this stream (recording.enabled for the others).'),
+  srtPassphrase: srtPassphrase()
+    .optional()
+    .describe("This stream's SRT passphrase (srt.passphrase for the others); empty: none."),
 });
 
 /** Per-stream settings by stream path (`live/cam1`); an empty entry (`live/cam1:`) is allowed. */
@@ -634,6 +638,7 @@ export const configSchema = z.strictObject({
   metrics: metricsSchema,
   recording: recordingSchema,
   webrtc: webrtcSchema,
+  srt: srtSchema,
   server: serverSchema,
   cluster: clusterSchema,
   streams: streamsSchema,
@@ -675,6 +680,8 @@ export type RecordingConfig = Config['recording'];
 
 /** The `webrtc` section. */
 export type WebrtcConfig = Config['webrtc'];
+/** The `srt` section. */
+export type SrtConfig = Config['srt'];
 /** The `log` section, for createLogger(). */
 export type LogConfig = Config['log'];
 

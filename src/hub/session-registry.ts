@@ -25,6 +25,8 @@ export interface SessionSpec {
   readonly droppedFrames?: () => number;
   /** Frames waiting in the viewer's queue now. */
   readonly queueDepth?: () => number;
+  /** Transport figures now (SRT: RTT, loss, retransmissions, receive buffer), or null. */
+  readonly transport?: () => Readonly<Record<string, number>> | null;
   /** The User-Agent the client sent (HTTP), or the flashVer (RTMP). */
   readonly userAgent?: string;
   /**

@@ -65,6 +65,8 @@ export interface MetricsSources {
   webrtc?(): Readonly<LossRecoveryCounts>;
   /** ICE-over-TCP connections open now (webrtc.tcpPort); absent: 0. */
   iceTcpConnections?(): number;
+  /** SRT connections now and libsrt's loss recovery (totals since start); absent: no series. */
+  srt?(): SrtFigures | null;
   /** Recording figures; absent: those series read 0. */
   recording?(): {
     bytesWritten: number;
@@ -74,6 +76,19 @@ export interface MetricsSources {
     filesDeleted: number;
     diskFull: boolean;
   };
+}
+
+/** What /metrics shows of SRT (srt-server.ts). */
+export interface SrtFigures {
+  readonly connections: number;
+  /** The largest round trip and receive buffer of the connections open now, in ms (0: none). */
+  readonly rttMsMax: number;
+  readonly receiveBufferMsMax: number;
+  /** Totals over every SRT connection since start, open ones included. */
+  readonly packetsReceivedLost: number;
+  readonly packetsRetransmitted: number;
+  readonly packetsReceivedDropped: number;
+  readonly packetsSentDropped: number;
 }
 
 /** How OnairMetrics is set up. */
@@ -238,6 +253,7 @@ interface Snapshot {
   readonly recording: ReturnType<NonNullable<MetricsSources['recording']>> | null | undefined;
   readonly webrtc: ReturnType<NonNullable<MetricsSources['webrtc']>> | null | undefined;
   readonly iceTcpConnections: number | undefined;
+  readonly srt: SrtFigures | null | undefined;
 }
 
 /** A finite, non-negative number (what a counter may hold). */
@@ -460,6 +476,49 @@ export class OnairMetrics {
       [],
       (s) => (s.iceTcpConnections === undefined ? undefined : [[{}, s.iceTcpConnections]]),
     );
+    const srt = (s: Snapshot): SrtFigures | undefined => s.srt ?? undefined;
+    this.#gauge(
+      'onair_srt_connections',
+      'SRT connections open now (publishers and players).',
+      [],
+      (s) => {
+        const f = srt(s);
+        return f === undefined ? undefined : [[{}, f.connections]];
+      },
+    );
+    this.#gauge(
+      'onair_srt_rtt_max_seconds',
+      'The largest round-trip time libsrt measures on the SRT connections open now.',
+      [],
+      (s) => {
+        const f = srt(s);
+        return f === undefined ? undefined : [[{}, f.rttMsMax / 1000]];
+      },
+    );
+    this.#gauge(
+      'onair_srt_receive_buffer_max_seconds',
+      "The fullest SRT receive buffer now (media held for the latency window): near srt.latencyMs, a publisher's link is at its limit.",
+      [],
+      (s) => {
+        const f = srt(s);
+        return f === undefined ? undefined : [[{}, f.receiveBufferMsMax / 1000]];
+      },
+    );
+    this.#counter(
+      'onair_srt_packets_total',
+      'SRT loss recovery, by event: lost (a gap libsrt saw on receive), retransmitted (sent again by onair), dropped_receive (never repaired within the latency), dropped_send (too late to send).',
+      ['event'],
+      (s) => {
+        const f = srt(s);
+        if (f === undefined) return undefined;
+        return [
+          [{ event: 'lost' }, f.packetsReceivedLost],
+          [{ event: 'retransmitted' }, f.packetsRetransmitted],
+          [{ event: 'dropped_receive' }, f.packetsReceivedDropped],
+          [{ event: 'dropped_send' }, f.packetsSentDropped],
+        ];
+      },
+    );
     this.#counter(
       'onair_hook_notifications_dropped_total',
       'Hook notifications not delivered: their queue had no fair room (a flood of sessions ending), or a shutdown cut them off.',
@@ -588,6 +647,7 @@ export class OnairMetrics {
       recording: this.#try(() => sources.recording?.() ?? null),
       webrtc: this.#try(() => sources.webrtc?.() ?? null),
       iceTcpConnections: this.#try(() => sources.iceTcpConnections?.() ?? 0),
+      srt: this.#try(() => sources.srt?.() ?? null),
     };
   }
 

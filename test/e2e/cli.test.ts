@@ -37,7 +37,7 @@ function spawnOnair(args: readonly string[]): {
 /** Starts onair on free ports with `dataDir`; resolves with its stdout once the banner is out. */
 async function startAndStop(dataDir: string): Promise<string> {
   const { child, stdout, stderr, exited } = spawnOnair([
-    ...['--rtmp-port', '0', '--http-port', '0', '--host', '127.0.0.1'],
+    ...['--rtmp-port', '0', '--http-port', '0', '--srt-port', '0', '--host', '127.0.0.1'],
     ...['--data-dir', dataDir, '--log-level', 'warn'],
   ]);
   try {
@@ -92,7 +92,19 @@ test('a corrupt access.json stops the start, naming the file, instead of droppin
   writeFileSync(file, '{\n  "version": 1,\n  "keys": [\n    {\n      "id": "0011223');
   const result = await run(
     process.execPath,
-    [BIN, '--rtmp-port', '0', '--http-port', '0', '--host', '127.0.0.1', '--data-dir', dataDir],
+    [
+      BIN,
+      '--rtmp-port',
+      '0',
+      '--http-port',
+      '0',
+      '--srt-port',
+      '0',
+      '--host',
+      '127.0.0.1',
+      '--data-dir',
+      dataDir,
+    ],
     { timeoutMs: 20_000 },
   );
   assert.equal(result.code, 1, result.stderr);
@@ -110,7 +122,16 @@ test('onair --workers 2 whose RTMP port another program holds retries its worker
   const address = holder.address();
   assert.ok(address !== null && typeof address === 'object');
   const { child, stdout, stderr, exited } = spawnOnair([
-    ...['--workers', '2', '--rtmp-port', String(address.port), '--http-port', '0'],
+    ...[
+      '--workers',
+      '2',
+      '--rtmp-port',
+      String(address.port),
+      '--http-port',
+      '0',
+      '--srt-port',
+      '0',
+    ],
     ...['--host', '127.0.0.1', '--data-dir', tempDir(t, 'onair-cli-')],
   ]);
   const count = (msg: string): number => stdout().split(`"msg":"${msg}"`).length - 1;

@@ -20,11 +20,14 @@ export interface PublishOptions {
   readonly seconds?: number;
   /** B-frames between references (x264 -bf); default 0. */
   readonly bFrames?: number;
+  /** The container sent: FLV for RTMP (the default), MPEG-TS for SRT. */
+  readonly format?: 'flv' | 'mpegts';
 }
 
-/** Starts `ffmpeg -re` publishing testsrc2 + a sine tone to `url`. */
+/** Starts `ffmpeg -re` publishing testsrc2 + a sine tone to `url` (RTMP, or SRT with mpegts). */
 export function publishTestPattern(url: string, options: PublishOptions = {}): Publisher {
   const { size = '320x240', rate = 25, gop = 25, seconds = 120, bFrames = 0 } = options;
+  const format = options.format ?? 'flv';
   const args = [
     '-hide_banner',
     '-loglevel',
@@ -58,7 +61,7 @@ export function publishTestPattern(url: string, options: PublishOptions = {}): P
     '-b:a',
     '64k',
     '-f',
-    'flv',
+    format,
     url,
   ];
   const child = spawn('ffmpeg', args, { stdio: ['ignore', 'ignore', 'pipe'] });

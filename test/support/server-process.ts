@@ -52,6 +52,7 @@ export async function startServerProcess(
     ...config,
     rtmp: { host: '127.0.0.1', port: 0, ...(config.rtmp as object | undefined) },
     http: { host: '127.0.0.1', port: 0, ...(config.http as object | undefined) },
+    srt: { host: '127.0.0.1', port: 0, ...(config.srt as object | undefined) },
     // ICE over TCP binds its port at start: off unless a test asks (processes run side by side).
     webrtc: { tcpPort: 0, ...(config.webrtc as object | undefined) },
   };

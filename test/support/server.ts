@@ -15,6 +15,10 @@ export interface TestServer {
   readonly onair: Onair;
   readonly rtmpPort: number;
   readonly httpPort: number;
+  /** The SRT listener's port (srt.port 0: an ephemeral one); null when SRT is off. */
+  readonly srtPort: number | null;
+  /** `srt://127.0.0.1:PORT?streamid=STREAMID` plus `extra` query options (latency, passphrase...). */
+  readonly srtUrl: (streamId: string, extra?: string) => string;
   readonly rtmpUrl: (path: string) => string;
   readonly httpUrl: (path: string) => string;
   /** Log entries written so far (JSON objects). */
@@ -34,6 +38,7 @@ export async function startServer(overrides: ConfigOverrides = {}): Promise<Test
       dataDir,
       rtmp: { host: '127.0.0.1', port: 0 },
       http: { host: '127.0.0.1', port: 0 },
+      srt: { host: '127.0.0.1', port: 0 },
       // WebRTC's one UDP port is fixed in the config: each server gets a free one.
       webrtc: { udpPort: await freeUdpPort(), tcpPort: 0, bindAddress: '127.0.0.1' },
       log: { level: 'debug' },
@@ -52,12 +57,15 @@ export async function startServer(overrides: ConfigOverrides = {}): Promise<Test
   });
   const logger = createLogger({ level: config.log.level, format: 'json', destination });
   const onair = new Onair(config, logger);
-  const { rtmpPort, httpPort } = await onair.start();
+  const { rtmpPort, httpPort, srtPort } = await onair.start();
   if (rtmpPort === null || httpPort === null) throw new Error('both listeners must be enabled');
   return {
     onair,
     rtmpPort,
     httpPort,
+    srtPort,
+    srtUrl: (streamId, extra = '') =>
+      `srt://127.0.0.1:${srtPort ?? 0}?streamid=${streamId}${extra === '' ? '' : `&${extra}`}`,
     logs,
     rtmpUrl: (path) => `rtmp://127.0.0.1:${rtmpPort}/${path}`,
     httpUrl: (path) => `http://127.0.0.1:${httpPort}/${path}`,

@@ -1,22 +1,54 @@
-// Test helper: a UDP relay between WebRTC clients and a server's UDP port that can drop what the
-// server sends (the chosen packets, by their clear RTP header): a lossy network, made on
-// loopback because netem is not available here. Each client address gets its own socket towards
-// the server (at most MAX_CLIENTS), as a NAT would give it.
+// Test helper: a UDP relay between clients (an SRT caller, WebRTC clients) and a server's UDP
+// port that drops datagrams by a deterministic pattern: a lossy network, made on loopback
+// because netem is not available here. Each client address gets its own socket towards the
+// target (at most MAX_CLIENTS), as a NAT would give it. Socket errors are listened to and never
+// crash the test process.
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 
-const MAX_CLIENTS = 16;
+/** Client endpoints the relay keeps a socket for; datagrams of more clients are not relayed. */
+export const MAX_CLIENTS = 64;
 
-/** Decides whether a packet from the server to a client is dropped. */
+/** Which way a datagram goes: from a client to the target, or back. */
+export type RelayDirection = 'to-target' | 'to-client';
+
+/** Decides whether a packet from the target to a client is dropped (see setDrop). */
 export type DropRule = (packet: Buffer) => boolean;
+
+/** How a relay is started. */
+export interface UdpRelayOptions {
+  /** Where datagrams from clients go (IPv4). */
+  readonly target: { readonly host: string; readonly port: number };
+  /**
+   * Drops every Nth datagram from clients to the target (the 20th, 40th... for 20: 5 % loss).
+   * Default: none.
+   */
+  readonly dropEvery?: number;
+  /** Drops the first N datagrams from clients to the target. Default: none. */
+  readonly dropFirst?: number;
+  /**
+   * Drops what it returns true for, in either direction; `index` counts the datagrams of that
+   * direction (all clients), from 0. Called for every datagram, on top of dropEvery and
+   * dropFirst.
+   */
+  readonly dropPattern?: (index: number, direction: RelayDirection) => boolean;
+}
+
+/** Datagrams relayed and dropped, both directions together. */
+export interface UdpRelayStats {
+  forwarded: number;
+  dropped: number;
+}
 
 /** See the file comment. */
 export interface UdpRelay {
-  /** The port clients send to (put it in the answer's candidates). */
+  /** The port clients send to on 127.0.0.1. */
   readonly port: number;
-  /** Replaces the drop rule (the default drops nothing). */
-  setDrop(rule: DropRule): void;
-  /** Packets dropped so far. */
+  readonly stats: Readonly<UdpRelayStats>;
+  /** Datagrams dropped so far (`stats.dropped`). */
   readonly dropped: number;
+  /** Also drops the target's datagrams to clients this rule picks (replaces the last rule). */
+  setDrop(rule: DropRule): void;
+  /** Closes every socket; idempotent. */
   close(): Promise<void>;
 }
 
@@ -32,13 +64,46 @@ export function rtpMarker(packet: Buffer): boolean {
   return ((packet[1] ?? 0) & 0x80) !== 0;
 }
 
-/** Starts a relay on 127.0.0.1 towards `serverPort` there. */
-export async function startUdpRelay(serverPort: number): Promise<UdpRelay> {
+/**
+ * Starts a relay on 127.0.0.1 (an ephemeral port) towards `options.target`, or towards
+ * `serverPort` on 127.0.0.1 dropping nothing until setDrop() says so.
+ */
+export async function startUdpRelay(options: UdpRelayOptions | number): Promise<UdpRelay> {
+  const settings: UdpRelayOptions =
+    typeof options === 'number' ? { target: { host: '127.0.0.1', port: options } } : options;
+  const { host, port: targetPort } = settings.target;
+  const dropEvery = settings.dropEvery ?? 0;
+  const dropFirst = settings.dropFirst ?? 0;
+  const stats: UdpRelayStats = { forwarded: 0, dropped: 0 };
+  const counts: Record<RelayDirection, number> = { 'to-target': 0, 'to-client': 0 };
+  let rule: DropRule = () => false;
+  let closed = false;
   const front = createSocket('udp4');
   const backs = new Map<string, Socket>();
-  let drop: DropRule = () => false;
-  let dropped = 0;
   front.on('error', () => undefined);
+
+  /** Counts the datagram and says whether it is dropped. */
+  const drops = (direction: RelayDirection, packet: Buffer): boolean => {
+    const index = counts[direction]++;
+    // The pattern sees every datagram, also those dropped anyway.
+    const byPattern = settings.dropPattern?.(index, direction) === true;
+    const dropped =
+      byPattern ||
+      (direction === 'to-target'
+        ? index < dropFirst || (dropEvery > 0 && (index + 1) % dropEvery === 0)
+        : rule(packet));
+    if (dropped) stats.dropped++;
+    else stats.forwarded++;
+    return dropped;
+  };
+  const send = (socket: Socket, packet: Buffer, port: number, address: string): void => {
+    if (closed) return;
+    try {
+      socket.send(packet, port, address, () => undefined);
+    } catch {
+      // A socket closed under a datagram in flight: nothing to relay to.
+    }
+  };
   const backFor = (client: RemoteInfo): Socket | null => {
     const key = `${client.address}:${client.port}`;
     const known = backs.get(key);
@@ -47,32 +112,53 @@ export async function startUdpRelay(serverPort: number): Promise<UdpRelay> {
     const back = createSocket('udp4');
     back.on('error', () => undefined);
     back.on('message', (packet) => {
-      if (drop(packet)) {
-        dropped++;
-        return;
-      }
-      front.send(packet, client.port, client.address);
+      if (!drops('to-client', packet)) send(front, packet, client.port, client.address);
     });
     back.bind(0, '127.0.0.1');
     backs.set(key, back);
     return back;
   };
   front.on('message', (packet, client) => {
-    backFor(client)?.send(packet, serverPort, '127.0.0.1');
+    if (closed) return;
+    const back = backFor(client);
+    if (back !== null && !drops('to-target', packet)) send(back, packet, targetPort, host);
   });
-  await new Promise<void>((resolve) => front.bind(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve, reject) => {
+    front.once('error', reject);
+    front.bind(0, '127.0.0.1', () => {
+      front.off('error', reject);
+      resolve();
+    });
+  });
+  let closing: Promise<void> | undefined;
   return {
     port: front.address().port,
-    setDrop(rule) {
-      drop = rule;
-    },
+    stats,
     get dropped() {
-      return dropped;
+      return stats.dropped;
     },
-    async close() {
-      const sockets = [front, ...backs.values()];
-      backs.clear();
-      await Promise.all(sockets.map((s) => new Promise<void>((resolve) => s.close(resolve))));
+    setDrop(next) {
+      rule = next;
+    },
+    close() {
+      closed = true;
+      closing ??= Promise.all(
+        [front, ...backs.values()].map(
+          (socket) =>
+            new Promise<void>((resolve) => {
+              try {
+                socket.close(() => {
+                  resolve();
+                });
+              } catch {
+                resolve(); // already closed
+              }
+            }),
+        ),
+      ).then(() => {
+        backs.clear();
+      });
+      return closing;
     },
   };
 }
