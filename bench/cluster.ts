@@ -38,7 +38,7 @@ async function onair(
     'taskset',
     [
       ...['-c', cpus, process.execPath, 'dist/app/main.js'],
-      ...['--rtmp-port', String(ports.rtmp), '--http-port', String(ports.http)],
+      ...['--rtmp-port', String(ports.rtmp), '--http-port', String(ports.http), '--srt-port', '0'],
       ...['--host', '127.0.0.1', '--log-level', 'warn', '--data-dir', dir],
       ...['--set', 'auth.secret=bench-cluster-secret-0123456789'],
       ...['--set', 'analytics.enabled=false'],

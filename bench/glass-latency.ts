@@ -86,7 +86,7 @@ async function main(): Promise<number> {
     'taskset',
     [
       ...['-c', '0', process.execPath, 'dist/app/main.js', '--host', '127.0.0.1'],
-      ...['--rtmp-port', String(rtmpPort), '--http-port', String(httpPort)],
+      ...['--rtmp-port', String(rtmpPort), '--http-port', String(httpPort), '--srt-port', '0'],
       ...['--log-level', 'warn', '--data-dir', join(out, 'onair-data')],
       ...['--set', `webrtc.udpPort=${udpPort}`, '--set', 'webrtc.bindAddress=127.0.0.1'],
     ],

@@ -352,6 +352,8 @@ export async function startServer(name: ServerName, options: StartOptions): Prom
         String(rtmpPort),
         '--http-port',
         String(httpPort),
+        '--srt-port',
+        '0',
         '--host',
         '127.0.0.1',
         '--log-level',
@@ -386,6 +388,8 @@ export async function startServer(name: ServerName, options: StartOptions): Prom
         String(rtmpPort),
         '--http-port',
         String(httpPort),
+        '--srt-port',
+        '0',
         '--data-dir',
         join(options.resultsDir, 'nms-data'),
       ];

@@ -80,7 +80,16 @@ async function runOne(viewers: number, o: ReturnType<typeof parse>): Promise<Run
     'taskset',
     [
       ...['-c', String(o.serverCpu), process.execPath, 'dist/app/main.js'],
-      ...['--rtmp-port', String(rtmpPort), '--http-port', String(httpPort), '--host', '127.0.0.1'],
+      ...[
+        '--rtmp-port',
+        String(rtmpPort),
+        '--http-port',
+        String(httpPort),
+        '--srt-port',
+        '0',
+        '--host',
+        '127.0.0.1',
+      ],
       ...['--log-level', 'warn', '--data-dir', join(o.out, 'onair-data')],
       ...['--set', `webrtc.udpPort=${udpPort}`, '--set', 'webrtc.bindAddress=127.0.0.1'],
       ...['--set', 'rtmp.maxConnectionsPerIp=1000000', '--set', 'limits.maxViewersPerIp=1000000'],
