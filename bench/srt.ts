@@ -2,6 +2,7 @@
 // viewer has its tag) and onair CPU, for an SRT publisher (srt-live-transmit fed TS per frame)
 // against an RTMP publisher (bench/publisher.ts) of the same media; onair on CPU 0, bench on CPU 1.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { createSocket, type Socket } from 'node:dgram';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -103,6 +104,21 @@ function startOnair(
   );
 }
 
+/** srt-live-transmit's message: 7 TS packets; it reads its input in whole messages. */
+const CHUNK_BYTES = 1316;
+/** A TS null packet (PID 0x1FFF), which every demuxer skips. */
+const NULL_PACKET = Buffer.concat([Buffer.from([0x47, 0x1f, 0xff, 0x10]), Buffer.alloc(184, 0xff)]);
+
+/**
+ * `ts` followed by null packets up to a whole number of messages, so srt-live-transmit sends a
+ * frame's last bytes when it gets them rather than with the next frame (what an encoder that
+ * sends each frame at once does).
+ */
+function padToChunk(ts: Buffer): Buffer {
+  const missing = (CHUNK_BYTES - (ts.length % CHUNK_BYTES)) % CHUNK_BYTES;
+  return Buffer.concat([ts, ...Array<Buffer>(missing / 188).fill(NULL_PACKET)]);
+}
+
 async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
@@ -144,8 +160,10 @@ async function main(): Promise<number> {
     );
   execFileSync('taskset', ['-cp', '1', String(process.pid)]);
   const split = splitTsFrameGroups(readFileSync(tsPath));
+  const groups = split.groups.map((g) => ({ ...g, bytes: padToChunk(g.bytes) }));
   const source = readFlvSource(flvPath);
-  const [rtmpPort = 0, httpPort = 0, srtPort = 0] = await freePorts(3);
+  const [rtmpPort = 0, httpPort = 0, srtPort = 0, udpPort = 0] = await freePorts(4);
+  const sockets: Socket[] = [];
   const children: ChildProcess[] = [];
   const abort = new AbortController();
   const rows: Record<string, unknown>[] = [];
@@ -159,23 +177,33 @@ async function main(): Promise<number> {
       const arrivals: Arrival[] = [];
       const pacing = { stop: false };
       if (ingest === 'srt') {
+        // srt-live-transmit reads its UDP input a datagram (one message) at a time; from stdin
+        // it held each frame's last message until the next frame came (+1 frame interval).
         const slt = spawn(
           'srt-live-transmit',
           [
             '-chunk:1316',
             '-q',
-            'file://con',
+            `udp://127.0.0.1:${udpPort}`,
             `srt://127.0.0.1:${srtPort}?streamid=publish:live/${name}&latency=${latencyMs}`,
           ],
-          { stdio: ['pipe', 'ignore', 'inherit'] },
+          { stdio: ['ignore', 'ignore', 'inherit'] },
         );
         children.push(slt);
-        slt.stdin.on('error', () => undefined);
-        slt.stdin.write(split.preamble);
+        const udp = createSocket('udp4');
+        udp.on('error', () => undefined);
+        sockets.push(udp);
+        const send = (ts: Buffer): void => {
+          for (let at = 0; at < ts.length; at += CHUNK_BYTES) {
+            udp.send(ts.subarray(at, at + CHUNK_BYTES), udpPort, '127.0.0.1');
+          }
+        };
+        await sleep(500); // srt-live-transmit binds its UDP input
+        send(padToChunk(split.preamble));
         const t0 = performance.now();
-        const dts0 = split.groups[0]?.dts90k ?? 0;
+        const dts0 = groups[0]?.dts90k ?? 0;
         void (async () => {
-          for (const group of split.groups) {
+          for (const group of groups) {
             if (pacing.stop) break;
             const due = t0 + (group.dts90k - dts0) / 90;
             const wait = due - performance.now();
@@ -183,7 +211,7 @@ async function main(): Promise<number> {
             while (performance.now() < due) {
               // spin the last millisecond
             }
-            slt.stdin.write(group.bytes);
+            send(group.bytes);
             sent.set(Math.round(group.dts90k / 90), performance.now());
           }
         })();
@@ -235,10 +263,11 @@ async function main(): Promise<number> {
   } finally {
     abort.abort();
     for (const child of children) child.kill('SIGKILL');
+    for (const socket of sockets) socket.close();
   }
   const r = (v: unknown): string => (typeof v === 'number' ? v.toFixed(1) : String(v));
   const table = [
-    `SRT latency ${latencyMs} ms; frame interval 33.3 ms (a TS demuxer finishes frame k when frame k+1 starts); ${durationS} s after ${warmupS} s warm-up`,
+    `SRT latency ${latencyMs} ms; each frame sent at once (padded to whole 1316-byte messages); ${durationS} s after ${warmupS} s warm-up`,
     '',
     '| ingest | frames | latency p50 | p95 | max | minus SRT latency (p50) | onair CPU % |',
     '|---|---|---|---|---|---|---|',
