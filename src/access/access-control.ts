@@ -211,17 +211,8 @@ export class AccessControl {
     const refusal = this.#publishCredential(attempt);
     if (refusal) return this.#refused(refusal, attempt, 'publish');
     if (config.hooks.onPublish !== '') {
-      const decision = await this.#options.hooks.decide({
-        action: 'on_publish',
-        id: attempt.sessionId,
-        stream: attempt.path,
-        protocol: attempt.protocol,
-        ip: attempt.ip,
-        query: attempt.query,
-      });
-      if (!decision.allowed) {
-        return this.#refused(refuse(403, 'hook-denied', decision.reason), attempt, 'publish');
-      }
+      const denied = await this.#hookDenied('on_publish', attempt.sessionId, attempt);
+      if (denied) return this.#refused(denied, attempt, 'publish');
     }
     return { ok: true };
   }
@@ -363,17 +354,9 @@ export class AccessControl {
       }
     }
     if (this.#options.config.hooks.onPlay !== '' && attempt.probe !== true) {
-      const decision = await this.#options.hooks.decide({
-        action: 'on_play',
-        id: attempt.sessionId ?? SessionRegistry.newId(),
-        stream: attempt.path,
-        protocol: attempt.protocol,
-        ip: attempt.ip,
-        query: attempt.query,
-      });
-      if (!decision.allowed) {
-        return this.#refused(refuse(403, 'hook-denied', decision.reason), attempt, 'play');
-      }
+      const id = attempt.sessionId ?? SessionRegistry.newId();
+      const denied = await this.#hookDenied('on_play', id, attempt);
+      if (denied) return this.#refused(denied, attempt, 'play');
     }
     return { ok: true };
   }
@@ -483,6 +466,23 @@ export class AccessControl {
     if (record.count >= this.#options.config.auth.maxFailuresPerIp) {
       record.lockedUntil = now + FAILURE_WINDOW_MS;
     }
+  }
+
+  /** Asks the on_publish / on_play hook: its refusal, or null when it allows. */
+  async #hookDenied(
+    action: 'on_publish' | 'on_play',
+    id: string,
+    attempt: { path: string; ip: string; protocol: string; query: string },
+  ): Promise<Refusal | null> {
+    const decision = await this.#options.hooks.decide({
+      action,
+      id,
+      stream: attempt.path,
+      protocol: attempt.protocol,
+      ip: attempt.ip,
+      query: attempt.query,
+    });
+    return decision.allowed ? null : refuse(403, 'hook-denied', decision.reason);
   }
 
   #refused(

@@ -234,6 +234,30 @@ export class SrtServer {
     return entry.count <= this.#options.srt.handshakesPerIpPer10s;
   }
 
+  /**
+   * Calls `end` when the server shuts down ('server-shutdown') and when libsrt closes the
+   * connection ('client-left' for a peer that left, else `closedReason`); returns what `end`
+   * calls to stop listening for shutdown.
+   */
+  #endWith<R extends string>(
+    connection: SrtConnection,
+    end: (reason: R | 'server-shutdown' | 'client-left') => void,
+    closedReason: R,
+  ): () => void {
+    const shutdown = (): void => {
+      end('server-shutdown');
+    };
+    this.#closers.add(shutdown);
+    connection.onClose((why) => {
+      this.#live.delete(connection);
+      this.#addTotals(connection);
+      end(why === 'peer-left' ? 'client-left' : closedReason);
+    });
+    return () => {
+      this.#closers.delete(shutdown);
+    };
+  }
+
   #remember(socket: number, request: StreamIdRequest): void {
     const now = Date.now();
     for (const [key, decided] of this.#decided) {
@@ -349,7 +373,7 @@ export class SrtServer {
       const ending = session;
       session = null;
       clearInterval(idle);
-      this.#closers.delete(shutdown);
+      forget();
       publication.close();
       sessions.remove(ending, { reason });
       const { drops, resyncs, frames } = demuxer.stats;
@@ -357,15 +381,7 @@ export class SrtServer {
       log.info({ reason, frames, resyncs, drops: dropCounts }, 'SRT publish ended');
       connection.close();
     };
-    const shutdown = (): void => {
-      end('server-shutdown');
-    };
-    this.#closers.add(shutdown);
-    connection.onClose((why) => {
-      this.#live.delete(connection);
-      this.#addTotals(connection);
-      end(why === 'peer-left' ? 'client-left' : 'closed');
-    });
+    const forget = this.#endWith(connection, end, 'closed');
     session = sessions.add(
       {
         id: sessionId,
@@ -451,7 +467,7 @@ export class SrtServer {
       if (session === null) return;
       const ending = session;
       session = null;
-      this.#closers.delete(shutdown);
+      forget();
       output.removeViewer(queue);
       queue.close('kicked');
       pending = [];
@@ -459,15 +475,7 @@ export class SrtServer {
       log.info({ reason }, 'SRT play ended');
       connection.close();
     };
-    const shutdown = (): void => {
-      finish('server-shutdown');
-    };
-    this.#closers.add(shutdown);
-    connection.onClose((why) => {
-      this.#live.delete(connection);
-      this.#addTotals(connection);
-      finish(why === 'peer-left' ? 'client-left' : 'kicked');
-    });
+    const forget = this.#endWith(connection, finish, 'kicked');
     connection.onData(() => undefined); // a player sends nothing we use
     session = sessions.add(
       {
