@@ -503,6 +503,10 @@ export class Onair {
     const httpPort = this.#http ? await this.#http.listen() : null;
     this.#ports = { rtmp: rtmpPort, http: httpPort };
     this.srt?.start();
+    // The first worker binds SRT; the others show the configured port.
+    const { srt } = this.config;
+    const srtShown = this.srt ? this.srt.port : srt.enabled ? srt.port : null;
+    this.#pages.setSrtPort(srtShown === 0 ? null : srtShown);
     this.egress.start();
     this.cluster.start({ rtmp: rtmpPort, http: httpPort });
     this.#health = 'ok';

@@ -12,6 +12,7 @@ import type { Track } from '../../media/track.ts';
 import { PagesHandler } from './pages-handler.ts';
 
 const RTMP_PORT = 19350;
+const SRT_PORT = 18890;
 const h264: Track = {
   kind: 'video',
   codec: 'h264',
@@ -87,6 +88,7 @@ before(async () => {
     audioMergeMs: 0,
   });
   const pages = new PagesHandler({ hub, rtmpPort: RTMP_PORT });
+  pages.setSrtPort(SRT_PORT);
   server = createServer((req, res) => {
     const path = decodeURIComponent((req.url ?? '/').split('?')[0] ?? '/');
     if (!pages.handle(req, res, path)) res.writeHead(404).end('fallback');
@@ -115,6 +117,7 @@ describe('GET /', () => {
     );
     assert.match(answer.body, /Stream Key <code>test<\/code>/);
     assert.match(answer.body, /ffmpeg -re .* -f flv rtmp:\/\/127\.0\.0\.1:19350\/live\/test/s);
+    assert.ok(answer.body.includes(`srt://127.0.0.1:${SRT_PORT}?streamid=publish:live/test`));
   });
 
   test('PagesHandler.handle() lists live streams with tracks, a watch link and their URLs', async () => {
@@ -129,6 +132,7 @@ describe('GET /', () => {
       assert.ok(body.includes(`http://127.0.0.1:${port}/live/cam1.m3u8`));
       assert.ok(body.includes(`http://127.0.0.1:${port}/live/cam1.flv`));
       assert.ok(body.includes(`rtmp://127.0.0.1:${RTMP_PORT}/live/cam1`));
+      assert.ok(body.includes(`srt://127.0.0.1:${SRT_PORT}?streamid=read:live/cam1`));
       assert.doesNotMatch(body, /live\/waiting/);
     } finally {
       publication.close();
@@ -154,6 +158,7 @@ describe('GET /watch/<app>/<name>', () => {
     assert.match(answer.body, /data-flv-url="\/live\/cam1\.flv"/);
     assert.match(answer.body, /<script src="\/assets\/watch\.js" defer><\/script>/);
     assert.ok(answer.body.includes(`rtmp://127.0.0.1:${RTMP_PORT}/live/cam1`));
+    assert.ok(answer.body.includes(`srt://127.0.0.1:${SRT_PORT}?streamid=read:live/cam1`));
     assert.doesNotMatch(answer.body, /\{\{/);
   });
 

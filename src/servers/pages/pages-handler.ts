@@ -49,6 +49,7 @@ const CONTENT_SECURITY_POLICY = [
 export class PagesHandler {
   readonly #hub: StreamHub;
   #rtmpPort: number | undefined;
+  #srtPort: number | undefined;
   readonly #assets = new StaticAssets();
   readonly #dvrWindowS: (path: string) => number;
 
@@ -61,6 +62,11 @@ export class PagesHandler {
   /** The RTMP port actually bound (known only after listening; 0 in config means any). */
   setRtmpPort(port: number): void {
     this.#rtmpPort = port;
+  }
+
+  /** The SRT port to show (null: SRT is off, no SRT URLs). */
+  setSrtPort(port: number | null): void {
+    this.#srtPort = port ?? undefined;
   }
 
   /**
@@ -103,6 +109,7 @@ export class PagesHandler {
       origin: originOf(req.headers.host, req.headers['x-forwarded-proto']),
       nowMs: Date.now(),
       ...(this.#rtmpPort === undefined ? {} : { rtmpPort: this.#rtmpPort }),
+      ...(this.#srtPort === undefined ? {} : { srtPort: this.#srtPort }),
     });
     sendPage(req, res, html);
   }
@@ -116,7 +123,7 @@ export class PagesHandler {
       return;
     }
     const origin = originOf(req.headers.host, req.headers['x-forwarded-proto']);
-    const urls = streamUrlsOf(streamPath, origin, this.#rtmpPort);
+    const urls = streamUrlsOf(streamPath, origin, this.#rtmpPort, this.#srtPort ?? null);
     this.#withAsset(res, 'watch.html', (template) => {
       sendPage(
         req,

@@ -16,6 +16,8 @@ export interface StreamListPageOptions {
   readonly streams: readonly LiveStreamSummary[];
   readonly origin: RequestOrigin;
   readonly rtmpPort?: number;
+  /** The SRT port when SRT is on. */
+  readonly srtPort?: number;
   /** Now, in wall-clock ms, for the "live for" column. */
   readonly nowMs: number;
 }
@@ -71,6 +73,7 @@ export function renderStreamUrls(urls: StreamUrls): string {
     row('LL-HLS', urls.hls, urls.hlsPath),
     row('HTTP-FLV', urls.flv, urls.flvPath),
     row('RTMP', urls.rtmp),
+    urls.srt === null ? '' : row('SRT', urls.srt),
     '</dl>',
   ].join('');
 }
@@ -90,7 +93,7 @@ export function describeTrack(track: Track): string {
 }
 
 function renderStream(stream: LiveStreamSummary, options: StreamListPageOptions): string {
-  const urls = streamUrlsOf(stream.path, options.origin, options.rtmpPort);
+  const urls = streamUrlsOf(stream.path, options.origin, options.rtmpPort, options.srtPort);
   const tracks =
     stream.tracks.length === 0
       ? 'waiting for the first frames'
@@ -104,7 +107,7 @@ ${renderStreamUrls(urls)}
 }
 
 function renderEmptyState(options: StreamListPageOptions): string {
-  const urls = streamUrlsOf('live/test', options.origin, options.rtmpPort);
+  const urls = streamUrlsOf('live/test', options.origin, options.rtmpPort, options.srtPort);
   const ffmpeg =
     'ffmpeg -re -f lavfi -i testsrc2=size=1280x720:rate=30 -f lavfi -i sine \\\n' +
     `  -c:v libx264 -preset veryfast -tune zerolatency -g 60 -c:a aac -f flv ${urls.rtmp}`;
@@ -115,7 +118,7 @@ function renderEmptyState(options: StreamListPageOptions): string {
 <p>Settings → Stream → Service <em>Custom...</em>, Server <code>${escapeHtml(urls.rtmpServer)}</code>, Stream Key <code>${escapeHtml(urls.rtmpKey)}</code> (any name: letters, digits, <code>_ - .</code>), then Start Streaming.</p>
 <h3>ffmpeg</h3>
 <pre><code>${escapeHtml(ffmpeg)}</code></pre>
-<p>Then watch it at <a href="${escapeHtml(urls.watchPath)}"><code>${escapeHtml(urls.watch)}</code></a>.</p>
+${urls.srtPublish === null ? '' : `<h3>SRT</h3>\n<p>Hardware encoders, vMix, OBS and ffmpeg (MPEG-TS): <code>${escapeHtml(urls.srtPublish)}</code>.</p>\n`}<p>Then watch it at <a href="${escapeHtml(urls.watchPath)}"><code>${escapeHtml(urls.watch)}</code></a>.</p>
 </section>`;
 }
 

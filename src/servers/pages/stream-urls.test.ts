@@ -30,6 +30,8 @@ test('streamUrlsOf() gives the watch, LL-HLS, HTTP-FLV and RTMP URLs of a path',
     rtmp: 'rtmp://tv.example/live/cam1',
     rtmpServer: 'rtmp://tv.example/live',
     rtmpKey: 'cam1',
+    srt: null,
+    srtPublish: null,
   });
 });
 
@@ -39,4 +41,10 @@ test('streamUrlsOf() puts a non-default RTMP port on the host without the HTTP p
   assert.equal(urls.rtmpServer, 'rtmp://[::1]:19350/app/sub');
   assert.equal(urls.rtmpKey, 'name');
   assert.equal(urls.hls, 'https://[::1]:8080/app/sub/name.m3u8');
+});
+
+test('streamUrlsOf() with an SRT port gives the read: and publish: URLs on the host without the HTTP port', () => {
+  const urls = streamUrlsOf('live/cam1', { host: 'tv.example:8080', scheme: 'http' }, 1935, 8890);
+  assert.equal(urls.srt, 'srt://tv.example:8890?streamid=read:live/cam1');
+  assert.equal(urls.srtPublish, 'srt://tv.example:8890?streamid=publish:live/cam1');
 });

@@ -13,6 +13,10 @@ export interface StreamUrls {
   readonly rtmpServer: string;
   /** OBS "Stream Key" field: the last segment. */
   readonly rtmpKey: string;
+  /** SRT playback (`srt://host:port?streamid=read:PATH`), or null when SRT is off. */
+  readonly srt: string | null;
+  /** SRT publishing (`streamid=publish:PATH`), or null when SRT is off. */
+  readonly srtPublish: string | null;
 }
 
 /** Where the page was asked from: the Host the client used, checked, and the scheme. */
@@ -40,17 +44,19 @@ export function originOf(
   return { host, scheme: forwardedProto === 'https' ? 'https' : 'http' };
 }
 
-/** The URLs of stream `path` (already allow-listed) as seen from `origin`. */
+/** The URLs of stream `path` (already allow-listed) as seen from `origin`; SRT's if `srtPort`. */
 export function streamUrlsOf(
   path: string,
   origin: RequestOrigin,
   rtmpPort: number = DEFAULT_RTMP_PORT,
+  srtPort: number | null = null,
 ): StreamUrls {
   const encoded = path.split('/').map(encodeURIComponent).join('/');
   const base = `${origin.scheme}://${origin.host}`;
   const rtmpHost = hostnameOf(origin.host) + (rtmpPort === DEFAULT_RTMP_PORT ? '' : `:${rtmpPort}`);
   const cut = encoded.lastIndexOf('/');
   const rtmpServer = `rtmp://${rtmpHost}/${encoded.substring(0, cut)}`;
+  const srt = srtPort === null ? null : `srt://${hostnameOf(origin.host)}:${srtPort}?streamid=`;
   return {
     watchPath: `/watch/${encoded}`,
     hlsPath: `/${encoded}.m3u8`,
@@ -61,6 +67,8 @@ export function streamUrlsOf(
     rtmp: `rtmp://${rtmpHost}/${encoded}`,
     rtmpServer,
     rtmpKey: encoded.substring(cut + 1),
+    srt: srt === null ? null : `${srt}read:${encoded}`,
+    srtPublish: srt === null ? null : `${srt}publish:${encoded}`,
   };
 }
 
