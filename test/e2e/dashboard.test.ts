@@ -108,6 +108,32 @@ describe('the dashboard in Chromium', () => {
     });
   });
 
+  test('an SRT publisher is a session row with libsrt figures (RTT, lost, resent)', async () => {
+    const srt = publishTestPattern(server.srtUrl('publish:live/dash-srt'), { format: 'mpegts' });
+    try {
+      await waitFor(() => server.onair.hub.get('live/dash-srt')?.tracks.length === 2, 15_000);
+      await withChromiumPage(async (page, problems) => {
+        await page.goto(server.httpUrl('dashboard/'));
+        await page.fill('#token', server.onair.apiToken.value);
+        await page.press('#token', 'Enter');
+        await waitForPage(
+          page,
+          'document.querySelector(\'[data-stream="live/dash-srt"]\') !== null',
+          15_000,
+        );
+        await page.goto(server.httpUrl('dashboard/#/stream/live/dash-srt'));
+        await waitForPage(
+          page,
+          '[...document.querySelectorAll("tr[data-session-id] td")].some((td) => /^srt · RTT [0-9.]+ ms · lost \\d+ · resent \\d+ · dropped \\d+$/.test(td.textContent ?? ""))',
+          15_000,
+        );
+        assert.deepEqual(problems.exceptions, [], 'uncaught exceptions in the page');
+      });
+    } finally {
+      await srt.stop();
+    }
+  });
+
   test('the stream page starts a recording, links it with a play token and makes a clip', async () => {
     const api = (path: string, init: RequestInit = {}): Promise<Response> =>
       fetch(server.httpUrl(path), {

@@ -96,6 +96,8 @@ export interface SessionInfo {
   bytes: number | null;
   droppedFrames: number | null;
   queueDepth: number | null;
+  /** The transport's own figures (SRT: libsrt's rttMs, packetsReceivedLost, ...), or null. */
+  transport: Record<string, number> | null;
 }
 
 /** GET /api/v1/sessions. */
