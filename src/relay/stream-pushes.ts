@@ -41,10 +41,11 @@ export class StreamPushes {
     const { events } = options.hub;
     this.#stops.push(
       events.on('published', (event) => {
-        this.#startConfigured(event.stream);
+        // A copy pulled from another node or worker: the node that has the publisher pushes.
+        if (event.publisher.protocol !== 'relay') this.#startConfigured(event.stream);
       }),
       events.on('resumed', (event) => {
-        this.#startConfigured(event.stream);
+        if (event.publisher.protocol !== 'relay') this.#startConfigured(event.stream);
       }),
       events.on('ended', (event) => {
         this.#stopAll(event.stream.path);
