@@ -47,7 +47,7 @@ export function parseRtmpUrl(url: string): RtmpUrl {
 }
 
 /** A TCP socket to `target`, inside TLS for rtmps:// (SNI: the host name, not an address). */
-function openSocket(target: RtmpUrl): Socket {
+function openSocket(target: RtmpUrl, ca: string | Buffer | undefined): Socket {
   // IPv6 literals come bracketed from URL: TLS and DNS want them bare.
   const host = target.host.startsWith('[') ? target.host.slice(1, -1) : target.host;
   if (!target.tls) return netConnect(target.port, host);
@@ -55,6 +55,7 @@ function openSocket(target: RtmpUrl): Socket {
     host,
     port: target.port,
     ...(isIP(host) === 0 ? { servername: host } : {}),
+    ...(ca === undefined ? {} : { ca }),
   });
 }
 
@@ -77,6 +78,8 @@ export interface RtmpClientOptions {
   /** Receives every onStatus info object. */
   readonly onStatus?: (info: Amf0Object) => void;
   readonly onClose?: (info: RtmpCloseInfo) => void;
+  /** rtmps://: the certificate authorities trusted instead of the system's (tests). */
+  readonly ca?: string | Buffer;
 }
 
 /** Raised when the server answers a command with an error status. */
@@ -113,7 +116,7 @@ export class RtmpClient {
   /** Opens a connection and completes handshake and `connect`. */
   static async connect(url: string, options: RtmpClientOptions = {}): Promise<RtmpClient> {
     const target = parseRtmpUrl(url);
-    const socket = openSocket(target);
+    const socket = openSocket(target, options.ca);
     let handshaken: () => void = () => undefined;
     let failed: (error: Error) => void = () => undefined;
     const ready = new Promise<void>((resolve, reject) => {
