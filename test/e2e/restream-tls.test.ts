@@ -1,9 +1,10 @@
-// End to end: RTMPS destinations (RTMP inside TLS) and destinations that refuse the publish.
+// End to end: RTMPS destinations (RTMP inside TLS), destinations that refuse the publish, and
+// one slower than the stream.
 // A TLS terminator with a self-signed certificate stands in front of a second onair.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -12,7 +13,15 @@ import {
   type TLSSocket,
 } from 'node:tls';
 import { startServer, type TestServer } from '../support/server.ts';
-import { publishTestPattern, run, waitFor, type Publisher } from '../support/media-tools.ts';
+import {
+  assertVideo,
+  probe,
+  publishTestPattern,
+  run,
+  waitFor,
+  type Publisher,
+} from '../support/media-tools.ts';
+import type { PushInfo } from '../../src/relay/push.ts';
 import { RtmpClient } from '../../src/protocols/rtmp/rtmp-client.ts';
 
 interface PushJson {
@@ -159,3 +168,77 @@ describe('RTMPS destinations and destinations that refuse', () => {
     assert.ok(source.onair.hub.get('live/t')?.publisher, 'the source stream goes on');
   });
 });
+
+describe('a destination slower than the stream', () => {
+  let source: TestServer;
+  let destination: TestServer;
+  let publisher: Publisher;
+  let proxy: Server;
+  let paused = false;
+  const fromPush = new Set<Socket>();
+
+  before(async () => {
+    destination = await startServer();
+    // A plain TCP relay to the destination that stops reading from the push on demand.
+    proxy = createServer((down) => {
+      const up = connect(destination.rtmpPort, '127.0.0.1');
+      fromPush.add(down);
+      for (const socket of [down, up]) {
+        socket.on('error', () => socket.destroy());
+        socket.on('close', () => {
+          fromPush.delete(down);
+          down.destroy();
+          up.destroy();
+        });
+      }
+      down.on('data', (bytes: Buffer) => {
+        if (!up.write(bytes)) down.pause();
+      });
+      up.on('drain', () => {
+        if (!paused) down.resume();
+      });
+      up.pipe(down);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const proxyPort = (proxy.address() as { port: number }).port;
+    source = await startServer({
+      hub: { viewer: { maxQueueBytes: 64 * 1024, maxQueueDurationMs: 500, maxBehindMs: 120_000 } },
+      streams: { 'live/s': { push: [`rtmp://127.0.0.1:${String(proxyPort)}/live/slow`] } },
+    });
+    publisher = publishTestPattern(source.rtmpUrl('live/s'), { size: '1280x720', gop: 25 });
+  });
+
+  after(async () => {
+    await publisher.stop();
+    await source.stop();
+    for (const socket of fromPush) socket.destroy();
+    await new Promise((resolve) => proxy.close(resolve));
+    await destination.stop();
+  });
+
+  const pushOf = (): PushInfo | undefined =>
+    source.onair.pushes.list('live/s')?.find((push) => push.url.includes('/live/'));
+
+  test('drops to the next keyframe, never holds the stream back, and catches up', async () => {
+    await waitFor(() => pushOf()?.state === 'live', 20_000, 'the push to be live');
+    await waitFor(
+      () => destination.onair.hub.get('live/slow')?.tracks.length === 2,
+      20_000,
+      'the pushed stream',
+    );
+    paused = true;
+    for (const socket of fromPush) socket.pause();
+    await waitFor(() => (pushOf()?.droppedFrames ?? 0) > 0, 90_000, 'frames dropped for the push');
+    assert.ok(source.onair.hub.get('live/s')?.publisher, 'the source stream goes on');
+    expectPlays(await probe(source.httpUrl('live/s.flv')));
+    paused = false;
+    for (const socket of fromPush) socket.resume();
+    const sent = pushOf()?.bytesSent ?? 0;
+    await waitFor(() => (pushOf()?.bytesSent ?? 0) > sent + 100_000, 30_000, 'the push to go on');
+    expectPlays(await probe(destination.httpUrl('live/slow.flv')));
+  });
+});
+
+function expectPlays(streams: Awaited<ReturnType<typeof probe>>): void {
+  assertVideo(streams, 'h264', [1280, 720], 'the slow push');
+}
