@@ -202,7 +202,7 @@ export class Push {
     const socket = client.connection.socket;
     const output = stream.output(
       `push:${String(streamId)}`,
-      rtmpFrameEncoder(streamId, OUT_CHUNK_SIZE),
+      rtmpFrameEncoder(streamId, OUT_CHUNK_SIZE, { publishing: true }),
     );
     const queue = new ViewerQueue(
       {

@@ -117,10 +117,11 @@ export class StreamPushes {
 
   /** Published (or resumed): each configured destination not pushed yet starts. */
   #startConfigured(stream: Stream): void {
-    if (this.#closed) return;
+    const destinations = this.#options.destinations(stream.path);
+    if (this.#closed || destinations.length === 0) return;
     const pushes = this.#pushesOf(stream.path);
     const urls = new Set([...pushes.values()].map((push) => push.url));
-    for (const url of this.#options.destinations(stream.path)) {
+    for (const url of destinations) {
       if (urls.has(url) || pushes.size >= MAX_PUSHES_PER_STREAM) continue;
       urls.add(url);
       this.#start(stream, url, 'config');
