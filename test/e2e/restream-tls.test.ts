@@ -70,6 +70,7 @@ describe('RTMPS destinations and destinations that refuse', () => {
   let tlsPort: number;
   let cert: string;
   const serverNames: (string | false | null)[] = [];
+  const silentSockets = new Set<Socket>();
   const sockets = new Set<Socket>();
 
   async function api(method: string, body?: unknown, suffix = ''): Promise<Response> {
@@ -156,6 +157,24 @@ describe('RTMPS destinations and destinations that refuse', () => {
     assert.notEqual(state.state, 'live');
     assert.ok(!JSON.stringify(source.logs).includes('tls-secret'), 'no key in the logs');
     assert.equal((await api('DELETE', undefined, `/${id}`)).status, 204);
+  });
+
+  test('a destination that accepts the connection and never answers meets the deadline', async () => {
+    const silent = createServer((socket) => {
+      socket.on('error', () => socket.destroy());
+      silentSockets.add(socket);
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const port = (silent.address() as { port: number }).port;
+    try {
+      const id = await addPush(`rtmp://127.0.0.1:${String(port)}/live/silent`);
+      await waitFor(async () => (await push(id))?.lastError != null, 30_000, 'the deadline');
+      assert.match((await push(id))?.lastError ?? '', /handshake-timeout/);
+      assert.equal((await api('DELETE', undefined, `/${id}`)).status, 204);
+    } finally {
+      for (const socket of silentSockets) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
   });
 
   test('a destination that refuses the publish (a key is needed there) is reported', async () => {
