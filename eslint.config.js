@@ -46,6 +46,11 @@ const layerRules = [
     why: 'cluster/ (pulls from other nodes, the stream map) works through the hub and protocols/, never a server.',
   },
   {
+    files: ['src/relay/**/*.ts'],
+    banned: ['servers', 'app', 'api', 'cluster'],
+    why: 'relay/ (pushes to other services) reads the hub like a viewer and publishes with protocols/, never through a server.',
+  },
+  {
     files: [
       'src/access/**/*.ts',
       'src/api/**/*.ts',

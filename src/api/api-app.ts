@@ -25,6 +25,8 @@ import {
 import type { SessionRegistry } from '../hub/session-registry.ts';
 import type { Recordings } from '../recording/recordings.ts';
 import { registerRecordingRoutes } from './recording-routes.ts';
+import { registerPushRoutes } from './push-routes.ts';
+import type { StreamPushes } from '../relay/stream-pushes.ts';
 import type { Logger } from '../log/logger.ts';
 
 /** Largest request body accepted (JSON). */
@@ -64,6 +66,8 @@ export interface ApiDeps {
   readonly monitoring?: MonitoringDeps;
   /** The recordings (catalogue, per-stream switch, clips); absent: those routes 404. */
   readonly recordings?: Recordings;
+  /** The restream destinations of live streams; absent: those routes 404. */
+  readonly pushes?: Pick<StreamPushes, 'list' | 'add' | 'remove'>;
 }
 
 /** The SHA-256 digest of a string, so secrets of any length compare in constant time. */
@@ -361,6 +365,9 @@ export async function createApiApp(deps: ApiDeps): Promise<FastifyInstance> {
   }
   if (deps.recordings) {
     registerRecordingRoutes(app, deps.recordings, { checkStreamPath: deps.checkStreamPath });
+  }
+  if (deps.pushes) {
+    registerPushRoutes(app, deps.pushes, { checkStreamPath: deps.checkStreamPath });
   }
 
   await app.ready();

@@ -154,3 +154,18 @@ export const snapshotSchema = z.object({
   qoe: liveQoeSchema,
 });
 export type Snapshot = z.infer<typeof snapshotSchema>;
+
+export const pushSchema = z
+  .object({
+    id: z.string(),
+    url: z.string().describe('The destination, its stream key masked (****abcd)'),
+    origin: z.enum(['config', 'api']),
+    state: z.enum(['connecting', 'live', 'backoff', 'stopped']),
+    bytesSent: z.number().int(),
+    kbps: z.number(),
+    droppedFrames: z.number().int(),
+    reconnects: z.number().int(),
+    lastError: z.string().nullable().describe('Why the last connection failed (keys masked)'),
+    liveSince: isoTime.nullable(),
+  })
+  .describe('One restream destination of a stream (docs/restream.md)');

@@ -69,6 +69,8 @@ export interface MonitoringInputs {
   readonly iceTcpConnections?: () => number;
   /** SRT figures for /metrics. */
   readonly srt?: () => SrtFigures;
+  /** Restream figures for /metrics. */
+  readonly pushes?: () => NonNullable<ReturnType<NonNullable<MetricsSources['pushes']>>>;
   /** Recording figures for /metrics. */
   readonly recording?: () => NonNullable<ReturnType<NonNullable<MetricsSources['recording']>>>;
   /**
@@ -139,6 +141,7 @@ export class Monitoring {
             connectionRejections: () => this.rejections,
             hls: () => inputs.hls?.stats() ?? null,
             ...(inputs.recording ? { recording: inputs.recording } : {}),
+            ...(inputs.pushes ? { pushes: inputs.pushes } : {}),
             ...(inputs.webrtc ? { webrtc: inputs.webrtc } : {}),
             ...(inputs.iceTcpConnections ? { iceTcpConnections: inputs.iceTcpConnections } : {}),
             ...(inputs.srt ? { srt: inputs.srt } : {}),

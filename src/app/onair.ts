@@ -18,6 +18,7 @@ import { HlsHandler } from '../servers/hls/hls-handler.ts';
 import { hlsProfile } from '../servers/hls/hls-profile.ts';
 import { isRecordingPath, VodHandler } from '../servers/vod/vod-handler.ts';
 import { Recordings } from '../recording/recordings.ts';
+import { StreamPushes } from '../relay/stream-pushes.ts';
 import type { FragmentsRequest } from '../hub/fragmenters.ts';
 import { PagesHandler } from '../servers/pages/pages-handler.ts';
 import { mkdirSync } from 'node:fs';
@@ -84,6 +85,8 @@ export class Onair {
   readonly #hls: HlsHandler | null;
   /** Recording, the catalogue, retention. */
   readonly recordings: Recordings;
+  /** Restreams to other RTMP/RTMPS services (streams.<path>.push and the API). */
+  readonly pushes: StreamPushes;
   readonly #pages: PagesHandler;
   /** WebRTC's extra answer candidates and ICE over TCP (with WHEP). */
   #iceNetwork: IceNetwork | null = null;
@@ -225,6 +228,14 @@ export class Onair {
           bytes: info.bytes,
         });
       },
+    });
+    this.pushes = new StreamPushes({
+      hub: this.hub,
+      destinations: (path) => config.streams[path]?.push ?? [],
+      logger: logger.child({ component: 'push' }),
+      connectTimeoutMs: PUSH_CONNECT_TIMEOUT_MS,
+      limits: config.hub.viewer,
+      backoff: PUSH_BACKOFF,
     });
     this.cluster = new Cluster({
       config: config.cluster,
@@ -380,6 +391,10 @@ export class Onair {
         filesDeleted: this.recordings.counters.deleted,
         diskFull: this.recordings.diskFull,
       }),
+      pushes: () => ({
+        byState: this.pushes.countByState(),
+        bytesPushed: this.pushes.bytesPushed,
+      }),
       ...(worker
         ? {
             group: {
@@ -491,6 +506,7 @@ export class Onair {
         logger: this.#logger.child({ component: 'api' }),
         monitoring: this.#monitoring.deps,
         recordings: this.recordings,
+        pushes: this.pushes,
       });
     }
     await this.#iceNetwork?.start();
@@ -611,6 +627,7 @@ export class Onair {
     this.#health = 'stopping';
     if (this.#reportTimer) clearInterval(this.#reportTimer);
     const leaving = this.cluster.close(); // the map entries go (bounded by lookupTimeoutMs)
+    this.pushes.close();
     this.srt?.close();
     this.hub.close();
     this.#iceNetwork?.close();
@@ -639,6 +656,11 @@ export class Onair {
     return clean;
   }
 }
+
+/** A push's connect, handshake and publish must each be done within this long. */
+const PUSH_CONNECT_TIMEOUT_MS = 10_000;
+/** Push retries: 1 s doubling to 30 s, from 1 s again after a connection live for 30 s. */
+const PUSH_BACKOFF = { minMs: 1000, maxMs: 30_000, resetAfterMs: 30_000 };
 
 /** The recording cut for 30 fps without LL-HLS parts: fragments of about a second. */
 const RECORDING_CUT = { segmentTargetS: 2, partTargetS: 1, maxSegmentS: 10 };

@@ -125,6 +125,7 @@ void test('describeStreamKeys() lists the keys of a streams: entry; the docs and
       ['hls.dvrWindowS', 'integer 0..86400'],
       ['record', 'boolean'],
       ['srtPassphrase', 'string'],
+      ['push', 'list of string'],
     ],
   );
   const docs = readFileSync(docsPath, 'utf8');

@@ -7,7 +7,8 @@ import { configSchema, streamSettingsSchema } from './schema.ts';
 export const ENV_PREFIX = 'ONAIR_';
 
 /** How a leaf's text value (env var, --set) is turned into its typed value. */
-export type ConfigValueKind = 'integer' | 'number' | 'boolean' | 'string' | 'enum';
+/** `list`: only in `streams:` entries (file only, no env var). */
+export type ConfigValueKind = 'integer' | 'number' | 'boolean' | 'string' | 'enum' | 'list';
 
 /** One leaf key of the configuration. */
 export interface ConfigKeyInfo {
@@ -138,6 +139,10 @@ function leafType(schema: z.ZodType, key: string): LeafType {
   }
   if (schema instanceof z.ZodBoolean) return { kind: 'boolean', type: 'boolean' };
   if (schema instanceof z.ZodString) return { kind: 'string', type: 'string' };
+  if (schema instanceof z.ZodArray) {
+    const item = leafType(schema.element as z.ZodType, key);
+    return { kind: 'list', type: `list of ${item.type}` };
+  }
   if (schema instanceof z.ZodEnum) {
     const values = (schema.options as unknown[]).map(String);
     return { kind: 'enum', type: values.join(' | '), values };

@@ -140,6 +140,7 @@ function coerce({ leaf, raw }: ConfigOverride): unknown {
     case 'enum':
       return leaf.values?.find((value) => value === text.toLowerCase()) ?? raw;
     case 'string':
+    case 'list':
       return raw;
   }
 }

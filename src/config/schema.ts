@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { LOG_FORMATS, LOG_LEVELS } from '../log/logger.ts';
 import { recordingSchema } from './recording-schema.ts';
+import { pushUrlList } from './push-schema.ts';
 import { srtPassphrase, srtSchema } from './srt-schema.ts';
 import { webrtcSchema } from './webrtc-schema.ts';
 import {
@@ -580,6 +581,11 @@ export const streamSettingsSchema = z.strictObject({
   srtPassphrase: srtPassphrase()
     .optional()
     .describe("This stream's SRT passphrase (srt.passphrase for the others); empty: none."),
+  push: pushUrlList()
+    .optional()
+    .describe(
+      'Restream this stream while it is published to these rtmp:// or rtmps:// URLs (YouTube, Twitch...), at most 16.',
+    ),
 });
 
 /** Per-stream settings by stream path (`live/cam1`); an empty entry (`live/cam1:`) is allowed. */

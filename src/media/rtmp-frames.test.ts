@@ -109,3 +109,30 @@ test('rtmpFrameEncoder: chunks decode back to the FLV body, type and 32-bit time
   // Twice the same frame, twice the same bytes: the output is shared by every RTMP viewer.
   assert.deepEqual(encode(frame), bytes);
 });
+
+test('rtmpFrameEncoder publishing: metadata goes as @setDataFrame, which ingest strips again', () => {
+  const metadata = encodeAmf0(['onMetaData', { width: 320 }]);
+  const frame: Frame = {
+    kind: 'data',
+    timescale: 1000,
+    dts: 0,
+    pts: 0,
+    keyframe: false,
+    sequenceHeader: false,
+    payload: metadata,
+    flvBody: metadata,
+  };
+  const decode = (bytes: Buffer | null): RtmpMessage => {
+    assert.ok(bytes);
+    const [decoded] = new ChunkDecoder().push(bytes);
+    assert.ok(decoded);
+    return decoded;
+  };
+  const played = decode(rtmpFrameEncoder(1, 4096)(frame));
+  assert.deepEqual(played.payload, metadata);
+  const published = decode(rtmpFrameEncoder(1, 4096, { publishing: true })(frame));
+  assert.deepEqual(published.payload, Buffer.concat([encodeAmf0(['@setDataFrame']), metadata]));
+  const ingested = frameFromMessage(published, new RtmpIngestState());
+  assert.ok(typeof ingested !== 'string');
+  assert.deepEqual(ingested.payload, metadata);
+});

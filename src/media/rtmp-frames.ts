@@ -141,15 +141,23 @@ const CSID_OF = { video: Csid.Video, audio: Csid.Audio, data: Csid.Data };
 /**
  * Encodes frames for RTMP viewers: fmt 0 chunks with the stream's absolute timestamps (32-bit,
  * wrapping), so the bytes are the same for every viewer playing on message stream `streamId`
- * (one Buffer each). Null for a frame with no FLV encoding (see flvBodyOf).
+ * (one Buffer each). Null for a frame with no FLV encoding (see flvBodyOf). `publishing`: the
+ * chunks a relay publishes to another server (a push), metadata as a publisher sends it.
  */
 export function rtmpFrameEncoder(
   streamId: number,
   chunkSize: number,
+  options: { readonly publishing?: boolean } = {},
 ): (frame: Frame) => Buffer | null {
   return (frame) => {
-    const payload = flvBodyOf(frame);
-    if (payload === null) return null;
+    const body = flvBodyOf(frame);
+    if (body === null) return null;
+    // A publisher sends metadata as `@setDataFrame onMetaData ...` (what OBS and ffmpeg send,
+    // and what platforms expect); a player gets plain onMetaData.
+    const payload =
+      options.publishing === true && frame.kind === 'data'
+        ? Buffer.concat([SET_DATA_FRAME, body])
+        : body;
     return encodeMessage(
       {
         csid: CSID_OF[frame.kind],

@@ -67,6 +67,8 @@ export interface MetricsSources {
   iceTcpConnections?(): number;
   /** SRT connections now and libsrt's loss recovery (totals since start); absent: no series. */
   srt?(): SrtFigures | null;
+  /** Restreams: pushes by state now, bytes pushed since start; absent: those series read 0. */
+  pushes?(): { byState: ReadonlyMap<string, number>; bytesPushed: number };
   /** Recording figures; absent: those series read 0. */
   recording?(): {
     bytesWritten: number;
@@ -107,6 +109,8 @@ export const HLS_REQUEST_KINDS = [
   'segment',
   'init',
 ] as const;
+/** Push states (`onair_pushes{state}`), exported even at 0. */
+export const PUSH_STATE_LABELS = ['connecting', 'live', 'backoff', 'stopped'] as const;
 /** Publisher protocols exported even at 0. */
 export const INGEST_PROTOCOLS = ['rtmp', 'webrtc'] as const;
 
@@ -254,6 +258,7 @@ interface Snapshot {
   readonly webrtc: ReturnType<NonNullable<MetricsSources['webrtc']>> | null | undefined;
   readonly iceTcpConnections: number | undefined;
   readonly srt: SrtFigures | null | undefined;
+  readonly pushes: ReturnType<NonNullable<MetricsSources['pushes']>> | null | undefined;
 }
 
 /** A finite, non-negative number (what a counter may hold). */
@@ -388,6 +393,21 @@ export class OnairMetrics {
         const counts = s.hls?.requests ?? {};
         return HLS_REQUEST_KINDS.map((kind): Row<'kind'> => [{ kind }, counts[kind] ?? 0]);
       },
+    );
+
+    this.#gauge(
+      'onair_pushes',
+      'Restream destinations (streams.<path>.push and the API), by state: connecting, live, backoff, stopped.',
+      ['state'],
+      (s) => {
+        if (s.pushes === undefined) return undefined;
+        const byState = new Map<string, number>(PUSH_STATE_LABELS.map((state) => [state, 0]));
+        for (const [state, count] of s.pushes?.byState ?? []) add(byState, state, count);
+        return rowsOf(byState, 'state');
+      },
+    );
+    this.#counter('onair_push_bytes_total', 'Bytes sent to restream destinations.', [], (s) =>
+      s.pushes === undefined ? undefined : [[{}, s.pushes?.bytesPushed ?? 0]],
     );
 
     const recording = (
@@ -648,6 +668,7 @@ export class OnairMetrics {
       webrtc: this.#try(() => sources.webrtc?.() ?? null),
       iceTcpConnections: this.#try(() => sources.iceTcpConnections?.() ?? 0),
       srt: this.#try(() => sources.srt?.() ?? null),
+      pushes: this.#try(() => sources.pushes?.() ?? null),
     };
   }
 

@@ -88,6 +88,16 @@ describe('the admin API matches its OpenAPI document', () => {
       });
       return ((await created.json()) as { id: string }).id;
     };
+    // Restreams of live/doc to a closed port: the push is listed (in backoff), then deleted.
+    const pushId = async (): Promise<string> => {
+      const listed = await call({
+        method: 'get',
+        path: '/api/v1/streams/live/doc/pushes',
+        status: 200,
+      });
+      const { items } = (await listed.json()) as { items: { id: string }[] };
+      return items[0]?.id ?? 'none';
+    };
     const beacon = {
       stream: 'live/doc',
       session: 'openapi-test-1',
@@ -169,6 +179,34 @@ describe('the admin API matches its OpenAPI document', () => {
       },
       { method: 'get', path: '/api/v1/streams/live/doc/access', status: 200 },
       { method: 'get', path: '/api/v1/streams/live/bad%20name/access', status: 400 },
+      {
+        method: 'post',
+        path: '/api/v1/streams/live/doc/pushes',
+        status: 201,
+        body: { url: 'rtmp://127.0.0.1:1/live/doc-copy-key' },
+      },
+      { method: 'get', path: '/api/v1/streams/live/doc/pushes', status: 200 },
+      { method: 'get', path: '/api/v1/streams/live/nothing/pushes', status: 404 },
+      { method: 'get', path: '/api/v1/streams/live/bad%20name/pushes', status: 400 },
+      async () => ({
+        method: 'delete',
+        path: `/api/v1/streams/live/doc/pushes/${await pushId()}`,
+        status: 204,
+      }),
+      { method: 'delete', path: '/api/v1/streams/live/doc/pushes/p999', status: 404 },
+      { method: 'delete', path: '/api/v1/streams/live/bad%20name/pushes/p1', status: 400 },
+      {
+        method: 'post',
+        path: '/api/v1/streams/live/doc/pushes',
+        status: 400,
+        body: { url: 'http://127.0.0.1/live/x' },
+      },
+      {
+        method: 'post',
+        path: '/api/v1/streams/live/nothing/pushes',
+        status: 404,
+        body: { url: 'rtmp://127.0.0.1:1/live/x' },
+      },
       { method: 'get', path: '/api/v1/recordings?stream=live/doc', status: 200 },
       { method: 'get', path: '/api/v1/recordings?from=yesterday', status: 400 },
       { method: 'get', path: '/api/v1/recordings/0123456789abcdef', status: 404 },

@@ -1,6 +1,7 @@
 // RtmpClient: the client role (connect, createStream, publish or play) over RtmpConnection.
 // Used by the tests and the benchmark, and by relays to pull from or push to other servers.
-import { connect as netConnect } from 'node:net';
+import { connect as netConnect, isIP, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import type { Amf0Object, Amf0Value } from '../../codecs/amf0.ts';
 import {
   Csid,
@@ -18,17 +19,44 @@ export interface RtmpUrl {
   readonly app: string;
   readonly name: string;
   readonly tcUrl: string;
+  /** rtmps://: RTMP inside TLS (default port 443). */
+  readonly tls: boolean;
 }
 
-/** Splits `rtmp://host[:port]/app/name[?query]` (the name is the last path segment). */
+/**
+ * Splits `rtmp[s]://host[:port]/app/name[?query]` (the name is the last path segment). Throws
+ * for another scheme; the error never repeats the URL (it may hold a stream key).
+ */
 export function parseRtmpUrl(url: string): RtmpUrl {
   const parsed = new URL(url);
-  if (parsed.protocol !== 'rtmp:') throw new Error(`Not an rtmp:// URL: ${url}`);
+  const tls = parsed.protocol === 'rtmps:';
+  if (parsed.protocol !== 'rtmp:' && !tls) throw new Error('Not an rtmp:// or rtmps:// URL');
   const segments = parsed.pathname.replace(/^\/+/, '').split('/');
   const name = (segments.pop() ?? '') + parsed.search;
   const app = segments.join('/');
-  const port = parsed.port === '' ? 1935 : Number(parsed.port);
-  return { host: parsed.hostname, port, app, name, tcUrl: `rtmp://${parsed.host}/${app}` };
+  const port = parsed.port === '' ? (tls ? 443 : 1935) : Number(parsed.port);
+  const scheme = tls ? 'rtmps' : 'rtmp';
+  return {
+    host: parsed.hostname,
+    port,
+    app,
+    name,
+    tcUrl: `${scheme}://${parsed.host}/${app}`,
+    tls,
+  };
+}
+
+/** A TCP socket to `target`, inside TLS for rtmps:// (SNI: the host name, not an address). */
+function openSocket(target: RtmpUrl, ca: string | Buffer | undefined): Socket {
+  // IPv6 literals come bracketed from URL: TLS and DNS want them bare.
+  const host = target.host.startsWith('[') ? target.host.slice(1, -1) : target.host;
+  if (!target.tls) return netConnect(target.port, host);
+  return tlsConnect({
+    host,
+    port: target.port,
+    ...(isIP(host) === 0 ? { servername: host } : {}),
+    ...(ca === undefined ? {} : { ca }),
+  });
 }
 
 /** The flashVer an onair relay (a pull from another server) connects with. */
@@ -50,6 +78,8 @@ export interface RtmpClientOptions {
   /** Receives every onStatus info object. */
   readonly onStatus?: (info: Amf0Object) => void;
   readonly onClose?: (info: RtmpCloseInfo) => void;
+  /** rtmps://: the certificate authorities trusted instead of the system's (tests). */
+  readonly ca?: string | Buffer;
 }
 
 /** Raised when the server answers a command with an error status. */
@@ -86,7 +116,7 @@ export class RtmpClient {
   /** Opens a connection and completes handshake and `connect`. */
   static async connect(url: string, options: RtmpClientOptions = {}): Promise<RtmpClient> {
     const target = parseRtmpUrl(url);
-    const socket = netConnect(target.port, target.host);
+    const socket = openSocket(target, options.ca);
     let handshaken: () => void = () => undefined;
     let failed: (error: Error) => void = () => undefined;
     const ready = new Promise<void>((resolve, reject) => {

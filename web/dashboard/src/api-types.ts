@@ -175,3 +175,23 @@ export interface ApiErrorBody {
   error: string;
   message: string;
 }
+
+/** One restream destination (GET /api/v1/streams/APP/NAME/pushes). */
+export interface PushInfo {
+  id: string;
+  url: string;
+  origin: 'config' | 'api';
+  state: 'connecting' | 'live' | 'backoff' | 'stopped';
+  bytesSent: number;
+  kbps: number;
+  droppedFrames: number;
+  reconnects: number;
+  lastError: string | null;
+  liveSince: string | null;
+}
+
+/** GET /api/v1/streams/APP/NAME/pushes. */
+export interface PushList {
+  stream: string;
+  items: PushInfo[];
+}

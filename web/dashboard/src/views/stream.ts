@@ -21,6 +21,7 @@ import {
 import { HealthTracker } from '../health.ts';
 import { historyHash, watchUrl } from '../router.ts';
 import { recordingsPanel } from './recordings-panel.ts';
+import { pushesPanel } from './pushes-panel.ts';
 import {
   figure,
   healthBadge,
@@ -59,6 +60,7 @@ export function mountStream(
     signal: abort.signal,
     playQuery: () => playQuery,
   });
+  const pushes = pushesPanel({ ctx, app, name, signal: abort.signal });
   // A private stream plays only with a token: mint a short one for the embedded player.
   void ctx.api
     .get<{ private: boolean }>(streamApiPath(app, name, '/access'), abort.signal)
@@ -236,6 +238,7 @@ export function mountStream(
       sessionsNote,
     ),
     recordings.element,
+    pushes.element,
   );
 
   const charts = {
@@ -478,9 +481,11 @@ export function mountStream(
   sessionsRefresh.addEventListener('click', refreshSessions);
   refreshSessions();
   recordings.refresh();
+  pushes.refresh();
   const sessionsTimer = setInterval(() => {
     refreshSessions();
     recordings.refresh();
+    pushes.refresh();
   }, SESSIONS_REFRESH_MS);
 
   // --- Data --------------------------------------------------------------------------------------
