@@ -71,6 +71,7 @@ void test('describeSections() lists every section with a description', () => {
       'recording',
       'webrtc',
       'srt',
+      'abr',
       'server',
       'cluster',
     ],
@@ -125,6 +126,7 @@ void test('describeStreamKeys() lists the keys of a streams: entry; the docs and
       ['hls.dvrWindowS', 'integer 0..86400'],
       ['record', 'boolean'],
       ['srtPassphrase', 'string'],
+      ['abr.renditions', 'list of { name, height, videoKbps, fps? }'],
     ],
   );
   const docs = readFileSync(docsPath, 'utf8');

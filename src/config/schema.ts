@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { LOG_FORMATS, LOG_LEVELS } from '../log/logger.ts';
 import { recordingSchema } from './recording-schema.ts';
 import { srtPassphrase, srtSchema } from './srt-schema.ts';
+import { abrSchema, renditionList } from './abr-schema.ts';
 import { webrtcSchema } from './webrtc-schema.ts';
 import {
   KiB,
@@ -580,6 +581,15 @@ export const streamSettingsSchema = z.strictObject({
   srtPassphrase: srtPassphrase()
     .optional()
     .describe("This stream's SRT passphrase (srt.passphrase for the others); empty: none."),
+  abr: z
+    .strictObject({
+      renditions: renditionList()
+        .optional()
+        .describe(
+          "This stream's renditions (abr.renditions for the others); [] for none. Not applied to a rendition itself.",
+        ),
+    })
+    .optional(),
 });
 
 /** Per-stream settings by stream path (`live/cam1`); an empty entry (`live/cam1:`) is allowed. */
@@ -639,6 +649,7 @@ export const configSchema = z.strictObject({
   recording: recordingSchema,
   webrtc: webrtcSchema,
   srt: srtSchema,
+  abr: abrSchema,
   server: serverSchema,
   cluster: clusterSchema,
   streams: streamsSchema,
@@ -682,6 +693,10 @@ export type RecordingConfig = Config['recording'];
 export type WebrtcConfig = Config['webrtc'];
 /** The `srt` section. */
 export type SrtConfig = Config['srt'];
+/** The `abr` section. */
+export type AbrConfig = Config['abr'];
+/** One rung of an ABR ladder. */
+export type RenditionConfig = AbrConfig['renditions'][number];
 /** The `log` section, for createLogger(). */
 export type LogConfig = Config['log'];
 
