@@ -18,6 +18,7 @@ import { HlsHandler } from '../servers/hls/hls-handler.ts';
 import { hlsProfile } from '../servers/hls/hls-profile.ts';
 import { isRecordingPath, VodHandler } from '../servers/vod/vod-handler.ts';
 import { Recordings } from '../recording/recordings.ts';
+import { AbrLadders } from '../transcode/abr-ladder.ts';
 import type { FragmentsRequest } from '../hub/fragmenters.ts';
 import { PagesHandler } from '../servers/pages/pages-handler.ts';
 import { mkdirSync } from 'node:fs';
@@ -84,6 +85,8 @@ export class Onair {
   readonly #hls: HlsHandler | null;
   /** Recording, the catalogue, retention. */
   readonly recordings: Recordings;
+  /** ABR ladders: one supervised ffmpeg per stream with renditions (in the publisher's worker). */
+  readonly abr: AbrLadders;
   readonly #pages: PagesHandler;
   /** WebRTC's extra answer candidates and ICE over TCP (with WHEP). */
   #iceNetwork: IceNetwork | null = null;
@@ -225,6 +228,13 @@ export class Onair {
           bytes: info.bytes,
         });
       },
+    });
+    this.abr = new AbrLadders({
+      config: config.abr,
+      streams: config.streams,
+      hub: this.hub,
+      hubConfig: config.hub,
+      logger,
     });
     this.cluster = new Cluster({
       config: config.cluster,
@@ -495,6 +505,7 @@ export class Onair {
     }
     await this.#iceNetwork?.start();
     await this.recordings.start();
+    this.abr.start();
     this.#monitoring.start();
     this.memory.start();
     const rtmpPort = this.#rtmp ? await this.#rtmp.listen() : null;
@@ -612,6 +623,7 @@ export class Onair {
     if (this.#reportTimer) clearInterval(this.#reportTimer);
     const leaving = this.cluster.close(); // the map entries go (bounded by lookupTimeoutMs)
     this.srt?.close();
+    const laddersStopped = this.abr.close(); // ffmpeg: SIGTERM, then SIGKILL after 3 s
     this.hub.close();
     this.#iceNetwork?.close();
     const connections = Promise.all([this.#rtmp?.close(), this.#http?.close()]);
@@ -626,6 +638,9 @@ export class Onair {
     // Every recording file is finished (mfra index, duration) before the process exits.
     if (!(await settlesWithin(this.recordings.close(), leftMs()))) {
       this.#logger.warn('recording files still being finished at the shutdown deadline');
+    }
+    if (!(await settlesWithin(laddersStopped, leftMs()))) {
+      this.#logger.warn('ABR ladder ffmpeg processes still running at the shutdown deadline');
     }
     // The on_unpublish / on_stop of the sessions just ended are delivered, not cut off.
     await this.#hooks.drain(leftMs());

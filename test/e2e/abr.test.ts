@@ -1,0 +1,91 @@
+// The ABR ladder end to end: a 720p publish, renditions made by one real ffmpeg, published back
+// into the hub, restarted when killed, stopped with the source.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer } from '../support/server.ts';
+import type { VideoTrack } from '../../src/media/track.ts';
+import { probe, publishTestPattern, waitFor } from '../support/media-tools.ts';
+
+void test(
+  'a 720p publish gets 480p and 240p renditions (no 1080p), restarted when ffmpeg dies',
+  { timeout: 60_000 },
+  async () => {
+    const server = await startServer({
+      hub: { reconnectGraceMs: 300 },
+      abr: {
+        renditions: [
+          { name: '1080p', height: 1080, videoKbps: 4000 },
+          { name: '480p', height: 480, videoKbps: 800 },
+          { name: '240p', height: 240, videoKbps: 300, fps: 15 },
+        ],
+      },
+    });
+    const publisher = publishTestPattern(server.rtmpUrl('live/x'), { size: '1280x720', gop: 25 });
+    try {
+      const { hub, abr } = server.onair;
+      const videoOf = (path: string): VideoTrack | undefined =>
+        hub.get(path)?.tracks.find((track): track is VideoTrack => track.kind === 'video');
+      await waitFor(() => videoOf('live/x_480p') !== undefined, 20_000, 'live/x_480p');
+      await waitFor(() => videoOf('live/x_240p') !== undefined, 10_000, 'live/x_240p');
+      assert.equal(videoOf('live/x_480p')?.codec, 'h264');
+      assert.equal(videoOf('live/x_480p')?.height, 480);
+      assert.equal(videoOf('live/x_240p')?.height, 240);
+      assert.equal(hub.get('live/x_1080p'), undefined, 'no rendition at or above the source');
+      const ladder = abr.get('live/x');
+      assert.ok(ladder);
+      assert.equal(ladder.state, 'running');
+      assert.deepEqual(ladder.renditions, ['live/x_480p', 'live/x_240p']);
+      assert.equal(abr.get('live/x_480p'), null, 'a rendition gets no ladder');
+
+      const streams = await probe(server.httpUrl('live/x_480p.flv'));
+      const video = streams.find((s) => s.codec_type === 'video');
+      assert.equal(video?.codec_name, 'h264');
+      assert.equal(video.height, 480);
+      assert.ok(video.width === 854 || video.width === 852, `width ${String(video.width)}`);
+      assert.ok(streams.some((s) => s.codec_type === 'audio' && s.codec_name === 'aac'));
+
+      // ffmpeg killed: restarted (after 1 s of backoff), the rendition published again.
+      const pid = ladder.pid;
+      assert.ok(pid !== null);
+      process.kill(pid, 'SIGKILL');
+      await waitFor(() => abr.get('live/x')?.restarts === 1, 15_000, 'a restart');
+      await waitFor(
+        () => {
+          const info = abr.get('live/x');
+          return info?.state === 'running' && info.pid !== pid;
+        },
+        15_000,
+        'a new ffmpeg',
+      );
+      await waitFor(
+        () => hub.get('live/x_480p')?.publisher?.open === true,
+        15_000,
+        'live/x_480p published again',
+      );
+      const newPid = abr.get('live/x')?.pid ?? null;
+      assert.ok(newPid !== null);
+
+      // The source unpublished: ffmpeg stops and the renditions end.
+      await publisher.stop();
+      await waitFor(() => abr.get('live/x') === null, 15_000, 'the ladder to stop');
+      await waitFor(
+        () => hub.get('live/x_480p') === undefined && hub.get('live/x_240p') === undefined,
+        15_000,
+        'the renditions to end',
+      );
+      await waitFor(() => !isAlive(newPid), 10_000, 'ffmpeg to exit');
+    } finally {
+      await publisher.stop();
+      await server.stop();
+    }
+  },
+);
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
