@@ -2,6 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  frameSelect,
   isRenditionPath,
   ladderArgs,
   outputArgs,
@@ -52,7 +53,7 @@ void test('ladderArgs(): FLV on stdin, one split into a scale (and fps) chain pe
   assert.ok(args.includes('-copyts'), 'source timestamps, so keyframes fall on source times');
   assert.equal(
     at('-filter_complex'),
-    '[0:v]split=2[s0][s1];[s0]scale=-2:480[v0];[s1]scale=-2:240,fps=15[v1]',
+    `[0:v]split=2[s0][s1];[s0]scale=-2:480[v0];[s1]scale=-2:240,${frameSelect(15)}[v1]`,
   );
   assert.equal(args.filter((arg) => arg === 'libx264').length, 2);
   assert.deepEqual(
@@ -60,6 +61,13 @@ void test('ladderArgs(): FLV on stdin, one split into a scale (and fps) chain pe
     ['pipe:1', 'pipe:0', 'pipe:3', 'pipe:4'],
   );
   assert.throws(() => ladderArgs([]), /at least one rendition/);
+});
+
+void test('frameSelect(): the first frame of each 1/fps slot and of each keyframe interval', () => {
+  assert.equal(
+    frameSelect(15),
+    "select='isnan(prev_selected_t)+gt(floor(t*15),floor(prev_selected_t*15))+gt(floor(t/2),floor(prev_selected_t/2))'",
+  );
 });
 
 void test('outputArgs(): x264 veryfast at the rung bitrate, keyframes forced every 2 s, audio copied', () => {
@@ -73,6 +81,8 @@ void test('outputArgs(): x264 veryfast at the rung bitrate, keyframes forced eve
   assert.equal(at('-bufsize'), '2400k');
   assert.equal(at('-force_key_frames'), 'expr:gte(t,n_forced*2)');
   assert.equal(at('-sc_threshold'), '0');
+  assert.equal(at('-fps_mode'), 'passthrough', 'the source timestamps');
+  assert.equal(at('-enc_time_base:v'), '1:1000');
   assert.equal(at('-c:a'), 'copy');
   assert.equal(at('-f'), 'flv');
   assert.equal(args.at(-1), 'pipe:4');

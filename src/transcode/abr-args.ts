@@ -50,7 +50,7 @@ export function ladderArgs(renditions: readonly Rendition[]): string[] {
   if (renditions.length === 0) throw new Error('a ladder needs at least one rendition');
   const labels = renditions.map((_, index) => `s${index}`);
   const chains = renditions.map((rendition, index) => {
-    const fps = rendition.fps === undefined ? '' : `,fps=${rendition.fps}`;
+    const fps = rendition.fps === undefined ? '' : `,${frameSelect(rendition.fps)}`;
     return `[s${index}]scale=-2:${rendition.height}${fps}[v${index}]`;
   });
   const filter = [
@@ -79,6 +79,21 @@ export function ladderArgs(renditions: readonly Rendition[]): string[] {
   return args;
 }
 
+/**
+ * A lower frame rate that keeps the source's timestamps (the `fps` filter would put frames on its
+ * own grid): the first frame of each 1/fps slot, and always the first frame of each keyframe
+ * interval, so the frame a keyframe is forced on is the same source frame in every rendition.
+ */
+export function frameSelect(fps: number): string {
+  const slot = (t: string): string => `floor(${t}*${fps})`;
+  const interval = (t: string): string => `floor(${t}/${KEYFRAME_INTERVAL_S})`;
+  return (
+    `select='isnan(prev_selected_t)` +
+    `+gt(${slot('t')},${slot('prev_selected_t')})` +
+    `+gt(${interval('t')},${interval('prev_selected_t')})'`
+  );
+}
+
 /** The arguments of output `index`: its video label, x264 at its bitrate, the audio copied. */
 export function outputArgs(rendition: Rendition, index: number): string[] {
   const kbps = rendition.videoKbps;
@@ -105,6 +120,12 @@ export function outputArgs(rendition: Rendition, index: number): string[] {
     `expr:gte(t,n_forced*${KEYFRAME_INTERVAL_S})`,
     '-sc_threshold',
     '0',
+    // The source's timestamps kept as they are: no constant-frame-rate re-timing, and the
+    // encoder's clock in milliseconds (as FLV's) rather than 1/frame rate.
+    '-fps_mode',
+    'passthrough',
+    '-enc_time_base:v',
+    '1:1000',
     '-c:a',
     'copy',
     '-f',

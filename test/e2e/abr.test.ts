@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer } from '../support/server.ts';
 import type { VideoTrack } from '../../src/media/track.ts';
-import { probe, publishTestPattern, waitFor } from '../support/media-tools.ts';
+import { probe, publishTestPattern, run, waitFor } from '../support/media-tools.ts';
 
 void test(
   'a 720p publish gets 480p and 240p renditions (no 1080p), restarted when ffmpeg dies',
@@ -44,6 +44,17 @@ void test(
       assert.ok(video.width === 854 || video.width === 852, `width ${String(video.width)}`);
       assert.ok(streams.some((s) => s.codec_type === 'audio' && s.codec_name === 'aac'));
 
+      // Keyframes forced on the same source frames in every rendition (240p at 15 fps too).
+      const [k480, k240] = await Promise.all([
+        keyframeTimes(server.httpUrl('live/x_480p.flv')),
+        keyframeTimes(server.httpUrl('live/x_240p.flv')),
+      ]);
+      const from = Math.max(k480[0] ?? 0, k240[0] ?? 0);
+      const to = Math.min(k480.at(-1) ?? 0, k240.at(-1) ?? 0);
+      const within = (times: number[]): number[] => times.filter((t) => t >= from && t <= to);
+      assert.ok(within(k480).length >= 1, `keyframes ${k480.join()} / ${k240.join()}`);
+      assert.deepEqual(within(k480), within(k240));
+
       // ffmpeg killed: restarted (after 1 s of backoff), the rendition published again.
       const pid = ladder.pid;
       assert.ok(pid !== null);
@@ -80,6 +91,50 @@ void test(
     }
   },
 );
+
+void test(
+  'streams.<path>.abr overrides the ladder; onair stopping stops ffmpeg',
+  { timeout: 30_000 },
+  async () => {
+    const server = await startServer({
+      abr: { renditions: [{ name: '240p', height: 240, videoKbps: 300 }] },
+      streams: {
+        'live/none': { abr: { renditions: [] } },
+        'live/own': { abr: { renditions: [{ name: 'tiny', height: 144, videoKbps: 150 }] } },
+      },
+    });
+    const none = publishTestPattern(server.rtmpUrl('live/none'), { size: '640x360' });
+    const own = publishTestPattern(server.rtmpUrl('live/own'), { size: '640x360' });
+    let stopped = false;
+    try {
+      const { hub, abr } = server.onair;
+      await waitFor(() => hub.get('live/own_tiny')?.publisher?.open === true, 20_000, 'own_tiny');
+      await waitFor(() => hub.get('live/none')?.publisher?.open === true, 10_000, 'live/none');
+      assert.equal(abr.get('live/none'), null, 'renditions: [] for this stream');
+      assert.equal(hub.get('live/own_240p'), undefined, 'the stream entry replaces abr.renditions');
+      const pid = abr.get('live/own')?.pid ?? null;
+      assert.ok(pid !== null);
+      await server.stop();
+      stopped = true;
+      assert.ok(!isAlive(pid), 'ffmpeg ended with onair');
+    } finally {
+      await Promise.all([none.stop(), own.stop()]);
+      if (!stopped) await server.stop();
+    }
+  },
+);
+
+/** The presentation times (ms) of the video keyframes in the first 4 s read from `url`. */
+async function keyframeTimes(url: string): Promise<number[]> {
+  const args = ['-v', 'error', '-rw_timeout', '10000000', '-read_intervals', '%+4'];
+  args.push('-select_streams', 'v', '-show_entries', 'packet=pts_time,flags', '-of', 'csv', url);
+  const result = await run('ffprobe', args, { timeoutMs: 15_000 });
+  assert.equal(result.code, 0, result.stderr);
+  return result.stdout
+    .split('\n')
+    .filter((line) => line.endsWith(',K_'))
+    .map((line) => Math.round(Number(line.split(',')[1]) * 1000));
+}
 
 function isAlive(pid: number): boolean {
   try {
