@@ -24,6 +24,7 @@ import {
 } from '../access/access-store.ts';
 import type { SessionRegistry } from '../hub/session-registry.ts';
 import type { Recordings } from '../recording/recordings.ts';
+import type { LadderInfo } from '../transcode/abr-ladder.ts';
 import { registerRecordingRoutes } from './recording-routes.ts';
 import type { Logger } from '../log/logger.ts';
 
@@ -64,6 +65,8 @@ export interface ApiDeps {
   readonly monitoring?: MonitoringDeps;
   /** The recordings (catalogue, per-stream switch, clips); absent: those routes 404. */
   readonly recordings?: Recordings;
+  /** The ABR ladder of a stream now, or null (GET /api/v1/streams/APP/NAME/abr). */
+  readonly abrLadder?: (path: string) => LadderInfo | null;
 }
 
 /** The SHA-256 digest of a string, so secrets of any length compare in constant time. */
@@ -304,6 +307,13 @@ export async function createApiApp(deps: ApiDeps): Promise<FastifyInstance> {
       expiresAt: new Date(expiresAtS * 1000).toISOString(),
       query: `token=${encodeURIComponent(token)}`,
     });
+  });
+
+  app.get<{ Params: StreamParams }>('/api/v1/streams/:app/:name/abr', (request, reply) => {
+    const path = streamPathOf(request.params);
+    const ladder = deps.abrLadder?.(path) ?? null;
+    if (ladder === null) throw new ApiError(404, 'not-found', 'this stream has no ABR ladder now');
+    return reply.send(ladder);
   });
 
   app.get<{ Params: StreamParams }>('/api/v1/streams/:app/:name/keys', (request, reply) => {

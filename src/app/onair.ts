@@ -501,6 +501,7 @@ export class Onair {
         logger: this.#logger.child({ component: 'api' }),
         monitoring: this.#monitoring.deps,
         recordings: this.recordings,
+        abrLadder: (path) => this.abr.get(path),
       });
     }
     await this.#iceNetwork?.start();

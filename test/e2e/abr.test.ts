@@ -37,6 +37,18 @@ void test(
       assert.deepEqual(ladder.renditions, ['live/x_480p', 'live/x_240p']);
       assert.equal(abr.get('live/x_480p'), null, 'a rendition gets no ladder');
 
+      // The same through the admin API.
+      const answer = await fetch(server.httpUrl('api/v1/streams/live/x/abr'), {
+        headers: { Authorization: `Bearer ${server.onair.apiToken.value}` },
+        signal: AbortSignal.timeout(5000),
+      });
+      assert.equal(answer.status, 200);
+      const body = (await answer.json()) as { state: string; pid: number; renditions: string[] };
+      assert.deepEqual(
+        [body.state, body.pid, body.renditions],
+        ['running', ladder.pid, ['live/x_480p', 'live/x_240p']],
+      );
+
       const streams = await probe(server.httpUrl('live/x_480p.flv'));
       const video = streams.find((s) => s.codec_type === 'video');
       assert.equal(video?.codec_name, 'h264');
