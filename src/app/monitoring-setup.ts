@@ -69,6 +69,8 @@ export interface MonitoringInputs {
   readonly iceTcpConnections?: () => number;
   /** SRT figures for /metrics. */
   readonly srt?: () => SrtFigures;
+  /** ABR ladder figures for /metrics. */
+  readonly abr?: () => NonNullable<ReturnType<NonNullable<MetricsSources['abr']>>>;
   /** Recording figures for /metrics. */
   readonly recording?: () => NonNullable<ReturnType<NonNullable<MetricsSources['recording']>>>;
   /**
@@ -139,6 +141,7 @@ export class Monitoring {
             connectionRejections: () => this.rejections,
             hls: () => inputs.hls?.stats() ?? null,
             ...(inputs.recording ? { recording: inputs.recording } : {}),
+            ...(inputs.abr ? { abr: inputs.abr } : {}),
             ...(inputs.webrtc ? { webrtc: inputs.webrtc } : {}),
             ...(inputs.iceTcpConnections ? { iceTcpConnections: inputs.iceTcpConnections } : {}),
             ...(inputs.srt ? { srt: inputs.srt } : {}),

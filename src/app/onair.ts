@@ -382,6 +382,7 @@ export class Onair {
       ...(whep ? { webrtc: () => whep.lossRecovery() } : {}),
       iceTcpConnections: () => this.webrtcTcpConnections(),
       ...(srt ? { srt: () => srt.figures() } : {}),
+      abr: () => ({ ladders: this.abr.list().length, restarts: this.abr.restartsTotal }),
       recording: () => ({
         bytesWritten: this.recordings.bytesWritten,
         filesOpen: this.recordings.filesOpen,

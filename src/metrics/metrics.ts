@@ -67,6 +67,8 @@ export interface MetricsSources {
   iceTcpConnections?(): number;
   /** SRT connections now and libsrt's loss recovery (totals since start); absent: no series. */
   srt?(): SrtFigures | null;
+  /** ABR ladders (transcode/abr-ladder.ts); absent: those series read 0. */
+  abr?(): { readonly ladders: number; readonly restarts: number };
   /** Recording figures; absent: those series read 0. */
   recording?(): {
     bytesWritten: number;
@@ -254,6 +256,7 @@ interface Snapshot {
   readonly webrtc: ReturnType<NonNullable<MetricsSources['webrtc']>> | null | undefined;
   readonly iceTcpConnections: number | undefined;
   readonly srt: SrtFigures | null | undefined;
+  readonly abr: ReturnType<NonNullable<MetricsSources['abr']>> | null | undefined;
 }
 
 /** A finite, non-negative number (what a counter may hold). */
@@ -388,6 +391,23 @@ export class OnairMetrics {
         const counts = s.hls?.requests ?? {};
         return HLS_REQUEST_KINDS.map((kind): Row<'kind'> => [{ kind }, counts[kind] ?? 0]);
       },
+    );
+
+    const abr =
+      (read: (a: NonNullable<Snapshot['abr']>) => number) =>
+      (s: Snapshot): Row<never>[] | undefined =>
+        s.abr === undefined ? undefined : [[{}, s.abr ? read(s.abr) : 0]];
+    this.#gauge(
+      'onair_abr_ladders',
+      'ABR ladders (one ffmpeg each) of the streams live now.',
+      [],
+      abr((a) => a.ladders),
+    );
+    this.#counter(
+      'onair_abr_restarts_total',
+      'ABR ladder ffmpeg processes started again after one exited while its stream was live.',
+      [],
+      abr((a) => a.restarts),
     );
 
     const recording = (
@@ -648,6 +668,7 @@ export class OnairMetrics {
       webrtc: this.#try(() => sources.webrtc?.() ?? null),
       iceTcpConnections: this.#try(() => sources.iceTcpConnections?.() ?? 0),
       srt: this.#try(() => sources.srt?.() ?? null),
+      abr: this.#try(() => sources.abr?.() ?? null),
     };
   }
 

@@ -66,6 +66,8 @@ export class AbrLadders {
   readonly #options: AbrLaddersOptions;
   readonly #ladders = new Map<string, Ladder>();
   readonly #unsubscribe: (() => void)[] = [];
+  /** Restarts of every ladder since onair started (onair_abr_restarts_total). */
+  readonly #counts = { restarts: 0 };
 
   constructor(options: AbrLaddersOptions) {
     this.#options = options;
@@ -93,6 +95,11 @@ export class AbrLadders {
     for (const stream of this.#options.hub.list()) {
       if (stream.publisher) this.#maybeStart(stream, stream.publisher.info.onYield !== undefined);
     }
+  }
+
+  /** Restarts of every ladder since onair started, those ended included. */
+  get restartsTotal(): number {
+    return this.#counts.restarts;
   }
 
   /** Every ladder now. */
@@ -125,7 +132,9 @@ export class AbrLadders {
     const renditions = this.renditionsOf(stream.path);
     if (renditions.length === 0) return;
     if (isRenditionPath(stream.path, (path) => this.renditionsOf(path))) return;
-    const ladder = new Ladder(stream, renditions, this.#options);
+    const ladder = new Ladder(stream, renditions, this.#options, () => {
+      this.#counts.restarts++;
+    });
     this.#ladders.set(stream.path, ladder);
     ladder.start();
   }
@@ -167,7 +176,15 @@ class Ladder {
   #timer: NodeJS.Timeout | null = null;
   #stopped = false;
 
-  constructor(stream: Stream, renditions: readonly Rendition[], options: AbrLaddersOptions) {
+  readonly #onRestart: () => void;
+
+  constructor(
+    stream: Stream,
+    renditions: readonly Rendition[],
+    options: AbrLaddersOptions,
+    onRestart: () => void,
+  ) {
+    this.#onRestart = onRestart;
     this.#stream = stream;
     this.#configured = renditions;
     this.#options = options;
@@ -345,6 +362,7 @@ class Ladder {
     this.#timer = setTimeout(() => {
       this.#timer = null;
       this.#restarts++;
+      this.#onRestart();
       this.start();
     }, delayMs);
     this.#timer.unref();
@@ -354,6 +372,7 @@ class Ladder {
   resume(): void {
     if (this.#stopped || this.#state !== 'stopped') return;
     this.#restarts++;
+    this.#onRestart();
     this.start();
   }
 

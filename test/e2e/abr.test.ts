@@ -85,6 +85,11 @@ void test(
         15_000,
         'live/x_480p published again',
       );
+      const metrics = await (
+        await fetch(server.httpUrl('metrics'), { signal: AbortSignal.timeout(5000) })
+      ).text();
+      assert.match(metrics, /^onair_abr_restarts_total 1$/m);
+      assert.match(metrics, /^onair_abr_ladders 1$/m);
       const newPid = abr.get('live/x')?.pid ?? null;
       assert.ok(newPid !== null);
 
