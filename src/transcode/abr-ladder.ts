@@ -218,7 +218,12 @@ class Ladder {
           // The source ended, or ffmpeg fell too far behind: its input ends and it exits.
           this.#log.debug({ reason }, 'the ladder input closed');
           output.removeViewer(queue);
-          stdin?.end();
+          if (stdin !== null) {
+            stdin.end();
+          } else if (this.#state === 'waiting' && this.#queue === queue) {
+            // No keyframe came within the wait for publisher: try again while the stream is live.
+            this.#retry();
+          }
         },
       },
       this.#options.hubConfig.viewer,
@@ -235,11 +240,16 @@ class Ladder {
   /** Spawns ffmpeg for the renditions below the source; returns its stdin (null: none made). */
   #spawn(tracks: readonly Track[], queue: ViewerQueue): Writable | null {
     const video = tracks.find((track) => track.kind === 'video');
-    const renditions = renditionsBelow(this.#configured, video?.height);
+    // Classic FLV (what ffmpeg 5 reads) carries H.264 only: HEVC, AV1 or VP9 get no ladder.
+    const h264 = video?.codec === 'h264';
+    const renditions = h264 ? renditionsBelow(this.#configured, video.height) : [];
     this.#renditions = renditions;
     if (renditions.length === 0) {
       this.#state = 'no-renditions';
-      this.#log.info({ height: video?.height ?? null }, 'no rendition is below the source');
+      this.#log.info(
+        { codec: video?.codec ?? null, height: video?.height ?? null },
+        h264 ? 'no rendition is below the source' : 'renditions are made of H.264 sources only',
+      );
       queue.close('kicked');
       return null;
     }
@@ -356,6 +366,15 @@ class Ladder {
       return;
     }
     if (ranMs > HEALTHY_RUN_MS) this.#failures = 0;
+    this.#retry();
+  }
+
+  /** Starts again after the backoff (1 s, doubling to 30 s), counted as a restart. */
+  #retry(): void {
+    if (this.#stopped || this.#stream.publisher === null) {
+      this.#state = 'stopped';
+      return;
+    }
     const delayMs = Math.min(MAX_BACKOFF_MS, FIRST_BACKOFF_MS * 2 ** this.#failures);
     this.#failures++;
     this.#state = 'backoff';
