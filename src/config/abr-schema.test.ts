@@ -9,9 +9,14 @@ function parses(renditions: unknown[]): boolean {
   return configSchema.safeParse({ abr: { renditions } }).success;
 }
 
-void test('abr: no renditions and ffmpeg by default', () => {
+void test('abr: no renditions, not on demand, and ffmpeg by default', () => {
   const config = configSchema.parse({});
-  assert.deepEqual(config.abr, { renditions: [], ffmpegPath: 'ffmpeg' });
+  assert.deepEqual(config.abr, {
+    renditions: [],
+    onDemand: false,
+    onDemandIdleMs: 10_000,
+    ffmpegPath: 'ffmpeg',
+  });
 });
 
 void test('abr.renditions takes { name, height, videoKbps, fps? } within bounds', () => {

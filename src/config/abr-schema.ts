@@ -1,7 +1,7 @@
 // The `abr` section of the configuration schema, and the rendition list `streams.<path>.abr`
 // also takes: an adaptive bitrate ladder made by one supervised ffmpeg per stream.
 import { z } from 'zod';
-import { section, str } from './schema-leaves.ts';
+import { MINUTE_MS, SECOND_MS, bool, int, section, str } from './schema-leaves.ts';
 
 /** Most renditions a ladder has. */
 export const MAX_RENDITIONS = 6;
@@ -40,6 +40,17 @@ export const abrSchema = section(
       .describe(
         'Renditions of every stream ({ name, height, videoKbps, fps? }), published as APP/NAME_<name>; none at or above the source height. File only. streams.<path>.abr.renditions overrides it.',
       ),
+    onDemand: bool(
+      false,
+      'Make a stream’s renditions only while someone watches one of them (the first viewer waits for ffmpeg to start); off: from the moment the stream is published.',
+    ),
+    onDemandIdleMs: int({
+      min: 0,
+      max: 10 * MINUTE_MS,
+      default: 10 * SECOND_MS,
+      description:
+        'With abr.onDemand, ffmpeg stops this long after the last viewer of the renditions leaves.',
+    }),
     ffmpegPath: str('ffmpeg', 'The ffmpeg that makes the renditions (one process per stream).'),
   },
   'Adaptive bitrate: renditions of a stream made by one supervised ffmpeg and published back as ordinary streams.',

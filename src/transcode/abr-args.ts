@@ -27,18 +27,26 @@ export function renditionPath(path: string, name: string): string {
 }
 
 /**
- * Whether `path` names a rendition: its last segment ends in `_<name>` for a rendition `name`
- * that the path before it would get (`renditionsOf`). A rendition never gets a ladder of its own.
+ * The source path of a rendition path: `live/x` for `live/x_480p` when `live/x` has a rendition
+ * named `480p` (`renditionsOf`), else null.
  */
+export function renditionSourceOf(
+  path: string,
+  renditionsOf: (path: string) => readonly Rendition[],
+): string | null {
+  const cut = path.lastIndexOf('_');
+  if (cut <= path.lastIndexOf('/')) return null;
+  const base = path.slice(0, cut);
+  const name = path.slice(cut + 1);
+  return renditionsOf(base).some((rendition) => rendition.name === name) ? base : null;
+}
+
+/** Whether `path` names a rendition (see renditionSourceOf): it never gets a ladder of its own. */
 export function isRenditionPath(
   path: string,
   renditionsOf: (path: string) => readonly Rendition[],
 ): boolean {
-  const cut = path.lastIndexOf('_');
-  if (cut <= path.lastIndexOf('/')) return false;
-  const base = path.slice(0, cut);
-  const name = path.slice(cut + 1);
-  return renditionsOf(base).some((rendition) => rendition.name === name);
+  return renditionSourceOf(path, renditionsOf) !== null;
 }
 
 /**

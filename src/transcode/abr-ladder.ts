@@ -16,6 +16,7 @@ import { encodeFlvFrame } from '../servers/http-flv/flv-output-encoding.ts';
 import {
   isRenditionPath,
   ladderArgs,
+  renditionSourceOf,
   renditionPath,
   renditionsBelow,
   type Rendition,
@@ -68,6 +69,8 @@ export class AbrLadders {
   readonly #unsubscribe: (() => void)[] = [];
   /** Restarts of every ladder since onair started (onair_abr_restarts_total). */
   readonly #counts = { restarts: 0 };
+  /** With abr.onDemand: the ladders whose renditions nobody watches, stopped when these fire. */
+  readonly #idle = new Map<string, NodeJS.Timeout>();
 
   constructor(options: AbrLaddersOptions) {
     this.#options = options;
@@ -81,17 +84,35 @@ export class AbrLadders {
   /** Starts making ladders for streams as they are published (and those live now). */
   start(): void {
     const { events } = this.#options.hub;
+    const { onDemand } = this.#options.config;
     this.#unsubscribe.push(
       events.on('published', (event) => {
-        this.#maybeStart(event.stream, event.publisher.onYield !== undefined);
+        if (!onDemand) this.#maybeStart(event.stream, event.publisher.onYield !== undefined);
       }),
       events.on('resumed', (event) => {
-        this.#maybeStart(event.stream, event.publisher.onYield !== undefined);
+        const pulled = event.publisher.onYield !== undefined;
+        if (!onDemand || this.#ladders.has(event.stream.path))
+          this.#maybeStart(event.stream, pulled);
       }),
       events.on('ended', (event) => {
         this.#stop(event.stream.path);
       }),
     );
+    if (onDemand) {
+      this.#unsubscribe.push(
+        // A viewer waits for a rendition nobody publishes (yet), or joins one in its grace period.
+        events.on('opened', (event) => {
+          this.#demand(event.stream.path);
+        }),
+        events.on('subscriber-added', (event) => {
+          this.#demand(event.stream.path);
+        }),
+        events.on('subscriber-removed', (event) => {
+          if (event.subscribers === 0) this.#maybeIdle(event.stream.path);
+        }),
+      );
+      return;
+    }
     for (const stream of this.#options.hub.list()) {
       if (stream.publisher) this.#maybeStart(stream, stream.publisher.info.onYield !== undefined);
     }
@@ -115,6 +136,8 @@ export class AbrLadders {
   /** Stops every ffmpeg and closes the renditions; resolves when the processes are gone. */
   async close(): Promise<void> {
     for (const stop of this.#unsubscribe.splice(0)) stop();
+    for (const timer of this.#idle.values()) clearTimeout(timer);
+    this.#idle.clear();
     const ladders = [...this.#ladders.values()];
     this.#ladders.clear();
     await Promise.all(ladders.map((ladder) => ladder.stop()));
@@ -139,7 +162,42 @@ export class AbrLadders {
     ladder.start();
   }
 
+  /** A viewer for `path`: when it is a rendition of a live source, its ladder runs. */
+  #demand(path: string): void {
+    const source = renditionSourceOf(path, (base) => this.renditionsOf(base));
+    if (source === null) return;
+    this.#cancelIdle(source);
+    const stream = this.#options.hub.get(source);
+    const publisher = stream?.publisher ?? null;
+    if (stream && publisher) this.#maybeStart(stream, publisher.info.onYield !== undefined);
+  }
+
+  /** The last subscriber of rendition `path` left: with none on the others, stop after a while. */
+  #maybeIdle(path: string): void {
+    const source = renditionSourceOf(path, (base) => this.renditionsOf(base));
+    if (source === null || !this.#ladders.has(source) || this.#idle.has(source)) return;
+    const watched = (): boolean =>
+      (this.#ladders.get(source)?.info().renditions ?? []).some(
+        (rendition) => (this.#options.hub.get(rendition)?.subscriberCount ?? 0) > 0,
+      );
+    if (watched()) return;
+    const timer = setTimeout(() => {
+      this.#idle.delete(source);
+      if (!watched()) this.#stop(source);
+    }, this.#options.config.onDemandIdleMs);
+    timer.unref();
+    this.#idle.set(source, timer);
+  }
+
+  #cancelIdle(source: string): void {
+    const timer = this.#idle.get(source);
+    if (timer === undefined) return;
+    clearTimeout(timer);
+    this.#idle.delete(source);
+  }
+
   #stop(path: string): void {
+    this.#cancelIdle(path);
     const ladder = this.#ladders.get(path);
     if (!ladder) return;
     this.#ladders.delete(path);

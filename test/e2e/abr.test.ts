@@ -141,6 +141,42 @@ void test(
   },
 );
 
+void test(
+  'abr.onDemand: ffmpeg runs only while a rendition is watched',
+  { timeout: 30_000 },
+  async () => {
+    const server = await startServer({
+      hub: { reconnectGraceMs: 300 },
+      abr: {
+        onDemand: true,
+        onDemandIdleMs: 200,
+        renditions: [{ name: '180p', height: 180, videoKbps: 200 }],
+      },
+    });
+    const publisher = publishTestPattern(server.rtmpUrl('live/od'), { size: '640x360' });
+    try {
+      const { hub, abr } = server.onair;
+      await waitFor(() => hub.get('live/od')?.tracks.length === 2, 15_000, 'live/od');
+      assert.equal(abr.get('live/od'), null, 'no ladder before a viewer');
+      // The first viewer of the rendition waits for it (hub.waitForPublisherMs) and gets it.
+      const streams = await probe(server.httpUrl('live/od_180p.flv'));
+      const video = streams.find((s) => s.codec_type === 'video');
+      assert.equal(video?.height, 180);
+      assert.equal(abr.get('live/od')?.state, 'running');
+      const pid = abr.get('live/od')?.pid ?? null;
+      assert.ok(pid !== null);
+      // Its viewer gone: ffmpeg stops after abr.onDemandIdleMs, the rendition ends.
+      await waitFor(() => abr.get('live/od') === null, 10_000, 'the idle ladder to stop');
+      await waitFor(() => hub.get('live/od_180p') === undefined, 10_000, 'the rendition to end');
+      await waitFor(() => !isAlive(pid), 10_000, 'ffmpeg to exit');
+      assert.ok(hub.get('live/od')?.publisher, 'the source is untouched');
+    } finally {
+      await publisher.stop();
+      await server.stop();
+    }
+  },
+);
+
 /** The presentation times (ms) of the video keyframes in the first 4 s read from `url`. */
 async function keyframeTimes(url: string): Promise<number[]> {
   const args = ['-v', 'error', '-rw_timeout', '10000000', '-read_intervals', '%+4'];
