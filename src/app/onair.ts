@@ -192,6 +192,7 @@ export class Onair {
     });
     this.access = new AccessControl({
       config,
+      renditionSourceOf: (path) => this.abr.sourceOf(path),
       keys: this.keys,
       store: this.#store,
       sessions: this.sessions,

@@ -81,6 +81,11 @@ export class AbrLadders {
     return this.#options.streams[path]?.abr?.renditions ?? this.#options.config.renditions;
   }
 
+  /** The source of rendition path `path` (`live/x` for `live/x_480p`), or null. */
+  sourceOf(path: string): string | null {
+    return renditionSourceOf(path, (base) => this.renditionsOf(base));
+  }
+
   /** Starts making ladders for streams as they are published (and those live now). */
   start(): void {
     const { events } = this.#options.hub;

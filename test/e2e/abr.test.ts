@@ -110,14 +110,17 @@ void test(
 );
 
 void test(
-  'streams.<path>.abr overrides the ladder; onair stopping stops ffmpeg',
+  'streams.<path>.abr overrides the ladder, private streams have private renditions, stopping onair stops ffmpeg',
   { timeout: 30_000 },
   async () => {
     const server = await startServer({
       abr: { renditions: [{ name: '240p', height: 240, videoKbps: 300 }] },
       streams: {
         'live/none': { abr: { renditions: [] } },
-        'live/own': { abr: { renditions: [{ name: 'tiny', height: 144, videoKbps: 150 }] } },
+        'live/own': {
+          private: true,
+          abr: { renditions: [{ name: 'tiny', height: 144, videoKbps: 150 }] },
+        },
       },
     });
     const none = publishTestPattern(server.rtmpUrl('live/none'), { size: '640x360' });
@@ -129,6 +132,12 @@ void test(
       await waitFor(() => hub.get('live/none')?.publisher?.open === true, 10_000, 'live/none');
       assert.equal(abr.get('live/none'), null, 'renditions: [] for this stream');
       assert.equal(hub.get('live/own_240p'), undefined, 'the stream entry replaces abr.renditions');
+      // A private stream's renditions are private: no token, no picture.
+      const refused = await fetch(server.httpUrl('live/own_tiny.flv'), {
+        signal: AbortSignal.timeout(5000),
+      });
+      await refused.body?.cancel();
+      assert.equal(refused.status, 401);
       const pid = abr.get('live/own')?.pid ?? null;
       assert.ok(pid !== null);
       await server.stop();
