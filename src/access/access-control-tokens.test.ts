@@ -47,6 +47,8 @@ function accessControl(
     jwt: null,
     logger: createLogger({ level: 'silent', format: 'json', destination: silent }),
     nowMs: () => NOW_MS,
+    // Renditions named `_low` of every stream (the ABR ladder's APP/NAME_<rendition>).
+    renditionSourceOf: (path) => (path.endsWith('_low') ? path.slice(0, -'_low'.length) : null),
   });
 }
 
@@ -115,4 +117,11 @@ void test('the HLS decision cache keeps a digest of the token, not the token: 10
   assert.ok(grownMB < 30, `the heap grew ${grownMB.toFixed(1)} MB`);
   // (And the cache, with all it holds, was alive when measured: it still answers.)
   assert.equal(access.isPrivate('live/open'), false);
+});
+
+void test('a rendition of a private stream is private; of a public one, public', (t) => {
+  const access = accessControl(t, { 'live/secret': { private: true } });
+  assert.equal(access.isPrivate('live/secret_low'), true);
+  assert.equal(access.isPrivate('live/open_low'), false);
+  assert.equal(access.isPrivate('live/secret_other'), false, 'not a rendition');
 });

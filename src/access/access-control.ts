@@ -98,6 +98,11 @@ export interface AccessControlOptions {
   readonly overMemoryBudget?: () => boolean;
   /** Whether the node sends limits.maxEgressMbps or more: new counted viewers are refused. */
   readonly overEgress?: () => boolean;
+  /**
+   * The source stream of a rendition path (`live/x` for `live/x_480p`), or null: a rendition of
+   * a private stream is private too (its tokens name the rendition's own path).
+   */
+  readonly renditionSourceOf?: (path: string) => string | null;
 }
 
 const FAILURE_WINDOW_MS = 60_000;
@@ -144,8 +149,16 @@ export class AccessControl {
 
   /** Whether playing `path` needs a token: the API's flag, else the config's. */
   isPrivate(path: string): boolean {
+    const own =
+      this.#options.store.privateFlag(path) ?? this.#options.config.streams[path]?.private ?? false;
+    if (own) return true;
+    // A rendition's source is never itself a rendition (no ladder of a ladder): one step.
+    const source = this.#options.renditionSourceOf?.(path) ?? null;
+    if (source === null) return false;
     return (
-      this.#options.store.privateFlag(path) ?? this.#options.config.streams[path]?.private ?? false
+      this.#options.store.privateFlag(source) ??
+      this.#options.config.streams[source]?.private ??
+      false
     );
   }
 

@@ -24,6 +24,7 @@ import {
 } from '../access/access-store.ts';
 import type { SessionRegistry } from '../hub/session-registry.ts';
 import type { Recordings } from '../recording/recordings.ts';
+import type { LadderInfo } from '../transcode/abr-ladder.ts';
 import { registerRecordingRoutes } from './recording-routes.ts';
 import { registerPushRoutes } from './push-routes.ts';
 import type { StreamPushes } from '../relay/stream-pushes.ts';
@@ -68,6 +69,8 @@ export interface ApiDeps {
   readonly recordings?: Recordings;
   /** The restream destinations of live streams; absent: those routes 404. */
   readonly pushes?: Pick<StreamPushes, 'list' | 'add' | 'remove'>;
+  /** The ABR ladder of a stream now, or null (GET /api/v1/streams/APP/NAME/abr). */
+  readonly abrLadder?: (path: string) => LadderInfo | null;
 }
 
 /** The SHA-256 digest of a string, so secrets of any length compare in constant time. */
@@ -308,6 +311,13 @@ export async function createApiApp(deps: ApiDeps): Promise<FastifyInstance> {
       expiresAt: new Date(expiresAtS * 1000).toISOString(),
       query: `token=${encodeURIComponent(token)}`,
     });
+  });
+
+  app.get<{ Params: StreamParams }>('/api/v1/streams/:app/:name/abr', (request, reply) => {
+    const path = streamPathOf(request.params);
+    const ladder = deps.abrLadder?.(path) ?? null;
+    if (ladder === null) throw new ApiError(404, 'not-found', 'this stream has no ABR ladder now');
+    return reply.send(ladder);
   });
 
   app.get<{ Params: StreamParams }>('/api/v1/streams/:app/:name/keys', (request, reply) => {

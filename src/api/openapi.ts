@@ -76,6 +76,16 @@ const range = [
 ];
 const streamUrl = '/api/v1/streams/{app}/{name}';
 
+const abrLadderSchema = z.object({
+  path: z.string(),
+  state: z.enum(['waiting', 'running', 'backoff', 'stopped', 'no-renditions']),
+  restarts: z.int(),
+  pid: z.int().nullable(),
+  speed: z.number().nullable(),
+  renditions: z.array(z.string()),
+  lastExit: z.string().nullable(),
+});
+
 const recordingSchema = z.object({
   id: z.string(),
   stream: z.string(),
@@ -395,6 +405,18 @@ export const API_ROUTES: readonly RouteDoc[] = [
     path: '/api/v1/recordings/{id}/file',
     summary: 'The recording file (one Range: 206; several or past the end: 416)',
     responses: { 200: mp4('The file'), 404: err('No such recording'), ...denied },
+  },
+  {
+    method: 'get',
+    path: `${streamUrl}/abr`,
+    summary:
+      'The ABR ladder of a live stream: its ffmpeg (state, pid, speed, restarts) and the rendition streams',
+    responses: {
+      200: { description: 'The ladder', schema: abrLadderSchema },
+      400: err('Not a stream path'),
+      404: err('The stream has no ladder now'),
+      ...denied,
+    },
   },
   {
     method: 'get',

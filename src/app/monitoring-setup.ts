@@ -71,6 +71,8 @@ export interface MonitoringInputs {
   readonly srt?: () => SrtFigures;
   /** Restream figures for /metrics. */
   readonly pushes?: () => NonNullable<ReturnType<NonNullable<MetricsSources['pushes']>>>;
+  /** ABR ladder figures for /metrics. */
+  readonly abr?: () => NonNullable<ReturnType<NonNullable<MetricsSources['abr']>>>;
   /** Recording figures for /metrics. */
   readonly recording?: () => NonNullable<ReturnType<NonNullable<MetricsSources['recording']>>>;
   /**
@@ -142,6 +144,7 @@ export class Monitoring {
             hls: () => inputs.hls?.stats() ?? null,
             ...(inputs.recording ? { recording: inputs.recording } : {}),
             ...(inputs.pushes ? { pushes: inputs.pushes } : {}),
+            ...(inputs.abr ? { abr: inputs.abr } : {}),
             ...(inputs.webrtc ? { webrtc: inputs.webrtc } : {}),
             ...(inputs.iceTcpConnections ? { iceTcpConnections: inputs.iceTcpConnections } : {}),
             ...(inputs.srt ? { srt: inputs.srt } : {}),

@@ -19,6 +19,7 @@ import { hlsProfile } from '../servers/hls/hls-profile.ts';
 import { isRecordingPath, VodHandler } from '../servers/vod/vod-handler.ts';
 import { Recordings } from '../recording/recordings.ts';
 import { StreamPushes } from '../relay/stream-pushes.ts';
+import { AbrLadders } from '../transcode/abr-ladder.ts';
 import type { FragmentsRequest } from '../hub/fragmenters.ts';
 import { PagesHandler } from '../servers/pages/pages-handler.ts';
 import { mkdirSync } from 'node:fs';
@@ -87,6 +88,8 @@ export class Onair {
   readonly recordings: Recordings;
   /** Restreams to other RTMP/RTMPS services (streams.<path>.push and the API). */
   readonly pushes: StreamPushes;
+  /** ABR ladders: one supervised ffmpeg per stream with renditions (in the publisher's worker). */
+  readonly abr: AbrLadders;
   readonly #pages: PagesHandler;
   /** WebRTC's extra answer candidates and ICE over TCP (with WHEP). */
   #iceNetwork: IceNetwork | null = null;
@@ -192,6 +195,7 @@ export class Onair {
     });
     this.access = new AccessControl({
       config,
+      renditionSourceOf: (path) => this.abr.sourceOf(path),
       keys: this.keys,
       store: this.#store,
       sessions: this.sessions,
@@ -236,6 +240,13 @@ export class Onair {
       connectTimeoutMs: PUSH_CONNECT_TIMEOUT_MS,
       limits: config.hub.viewer,
       backoff: PUSH_BACKOFF,
+    });
+    this.abr = new AbrLadders({
+      config: config.abr,
+      streams: config.streams,
+      hub: this.hub,
+      hubConfig: config.hub,
+      logger,
     });
     this.cluster = new Cluster({
       config: config.cluster,
@@ -383,6 +394,7 @@ export class Onair {
       ...(whep ? { webrtc: () => whep.lossRecovery() } : {}),
       iceTcpConnections: () => this.webrtcTcpConnections(),
       ...(srt ? { srt: () => srt.figures() } : {}),
+      abr: () => ({ ladders: this.abr.list().length, restarts: this.abr.restartsTotal }),
       recording: () => ({
         bytesWritten: this.recordings.bytesWritten,
         filesOpen: this.recordings.filesOpen,
@@ -507,10 +519,12 @@ export class Onair {
         monitoring: this.#monitoring.deps,
         recordings: this.recordings,
         pushes: this.pushes,
+        abrLadder: (path) => this.abr.get(path),
       });
     }
     await this.#iceNetwork?.start();
     await this.recordings.start();
+    this.abr.start();
     this.#monitoring.start();
     this.memory.start();
     const rtmpPort = this.#rtmp ? await this.#rtmp.listen() : null;
@@ -629,6 +643,7 @@ export class Onair {
     const leaving = this.cluster.close(); // the map entries go (bounded by lookupTimeoutMs)
     this.pushes.close();
     this.srt?.close();
+    const laddersStopped = this.abr.close(); // ffmpeg: SIGTERM, then SIGKILL after 3 s
     this.hub.close();
     this.#iceNetwork?.close();
     const connections = Promise.all([this.#rtmp?.close(), this.#http?.close()]);
@@ -643,6 +658,9 @@ export class Onair {
     // Every recording file is finished (mfra index, duration) before the process exits.
     if (!(await settlesWithin(this.recordings.close(), leftMs()))) {
       this.#logger.warn('recording files still being finished at the shutdown deadline');
+    }
+    if (!(await settlesWithin(laddersStopped, leftMs()))) {
+      this.#logger.warn('ABR ladder ffmpeg processes still running at the shutdown deadline');
     }
     // The on_unpublish / on_stop of the sessions just ended are delivered, not cut off.
     await this.#hooks.drain(leftMs());

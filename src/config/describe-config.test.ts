@@ -71,6 +71,7 @@ void test('describeSections() lists every section with a description', () => {
       'recording',
       'webrtc',
       'srt',
+      'abr',
       'server',
       'cluster',
     ],
@@ -126,6 +127,7 @@ void test('describeStreamKeys() lists the keys of a streams: entry; the docs and
       ['record', 'boolean'],
       ['srtPassphrase', 'string'],
       ['push', 'list of string'],
+      ['abr.renditions', 'list of { name, height, videoKbps, fps? }'],
     ],
   );
   const docs = readFileSync(docsPath, 'utf8');

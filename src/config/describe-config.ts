@@ -64,7 +64,8 @@ export function describeStreamKeys(): StreamKeyInfo[] {
     }
     const key = path.join('.');
     if (!schema.description) throw new Error(`streams key ${key} has no description`);
-    keys.push({ key, type: leafType(inner, key).type, description: schema.description });
+    const type = inner instanceof z.ZodArray ? RENDITIONS_TYPE : leafType(inner, key).type;
+    keys.push({ key, type, description: schema.description });
   };
   visit(streamSettingsSchema, []);
   return keys;
@@ -88,6 +89,9 @@ export function envNameOf(path: readonly string[]): string {
   );
 }
 
+/** How the docs show the type of a rendition list. */
+export const RENDITIONS_TYPE = 'list of { name, height, videoKbps, fps? }';
+
 interface WalkOutput {
   readonly keys: ConfigKeyInfo[];
   readonly sections: ConfigSectionInfo[];
@@ -106,6 +110,8 @@ function walk(schema: z.ZodType, path: readonly string[], out: WalkOutput): void
     return;
   }
   const key = path.join('.');
+  // A list (abr.renditions) is set in the file only, like `streams`: no env var, no --set.
+  if (schema instanceof z.ZodDefault && schema.unwrap() instanceof z.ZodArray) return;
   if (!(schema instanceof z.ZodDefault)) throw new Error(`config key ${key} has no default`);
   if (description === '') throw new Error(`config key ${key} has no description`);
   const defaultValue: unknown = schema.def.defaultValue;

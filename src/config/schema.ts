@@ -7,6 +7,7 @@ import { LOG_FORMATS, LOG_LEVELS } from '../log/logger.ts';
 import { recordingSchema } from './recording-schema.ts';
 import { pushUrlList } from './push-schema.ts';
 import { srtPassphrase, srtSchema } from './srt-schema.ts';
+import { abrSchema, renditionList } from './abr-schema.ts';
 import { webrtcSchema } from './webrtc-schema.ts';
 import {
   KiB,
@@ -586,6 +587,15 @@ export const streamSettingsSchema = z.strictObject({
     .describe(
       'Restream this stream while it is published to these rtmp:// or rtmps:// URLs (YouTube, Twitch...), at most 16.',
     ),
+  abr: z
+    .strictObject({
+      renditions: renditionList()
+        .optional()
+        .describe(
+          "This stream's renditions (abr.renditions for the others); [] for none. Not applied to a rendition itself.",
+        ),
+    })
+    .optional(),
 });
 
 /** Per-stream settings by stream path (`live/cam1`); an empty entry (`live/cam1:`) is allowed. */
@@ -645,6 +655,7 @@ export const configSchema = z.strictObject({
   recording: recordingSchema,
   webrtc: webrtcSchema,
   srt: srtSchema,
+  abr: abrSchema,
   server: serverSchema,
   cluster: clusterSchema,
   streams: streamsSchema,
@@ -688,6 +699,10 @@ export type RecordingConfig = Config['recording'];
 export type WebrtcConfig = Config['webrtc'];
 /** The `srt` section. */
 export type SrtConfig = Config['srt'];
+/** The `abr` section. */
+export type AbrConfig = Config['abr'];
+/** One rung of an ABR ladder. */
+export type RenditionConfig = AbrConfig['renditions'][number];
 /** The `log` section, for createLogger(). */
 export type LogConfig = Config['log'];
 

@@ -69,6 +69,8 @@ export interface MetricsSources {
   srt?(): SrtFigures | null;
   /** Restreams: pushes by state now, bytes pushed since start; absent: those series read 0. */
   pushes?(): { byState: ReadonlyMap<string, number>; bytesPushed: number };
+  /** ABR ladders (transcode/abr-ladder.ts); absent: those series read 0. */
+  abr?(): { readonly ladders: number; readonly restarts: number };
   /** Recording figures; absent: those series read 0. */
   recording?(): {
     bytesWritten: number;
@@ -259,6 +261,7 @@ interface Snapshot {
   readonly iceTcpConnections: number | undefined;
   readonly srt: SrtFigures | null | undefined;
   readonly pushes: ReturnType<NonNullable<MetricsSources['pushes']>> | null | undefined;
+  readonly abr: ReturnType<NonNullable<MetricsSources['abr']>> | null | undefined;
 }
 
 /** A finite, non-negative number (what a counter may hold). */
@@ -408,6 +411,22 @@ export class OnairMetrics {
     );
     this.#counter('onair_push_bytes_total', 'Bytes sent to restream destinations.', [], (s) =>
       s.pushes === undefined ? undefined : [[{}, s.pushes?.bytesPushed ?? 0]],
+    );
+    const abr =
+      (read: (a: NonNullable<Snapshot['abr']>) => number) =>
+      (s: Snapshot): Row<never>[] | undefined =>
+        s.abr === undefined ? undefined : [[{}, s.abr ? read(s.abr) : 0]];
+    this.#gauge(
+      'onair_abr_ladders',
+      'ABR ladders (one ffmpeg each) of the streams live now.',
+      [],
+      abr((a) => a.ladders),
+    );
+    this.#counter(
+      'onair_abr_restarts_total',
+      'ABR ladder ffmpeg processes started again after one exited while its stream was live.',
+      [],
+      abr((a) => a.restarts),
     );
 
     const recording = (
@@ -669,6 +688,7 @@ export class OnairMetrics {
       iceTcpConnections: this.#try(() => sources.iceTcpConnections?.() ?? 0),
       srt: this.#try(() => sources.srt?.() ?? null),
       pushes: this.#try(() => sources.pushes?.() ?? null),
+      abr: this.#try(() => sources.abr?.() ?? null),
     };
   }
 

@@ -212,6 +212,8 @@ describe('the admin API matches its OpenAPI document', () => {
       { method: 'get', path: '/api/v1/recordings/0123456789abcdef', status: 404 },
       { method: 'delete', path: '/api/v1/recordings/0123456789abcdef', status: 404 },
       { method: 'get', path: '/api/v1/recordings/0123456789abcdef/file', status: 404 },
+      { method: 'get', path: '/api/v1/streams/live/doc/abr', status: 404 },
+      { method: 'get', path: '/api/v1/streams/live/bad%20name/abr', status: 400 },
       { method: 'get', path: '/api/v1/streams/live/doc/recording', status: 200 },
       { method: 'get', path: '/api/v1/streams/live/bad%20name/recording', status: 400 },
       {
@@ -289,6 +291,8 @@ describe('the admin API matches its OpenAPI document', () => {
       'get /api/v1/streams/{app}/{name}/clip.mp4 200',
     );
     elsewhere.push('get /api/v1/analytics/summary 404');
+    // A stream with an ABR ladder: test/e2e/abr.test.ts reads it.
+    elsewhere.push('get /api/v1/streams/{app}/{name}/abr 200');
     const untested = API_ROUTES.flatMap((route) =>
       Object.keys(route.responses)
         .filter((status) => !['403', '409', '503'].includes(status))
