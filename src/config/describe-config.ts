@@ -64,7 +64,10 @@ export function describeStreamKeys(): StreamKeyInfo[] {
     }
     const key = path.join('.');
     if (!schema.description) throw new Error(`streams key ${key} has no description`);
-    const type = inner instanceof z.ZodArray ? RENDITIONS_TYPE : leafType(inner, key).type;
+    const type =
+      inner instanceof z.ZodArray && inner.element instanceof z.ZodObject
+        ? RENDITIONS_TYPE
+        : leafType(inner, key).type;
     keys.push({ key, type, description: schema.description });
   };
   visit(streamSettingsSchema, []);
