@@ -15,7 +15,17 @@ import {
   waitForPage,
   withChromiumPage,
 } from '../support/chromium.ts';
+import type { Page as ChromiumPage } from 'playwright-core';
 import { toLocalInput } from '../../web/dashboard/src/range.ts';
+
+/** Logs in to the dashboard and opens the page of `path` once the list shows it. */
+async function openStreamPage(page: ChromiumPage, server: TestServer, path: string): Promise<void> {
+  await page.goto(server.httpUrl('dashboard/'));
+  await page.fill('#token', server.onair.apiToken.value);
+  await page.press('#token', 'Enter');
+  await waitForPage(page, `document.querySelector('[data-stream="${path}"]') !== null`, 15_000);
+  await page.goto(server.httpUrl(`dashboard/#/stream/${path}`));
+}
 
 describe('the dashboard in Chromium', () => {
   let server: TestServer;
@@ -113,15 +123,7 @@ describe('the dashboard in Chromium', () => {
     try {
       await waitFor(() => server.onair.hub.get('live/dash-srt')?.tracks.length === 2, 15_000);
       await withChromiumPage(async (page, problems) => {
-        await page.goto(server.httpUrl('dashboard/'));
-        await page.fill('#token', server.onair.apiToken.value);
-        await page.press('#token', 'Enter');
-        await waitForPage(
-          page,
-          'document.querySelector(\'[data-stream="live/dash-srt"]\') !== null',
-          15_000,
-        );
-        await page.goto(server.httpUrl('dashboard/#/stream/live/dash-srt'));
+        await openStreamPage(page, server, 'live/dash-srt');
         await waitForPage(
           page,
           '[...document.querySelectorAll("tr[data-session-id] td")].some((td) => /^srt · RTT [0-9.]+ ms · lost \\d+ · resent \\d+ · dropped \\d+$/.test(td.textContent ?? ""))',
@@ -150,15 +152,7 @@ describe('the dashboard in Chromium', () => {
     });
     assert.equal(made.status, 200);
     await withChromiumPage(async (page, problems) => {
-      await page.goto(server.httpUrl('dashboard/'));
-      await page.fill('#token', server.onair.apiToken.value);
-      await page.press('#token', 'Enter');
-      await waitForPage(
-        page,
-        'document.querySelector(\'[data-stream="live/dash"]\') !== null',
-        15_000,
-      );
-      await page.goto(server.httpUrl('dashboard/#/stream/live/dash'));
+      await openStreamPage(page, server, 'live/dash');
       await waitForPage(
         page,
         'document.getElementById("recording-state")?.textContent === "off"',
