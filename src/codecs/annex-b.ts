@@ -1,6 +1,6 @@
 // AVCC/HVCC (length-prefixed NAL units, ISO/IEC 14496-15) to Annex B (start codes, H.264 B.1,
 // H.265 B.2): what MPEG-TS carries, with an access unit delimiter and the parameter sets a
-// keyframe needs.
+// keyframe needs; and Annex B split back into NAL units (forEachNal, for TS ingest).
 import { parseHevcDecoderConfig } from './codec-config.ts';
 import { CodecError } from './codec-error.ts';
 import { parseAvcDecoderConfig } from './h264.ts';
@@ -147,4 +147,27 @@ export function toAnnexB(
     at += length;
   }
   return { accessUnit: out, keyframe: isKey };
+}
+
+/** A 3-byte start code: what {@link forEachNal} splits on. */
+const START_CODE_3 = Buffer.from([0, 0, 1]);
+
+/**
+ * Calls `visit` with each NAL unit of an Annex B byte stream (H.264 B.1, H.265 B.2): the bytes
+ * between 3-byte start codes, trailing zero bytes (a 4-byte start code's first zero,
+ * trailing_zero_8bits) trimmed, empty units and bytes before the first start code skipped.
+ * `visit` returns false to stop (forEachNal then returns false). One native indexOf per unit;
+ * no copies.
+ */
+export function forEachNal(data: Buffer, visit: (nal: Buffer) => boolean): boolean {
+  let start = data.indexOf(START_CODE_3);
+  while (start !== -1) {
+    const from = start + 3;
+    const next = data.indexOf(START_CODE_3, from);
+    let end = next === -1 ? data.length : next;
+    while (end > from && data[end - 1] === 0) end -= 1;
+    if (end > from && !visit(data.subarray(from, end))) return false;
+    start = next;
+  }
+  return true;
 }

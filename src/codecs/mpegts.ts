@@ -472,3 +472,46 @@ export function decodePmt(
   }
   return { pcrPid, streams, truncated };
 }
+
+/** The codecs media/ts-demuxer.ts reads from TS. */
+export type TsCodec = 'h264' | 'hevc' | 'aac' | 'opus';
+
+/** The codec of a PMT entry (by stream_type and descriptors), or undefined when it is not read. */
+export function codecOfPmtEntry(stream: PmtEntry): TsCodec | undefined {
+  switch (stream.streamType) {
+    case 0x1b:
+      return 'h264';
+    case 0x24:
+      return 'hevc';
+    case 0x0f:
+      return 'aac';
+    case 0x06:
+      return opusDescriptorsOf(stream.descriptors).opus ? 'opus' : undefined;
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * What the ES_info descriptors say about Opus (as ffmpeg's mpegtsenc writes them): a
+ * registration_descriptor (tag 0x05) with format_identifier 'Opus', and a DVB extension
+ * descriptor (tag 0x7f) with tag extension 0x80 and the channel_config_code.
+ */
+export function opusDescriptorsOf(descriptors: Buffer): { opus: boolean; channels: number } {
+  let opus = false;
+  let channels = 2;
+  for (let at = 0; at + 2 <= descriptors.length;) {
+    const tag = descriptors[at] ?? 0;
+    const length = descriptors[at + 1] ?? 0;
+    const body = descriptors.subarray(at + 2, at + 2 + length);
+    if (body.length < length) break;
+    if (tag === 0x05 && length >= 4 && body.toString('latin1', 0, 4) === 'Opus') opus = true;
+    if (tag === 0x7f && length >= 2 && body[0] === 0x80) {
+      const code = body[1] ?? 2;
+      // 0x80/0x81: dual mono / stereo without mapping; 1..8 the channel count.
+      channels = code === 0x80 || code === 0x81 ? 2 : code;
+    }
+    at += 2 + length;
+  }
+  return { opus, channels: channels === 0 ? 2 : channels };
+}

@@ -28,3 +28,16 @@ export function opusPacketDurationSamples(packet: Buffer): number {
   const samples = frames * frameSamples;
   return samples > OPUS_MAX_PACKET_SAMPLES ? 0 : samples;
 }
+
+/** An OpusHead (RFC 7845 5.1) for `channels` (1 or 2), mapping family 0, no pre-skip known. */
+export function buildOpusHead(channels: number): Buffer {
+  const head = Buffer.alloc(19);
+  head.write('OpusHead', 0, 'latin1');
+  head[8] = 1; // version
+  head[9] = channels;
+  head.writeUInt16LE(0, 10); // pre-skip
+  head.writeUInt32LE(48_000, 12); // input sample rate
+  head.writeInt16LE(0, 16); // output gain
+  head[18] = 0; // mapping family 0
+  return head;
+}

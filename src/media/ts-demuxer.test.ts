@@ -19,8 +19,8 @@ import {
   MAX_AUDIO_PES_BYTES,
   MAX_VIDEO_PES_BYTES,
   TsDemuxer,
-  forEachNal,
 } from './ts-demuxer.ts';
+import { forEachNal } from '../codecs/annex-b.ts';
 import { AUDIO_PID, TIMESTAMP_OFFSET_90K, TsMuxer, VIDEO_PID } from './ts-muxer.ts';
 import type { AudioTrack, Track, VideoTrack } from './track.ts';
 

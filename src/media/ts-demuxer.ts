@@ -19,9 +19,13 @@ import {
   decodePmt,
   decodeTsPacket,
   psiSectionBytes,
+  codecOfPmtEntry,
+  opusDescriptorsOf,
   type PmtEntry,
+  type TsCodec,
 } from '../codecs/mpegts.ts';
-import { opusPacketDurationSamples } from '../codecs/opus.ts';
+import { buildOpusHead, opusPacketDurationSamples } from '../codecs/opus.ts';
+import { forEachNal } from '../codecs/annex-b.ts';
 import { avccOf } from '../codecs/rtp-h264.ts';
 import type { FrameInput } from './frame.ts';
 import type { AudioTrack, VideoTrack } from './track.ts';
@@ -50,7 +54,6 @@ const MAX_PSI_SECTION_BYTES = 1024;
 export const DISCONTINUITY_THRESHOLD_90K = 10 * 90_000;
 const TS_TIMESCALE = 90_000;
 const HALF_MODULUS = TIMESTAMP_MODULUS / 2;
-const START_CODE = Buffer.from([0, 0, 1]);
 const INITIAL_PES_CAPACITY = 4096;
 /** A video PES buffer grown past this is let go after its PES instead of being reused. */
 const KEEP_PES_CAPACITY = 1024 * 1024;
@@ -139,12 +142,10 @@ export interface TsDemuxerStats {
   readonly drops: Record<TsDropReason, number>;
 }
 
-type Codec = 'h264' | 'hevc' | 'aac' | 'opus';
-
 /** One elementary stream being reassembled. */
 interface EsState {
   readonly pid: number;
-  readonly codec: Codec;
+  readonly codec: TsCodec;
   readonly streamType: number;
   readonly kind: 'video' | 'audio';
   /** Opus channel count from the extension descriptor. */
@@ -571,7 +572,7 @@ export class TsDemuxer {
         this.#drop('opus-channels');
         return;
       }
-      const head = opusHead(es.opusChannels);
+      const head = buildOpusHead(es.opusChannels);
       es.audioConfig = head;
       this.#audioHeader(pts, head, {
         kind: 'audio',
@@ -705,7 +706,7 @@ export class TsDemuxer {
     let video: PmtEntry | undefined;
     let audio: PmtEntry | undefined;
     for (const stream of pmt.streams) {
-      const codec = codecOf(stream);
+      const codec = codecOfPmtEntry(stream);
       const isVideo = codec === 'h264' || codec === 'hevc';
       if (
         codec === undefined ||
@@ -746,46 +747,6 @@ function signedDelta(a: number, b: number): number {
   return d;
 }
 
-/** The codec of a PMT entry, or undefined when it is not carried. */
-function codecOf(stream: PmtEntry): Codec | undefined {
-  switch (stream.streamType) {
-    case 0x1b:
-      return 'h264';
-    case 0x24:
-      return 'hevc';
-    case 0x0f:
-      return 'aac';
-    case 0x06:
-      return descriptorsOf(stream.descriptors).opus ? 'opus' : undefined;
-    default:
-      return undefined;
-  }
-}
-
-/**
- * What the ES_info descriptors say about Opus (as ffmpeg's mpegtsenc writes them): a
- * registration_descriptor (tag 0x05) with format_identifier 'Opus', and a DVB extension
- * descriptor (tag 0x7f) with tag extension 0x80 and the channel_config_code.
- */
-function descriptorsOf(descriptors: Buffer): { opus: boolean; channels: number } {
-  let opus = false;
-  let channels = 2;
-  for (let at = 0; at + 2 <= descriptors.length;) {
-    const tag = descriptors[at] ?? 0;
-    const length = descriptors[at + 1] ?? 0;
-    const body = descriptors.subarray(at + 2, at + 2 + length);
-    if (body.length < length) break;
-    if (tag === 0x05 && length >= 4 && body.toString('latin1', 0, 4) === 'Opus') opus = true;
-    if (tag === 0x7f && length >= 2 && body[0] === 0x80) {
-      const code = body[1] ?? 2;
-      // 0x80/0x81: dual mono / stereo without mapping; 1..8 the channel count.
-      channels = code === 0x80 || code === 0x81 ? 2 : code;
-    }
-    at += 2 + length;
-  }
-  return { opus, channels: channels === 0 ? 2 : channels };
-}
-
 /** The stream state for `entry`: the current one when it is the same PID and type. */
 function keepOrMake(
   current: EsState | undefined,
@@ -793,14 +754,14 @@ function keepOrMake(
 ): EsState | undefined {
   if (entry === undefined) return undefined;
   if (current?.pid === entry.pid && current.streamType === entry.streamType) return current;
-  const codec = codecOf(entry) ?? 'h264';
+  const codec = codecOfPmtEntry(entry) ?? 'h264';
   const video = codec === 'h264' || codec === 'hevc';
   return {
     pid: entry.pid,
     codec,
     streamType: entry.streamType,
     kind: video ? 'video' : 'audio',
-    opusChannels: codec === 'opus' ? descriptorsOf(entry.descriptors).channels : 0,
+    opusChannels: codec === 'opus' ? opusDescriptorsOf(entry.descriptors).channels : 0,
     cap: video ? MAX_VIDEO_PES_BYTES : MAX_AUDIO_PES_BYTES,
     buf: Buffer.allocUnsafe(INITIAL_PES_CAPACITY),
     length: 0,
@@ -816,37 +777,4 @@ function keepOrMake(
     awaitingKeyframe: true,
     audioConfig: undefined,
   };
-}
-
-/**
- * Calls `visit` with each NAL unit of an Annex B byte stream (H.264 B.1, H.265 B.2): the bytes
- * between 3-byte start codes, trailing zero bytes (a 4-byte start code's first zero,
- * trailing_zero_8bits) trimmed, empty units and bytes before the first start code skipped.
- * `visit` returns false to stop (forEachNal then returns false). One native indexOf per unit;
- * no copies.
- */
-export function forEachNal(data: Buffer, visit: (nal: Buffer) => boolean): boolean {
-  let start = data.indexOf(START_CODE);
-  while (start !== -1) {
-    const from = start + 3;
-    const next = data.indexOf(START_CODE, from);
-    let end = next === -1 ? data.length : next;
-    while (end > from && data[end - 1] === 0) end -= 1;
-    if (end > from && !visit(data.subarray(from, end))) return false;
-    start = next;
-  }
-  return true;
-}
-
-/** An OpusHead (RFC 7845 5.1) for `channels` (1 or 2), mapping family 0, no pre-skip known. */
-function opusHead(channels: number): Buffer {
-  const head = Buffer.alloc(19);
-  head.write('OpusHead', 0, 'latin1');
-  head[8] = 1; // version
-  head[9] = channels;
-  head.writeUInt16LE(0, 10); // pre-skip
-  head.writeUInt32LE(OPUS_RATE, 12); // input sample rate
-  head.writeInt16LE(0, 16); // output gain
-  head[18] = 0; // mapping family 0
-  return head;
 }
