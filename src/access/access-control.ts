@@ -360,7 +360,7 @@ export class AccessControl {
 
   async #decidePlay(attempt: PlayAttempt, token: string | undefined): Promise<AccessResult> {
     if (this.isPrivate(attempt.path)) {
-      const refusal = await this.#checkPlayToken(attempt, token);
+      const refusal = await this.#checkPlayTokenOrSource(attempt, token);
       if (refusal) {
         this.#recordFailure(attempt.ip);
         return this.#refused(refusal, attempt, 'play');
@@ -372,6 +372,23 @@ export class AccessControl {
       if (denied) return this.#refused(denied, attempt, 'play');
     }
     return { ok: true };
+  }
+
+  /**
+   * A rendition plays with its own path's token or with its source's: the multivariant playlist
+   * passes the viewer's token on to every variant.
+   */
+  async #checkPlayTokenOrSource(
+    attempt: PlayAttempt,
+    token: string | undefined,
+  ): Promise<Refusal | null> {
+    const refusal = await this.#checkPlayToken(attempt, token);
+    const source =
+      refusal === null ? null : (this.#options.renditionSourceOf?.(attempt.path) ?? null);
+    if (source === null) return refusal;
+    return (await this.#checkPlayToken({ ...attempt, path: source }, token)) === null
+      ? null
+      : refusal;
   }
 
   async #checkPlayToken(attempt: PlayAttempt, token: string | undefined): Promise<Refusal | null> {

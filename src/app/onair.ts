@@ -316,6 +316,13 @@ export class Onair {
             redirect: (path: string, code: string) => this.#elsewhere(path, code),
             nodeFull: () => this.#nodeFull(),
             dvrDir: join(config.dataDir, 'dvr'),
+            ladder: {
+              renditionsOf: (path: string) =>
+                (this.abr.get(path)?.renditions ?? []).filter(
+                  (rendition) => this.hub.get(rendition)?.publisher != null,
+                ),
+              sourceOf: (path: string) => this.abr.sourceOf(path),
+            },
             ...(this.cluster.pulling
               ? {
                   awaitStream: (path: string) =>

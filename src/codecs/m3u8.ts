@@ -67,7 +67,10 @@ export interface EncodeMediaPlaylistOptions {
 /** One variant stream of a multivariant playlist (4.4.6.2 EXT-X-STREAM-INF). */
 export interface HlsVariant {
   readonly uri: string;
+  /** Peak bits per second (of any segment). */
   readonly bandwidth: number;
+  /** Average bits per second (AVERAGE-BANDWIDTH), when known. */
+  readonly averageBandwidth?: number;
   readonly codecs: string;
   readonly resolution?: { width: number; height: number };
   readonly frameRate?: number;
@@ -316,6 +319,9 @@ export function encodeMultivariantPlaylist(variants: readonly HlsVariant[]): str
   const lines = ['#EXTM3U'];
   for (const variant of variants) {
     const attributes = [`BANDWIDTH=${integer(Math.round(variant.bandwidth))}`];
+    if (variant.averageBandwidth !== undefined) {
+      attributes.push(`AVERAGE-BANDWIDTH=${integer(Math.round(variant.averageBandwidth))}`);
+    }
     if (variant.codecs !== '') attributes.push(`CODECS="${safeText(variant.codecs)}"`);
     const { resolution, frameRate } = variant;
     if (resolution !== undefined) {

@@ -6,6 +6,7 @@ import {
   type FragmentContainer,
   type FragmentSink,
 } from '../media/fragmenter.ts';
+import type { CutGrid } from '../media/cut-grid.ts';
 import type { Stream } from './stream.ts';
 import type { CloseReason, OutputAdapter, Subscriber } from './subscriber.ts';
 
@@ -16,6 +17,8 @@ export interface FragmentsRequest {
   readonly cutName: string;
   readonly cut: CutPolicy;
   readonly now?: () => number;
+  /** Cut where this grid's stream was cut (an ABR rendition; its cutName must say so). */
+  readonly follow?: CutGrid;
   /** This sink threw and was removed. */
   readonly onSinkError?: (error: unknown) => void;
 }
@@ -62,6 +65,7 @@ export function acquireFragments(
       container: request.container,
       cut: request.cut,
       now: request.now ?? Date.now,
+      ...(request.follow ? { follow: request.follow } : {}),
       onSinkError: (error, failed) => {
         onSinkError.get(failed)?.(error);
       },

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { CutGrid } from './cut-grid.ts';
 import { Fragmenter, type FragmentPart, type FragmentSink } from './fragmenter.ts';
 import { feedVideo, testTracks } from '../../test/support/media-frames.ts';
 
@@ -121,4 +122,87 @@ test('a second onTracks starts the next segment after a discontinuity, with a ne
   assert.ok(sink.events.includes('init2'));
   const afterInit = sink.events.slice(sink.events.indexOf('init2'));
   assert.match(afterInit.find((e) => e.startsWith('start')) ?? '', /^start\d+d$/);
+});
+
+test('a fragmenter following a CutGrid cuts where the source did: same msn, part index, start times and dates', () => {
+  const source = fragmenter();
+  const grid = new CutGrid();
+  const sourceSink = recordingSink();
+  source.addSink(grid);
+  source.addSink(sourceSink);
+  let clock = 1_700_000_000_000;
+  const rendition = new Fragmenter({
+    container: 'fmp4',
+    // Its own policy would cut quite differently: what it makes must come from the grid.
+    cut: { segmentTargetS: 3, partTargetS: 0.5, maxSegmentS: 10 },
+    now: () => (clock += 777),
+    follow: grid,
+  });
+  const renditionSink = recordingSink();
+  const starts = new Map<number, { ptsMs: number; dateMs: number }>();
+  const sourceStarts = new Map<number, { ptsMs: number; dateMs: number }>();
+  rendition.addSink({
+    ...renditionSink,
+    onSegmentStart: (s) => {
+      renditionSink.onSegmentStart(s);
+      starts.set(s.msn, { ptsMs: s.startPtsMs, dateMs: s.programDateTimeMs });
+    },
+  });
+  source.addSink({
+    ...recordingSink(),
+    onSegmentStart: (s) =>
+      sourceStarts.set(s.msn, { ptsMs: s.startPtsMs, dateMs: s.programDateTimeMs }),
+  });
+  source.onTracks(testTracks('av'));
+  rendition.onTracks(testTracks('av'));
+  // The rendition joins mid-GOP (as a restarted ffmpeg would) at half the frame rate, keeping
+  // every keyframe; each frame reaches it right after the source (the closest it can follow).
+  let index = 0;
+  feedVideo(
+    {
+      onFrame: (frame) => {
+        source.onFrame(frame);
+        if (frame.kind !== 'video') return;
+        const i = index++;
+        if (i >= 13 && (frame.keyframe || i % 2 === 0)) rendition.onFrame(frame);
+      },
+    },
+    { fromMs: 0, frames: 150, fps: 25, gop: 25 },
+  );
+  source.onClose('done');
+  rendition.onClose('done');
+  // The source's own cuts: a segment a second (every keyframe), parts of 0.2 s.
+  const first = renditionSink.events.find((e) => e.startsWith('start'));
+  assert.equal(first, 'start1', 'the rendition starts at the first source segment it can open');
+  for (const [msn, start] of starts) {
+    assert.deepEqual(
+      start,
+      sourceStarts.get(msn),
+      `segment ${msn} starts and is dated as the source's`,
+    );
+  }
+  const sourceParts = new Map(sourceSink.parts.map((p) => [`${p.msn}.${p.index}`, p]));
+  const closed = renditionSink.parts.filter((p) => !p.last);
+  assert.ok(closed.length >= 20);
+  for (const part of closed) {
+    const twin = sourceParts.get(`${part.msn}.${part.index}`);
+    assert.ok(twin, `the source has part ${part.msn}.${part.index}`);
+    // At half the frame rate a rendition's cut may come one source frame (40 ms) later.
+    assert.ok(part.startDtsMs - twin.startDtsMs >= 0 && part.startDtsMs - twin.startDtsMs <= 40);
+  }
+});
+
+test('a follower waits for the source: with no source segment to open, it keeps nothing', () => {
+  const grid = new CutGrid();
+  const follower = new Fragmenter({
+    container: 'fmp4',
+    cut: { segmentTargetS: 1, partTargetS: 0.2, maxSegmentS: 10 },
+    now: () => 0,
+    follow: grid,
+  });
+  const sink = recordingSink();
+  follower.addSink(sink);
+  follower.onTracks(testTracks('av'));
+  feed(follower, 0, 60);
+  assert.deepEqual(sink.events, ['init1']);
 });

@@ -3,7 +3,8 @@
 // sinks: the HLS window, the recorder, and later DVR and ABR renditions all see the same cuts
 // and share the same bytes.
 import { opusPacketDurationSamples } from '../codecs/opus.ts';
-import { dtsMsOf, rescale, type Frame } from './frame.ts';
+import { GRID_TOLERANCE_MS, type CutGrid, type GridSegment } from './cut-grid.ts';
+import { ctsMsOf, dtsMsOf, rescale, type Frame } from './frame.ts';
 import type { AudioTrack, Track } from './track.ts';
 import {
   encodeFragment,
@@ -42,6 +43,8 @@ export interface FragmentInit {
 export interface SegmentStart {
   readonly msn: number;
   readonly startDtsMs: number;
+  /** Presentation time of its first frame (what renditions line up on; see CutGrid). */
+  readonly startPtsMs: number;
   /** Wall clock of the first frame (EXT-X-PROGRAM-DATE-TIME); see onClockResync. */
   readonly programDateTimeMs: number;
   /** A timeline break (new publisher, new codecs, a timestamp jump) comes before it. */
@@ -57,6 +60,8 @@ export interface FragmentPart {
   readonly index: number;
   readonly bytes: Buffer;
   readonly startDtsMs: number;
+  /** Video frames in it (the playlist's FRAME-RATE is measured from these). */
+  readonly videoFrames: number;
   readonly durationS: number;
   /** It starts with a keyframe (or is audio only). */
   readonly independent: boolean;
@@ -71,6 +76,11 @@ export interface FragmentSink {
   onPart(part: FragmentPart): void;
   /** The segment `msn` is complete (it may have no part, when the stream stopped at once). */
   onSegmentEnd(msn: number): void;
+  /**
+   * The earliest presentation time in part `index` of segment `msn` so far: told when the part
+   * begins and again when a later frame (a B-frame) is presented before it. For CutGrid.
+   */
+  onPartPts?(msn: number, index: number, ptsMs: number): void;
   /** The wall clock anchor moved: a segment's time is `wallMs + (startDtsMs - dtsMs)`. */
   onClockResync?(anchor: { readonly dtsMs: number; readonly wallMs: number }): void;
   /** The stream ended (after the last onSegmentEnd). */
@@ -85,6 +95,13 @@ export interface FragmenterOptions {
   readonly now: () => number;
   /** A sink threw: it is removed (the other sinks and the stream go on); say why. */
   readonly onSinkError?: (error: unknown, sink: FragmentSink) => void;
+  /**
+   * The cuts of the stream this one was made from (an ABR rendition of it): segments and parts
+   * are then cut where that stream's were, with its media sequence numbers and program date
+   * times, instead of by `cut`. Video only; the source must not have frames the rendition lacks
+   * at its segment starts (the ladder forces keyframes on the source's).
+   */
+  readonly follow?: CutGrid;
 }
 
 /** Codecs each container carries. */
@@ -129,6 +146,9 @@ export class Fragmenter {
   #partAudioBaseTicks = 0;
   #partStartDtsMs = 0;
   #partIndependent = false;
+  #partVideoFrames = 0;
+  /** The earliest presentation time of the part being built (B-frames lower it). */
+  #partFirstPtsMs = Infinity;
   #partBytesTs: Buffer[] = [];
   #fragmentSequence = 1;
   #pendingVideo: Frame | null = null;
@@ -241,6 +261,8 @@ export class Fragmenter {
    * default anchor) was captured up to a GOP before now, and only the newest frame just now.
    */
   resyncClock(): void {
+    // Following a grid, the dates are the source's (already anchored where it was made).
+    if (this.#options.follow) return;
     const newestDtsMs = this.#lastDtsMs;
     if (this.#anchor === null || newestDtsMs === null) return;
     const anchor = { dtsMs: newestDtsMs, wallMs: this.#options.now() };
@@ -289,23 +311,81 @@ export class Fragmenter {
       if (this.#current !== null) this.#addAudio(frame);
       return;
     }
-    if (this.#current === null && !frame.keyframe) return; // start on a keyframe
+    const ptsMs = dtsMs + ctsMsOf(frame);
+    const grid = this.#options.follow;
+    // Following a grid, a segment starts only where the source's did.
+    const opens = grid && this.#current === null ? grid.segmentFor(ptsMs, -1) : null;
+    if (this.#current === null) {
+      if (!frame.keyframe) return; // start on a keyframe
+      if (grid && (opens === null || ptsMs - opens.startPtsMs > GRID_TOLERANCE_MS)) return;
+    }
     const pending = this.#pendingVideo;
     if (pending !== null && this.#current !== null) {
       this.#addVideo(pending, dtsMs - dtsMsOf(pending));
     }
     this.#pendingVideo = frame;
-    const { segmentTargetS, maxSegmentS, partTargetS } = this.#options.cut;
     const current = this.#current;
     if (current === null) {
-      this.#startSegment(dtsMs, true);
+      this.#startSegment(dtsMs, ptsMs, true, opens);
+      this.#notePartPts(ptsMs);
       return;
     }
+    if (grid) this.#followCut(grid, current, frame, dtsMs, ptsMs);
+    else this.#ownCut(current, frame, dtsMs, ptsMs);
+    this.#notePartPts(ptsMs);
+  }
+
+  /** The part being built has a picture presented at `ptsMs`: tells sinks of a new earliest. */
+  #notePartPts(ptsMs: number): void {
+    if (ptsMs >= this.#partFirstPtsMs) return;
+    this.#partFirstPtsMs = ptsMs;
+    const current = this.#current;
+    if (current === null) return;
+    const index = this.#currentParts.length;
+    this.#emit((sink) => sink.onPartPts?.(current.msn, index, ptsMs));
+  }
+
+  /** Cuts by the cut policy: segments on keyframes, parts on time. */
+  #ownCut(current: SegmentStart, frame: Frame, dtsMs: number, ptsMs: number): void {
+    const { segmentTargetS, maxSegmentS, partTargetS } = this.#options.cut;
     const segmentS = (dtsMs - current.startDtsMs) / 1000;
     if ((frame.keyframe && segmentS >= segmentTargetS) || segmentS >= maxSegmentS) {
       this.#closeSegment(dtsMs);
-      this.#startSegment(dtsMs, frame.keyframe);
+      this.#startSegment(dtsMs, ptsMs, frame.keyframe, null);
     } else if (partTargetS !== null && this.#partFull(dtsMs, partTargetS)) {
+      this.#closePart(dtsMs, false);
+      this.#startPart(dtsMs, frame.keyframe);
+    }
+  }
+
+  /**
+   * Cuts where the source did: a segment at the first frame at or past the start of a source
+   * segment newer than this one, a part at the first frame presented at or after the earliest
+   * picture of the source's next part (with B-frames that is not the frame the source cut on;
+   * renditions have none). The source is ahead by ffmpeg's delay, so its part is complete. Should the source's cuts stop coming (it ended), the cut policy takes over.
+   */
+  #followCut(
+    grid: CutGrid,
+    current: SegmentStart,
+    frame: Frame,
+    dtsMs: number,
+    ptsMs: number,
+  ): void {
+    const next = grid.segmentFor(ptsMs, current.msn);
+    if (next !== null) {
+      this.#closeSegment(dtsMs);
+      this.#startSegment(dtsMs, ptsMs, frame.keyframe, next);
+      return;
+    }
+    const source = grid.segment(current.msn);
+    if (source === null) {
+      if ((dtsMs - current.startDtsMs) / 1000 >= this.#options.cut.maxSegmentS) {
+        this.#ownCut(current, frame, dtsMs, ptsMs);
+      }
+      return;
+    }
+    const nextPart = source.partFirstPtsMs[this.#currentParts.length + 1];
+    if (nextPart !== undefined && ptsMs >= nextPart - GRID_TOLERANCE_MS) {
       this.#closePart(dtsMs, false);
       this.#startPart(dtsMs, frame.keyframe);
     }
@@ -325,10 +405,10 @@ export class Fragmenter {
   #onAudioOnlyFrame(frame: Frame, dtsMs: number): void {
     const { segmentTargetS, partTargetS } = this.#options.cut;
     const current = this.#current;
-    if (current === null) this.#startSegment(dtsMs, true);
+    if (current === null) this.#startSegment(dtsMs, dtsMs, true, null);
     else if ((dtsMs - current.startDtsMs) / 1000 >= segmentTargetS) {
       this.#closeSegment(dtsMs);
-      this.#startSegment(dtsMs, true);
+      this.#startSegment(dtsMs, dtsMs, true, null);
     } else if (partTargetS !== null && this.#partFull(dtsMs, partTargetS)) {
       this.#closePart(dtsMs, false);
       this.#startPart(dtsMs, true);
@@ -339,6 +419,7 @@ export class Fragmenter {
   #addVideo(frame: Frame, durationMs: number): void {
     const track = this.#video;
     if (track === null) return;
+    this.#partVideoFrames++;
     if (this.#ts) {
       this.#partBytesTs.push(this.#ts.encodeFrame(frame));
       return;
@@ -379,13 +460,25 @@ export class Fragmenter {
     this.#audioTicks += durationTicks;
   }
 
-  #startSegment(dtsMs: number, independent: boolean): void {
+  /** Starts a segment: numbered and dated as the source's `followed` one, when following. */
+  #startSegment(
+    dtsMs: number,
+    ptsMs: number,
+    independent: boolean,
+    followed: GridSegment | null,
+  ): void {
     this.#anchor ??= { dtsMs, wallMs: this.#options.now() };
+    const msn = followed === null ? this.#nextMsn : Math.max(followed.msn, this.#nextMsn);
+    this.#nextMsn = msn + 1;
     const segment: SegmentStart = {
-      msn: this.#nextMsn++,
+      msn,
       startDtsMs: dtsMs,
-      programDateTimeMs: this.#anchor.wallMs + (dtsMs - this.#anchor.dtsMs),
-      discontinuity: this.#pendingDiscontinuity,
+      startPtsMs: ptsMs,
+      programDateTimeMs:
+        followed === null
+          ? this.#anchor.wallMs + (dtsMs - this.#anchor.dtsMs)
+          : followed.programDateTimeMs + (ptsMs - followed.startPtsMs),
+      discontinuity: this.#pendingDiscontinuity || (followed?.discontinuity ?? false),
       independent,
       initVersion: this.#initVersion,
     };
@@ -400,6 +493,7 @@ export class Fragmenter {
   }
 
   #startPart(dtsMs: number, independent: boolean): void {
+    this.#partFirstPtsMs = Infinity;
     this.#partStartDtsMs = dtsMs;
     this.#partIndependent = independent;
   }
@@ -408,6 +502,8 @@ export class Fragmenter {
   #closePart(endDtsMs: number, last: boolean): void {
     const current = this.#current;
     if (current === null) return;
+    const videoFrames = this.#partVideoFrames;
+    this.#partVideoFrames = 0;
     let bytes: Buffer;
     if (this.#ts) {
       bytes = Buffer.concat(this.#partBytesTs);
@@ -433,6 +529,7 @@ export class Fragmenter {
       index: this.#currentParts.length,
       bytes,
       startDtsMs: this.#partStartDtsMs,
+      videoFrames,
       durationS,
       independent: this.#partIndependent,
       last,
@@ -477,6 +574,7 @@ export class Fragmenter {
     this.#audioTicks = null;
     this.#anchor = null;
     this.#partVideo = [];
+    this.#partVideoFrames = 0;
     this.#partAudio = [];
   }
 

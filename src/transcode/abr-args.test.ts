@@ -63,14 +63,14 @@ void test('ladderArgs(): FLV on stdin, one split into a scale (and fps) chain pe
   assert.throws(() => ladderArgs([]), /at least one rendition/);
 });
 
-void test('frameSelect(): the first frame of each 1/fps slot and of each keyframe interval', () => {
+void test('frameSelect(): the first frame of each 1/fps slot, and every source keyframe', () => {
   assert.equal(
     frameSelect(15),
-    "select='isnan(prev_selected_t)+gt(floor(t*15),floor(prev_selected_t*15))+gt(floor(t/2),floor(prev_selected_t/2))'",
+    "select='isnan(prev_selected_t)+key+gt(floor(t*15),floor(prev_selected_t*15))'",
   );
 });
 
-void test('outputArgs(): x264 veryfast at the rung bitrate, keyframes forced every 2 s, audio copied', () => {
+void test('outputArgs(): x264 veryfast at the rung bitrate, keyframes where the source has them, audio copied', () => {
   const args = outputArgs({ name: '480p', height: 480, videoKbps: 1200 }, 1);
   const at = (flag: string): string | undefined => args[args.indexOf(flag) + 1];
   assert.deepEqual(args.slice(0, 4), ['-map', '[v1]', '-map', '0:a?']);
@@ -79,7 +79,7 @@ void test('outputArgs(): x264 veryfast at the rung bitrate, keyframes forced eve
   assert.equal(at('-b:v'), '1200k');
   assert.equal(at('-maxrate'), '1200k');
   assert.equal(at('-bufsize'), '2400k');
-  assert.equal(at('-force_key_frames'), 'expr:gte(t,n_forced*2)');
+  assert.equal(at('-force_key_frames'), 'source');
   assert.equal(at('-sc_threshold'), '0');
   assert.equal(at('-fps_mode'), 'passthrough', 'the source timestamps');
   assert.equal(at('-enc_time_base:v'), '1:1000');

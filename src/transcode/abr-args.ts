@@ -9,9 +9,6 @@ export interface Rendition {
   readonly fps?: number | undefined;
 }
 
-/** Seconds between the keyframes forced on every rendition, on the source's timestamps. */
-export const KEYFRAME_INTERVAL_S = 2;
-
 /** The renditions a source of `sourceHeight` lines gets: those strictly below it, in order. */
 export function renditionsBelow(
   renditions: readonly Rendition[],
@@ -51,8 +48,9 @@ export function isRenditionPath(
 
 /**
  * The ffmpeg arguments: FLV in on stdin, progress on stdout (`-progress pipe:1`), rendition i as
- * FLV on pipe:(3 + i). Timestamps are the source's (`-copyts`), so keyframes land on the same
- * source times in every rendition (`-force_key_frames`, no scene-cut keyframes).
+ * FLV on pipe:(3 + i). Timestamps are the source's (`-copyts`) and every rendition has a keyframe
+ * where the source has one (`-force_key_frames source`, no scene-cut keyframes), so the HLS
+ * segments of the renditions can start where the source's do (media/cut-grid.ts).
  */
 export function ladderArgs(renditions: readonly Rendition[]): string[] {
   if (renditions.length === 0) throw new Error('a ladder needs at least one rendition');
@@ -89,17 +87,12 @@ export function ladderArgs(renditions: readonly Rendition[]): string[] {
 
 /**
  * A lower frame rate that keeps the source's timestamps (the `fps` filter would put frames on its
- * own grid): the first frame of each 1/fps slot, and always the first frame of each keyframe
- * interval, so the frame a keyframe is forced on is the same source frame in every rendition.
+ * own grid): the first frame of each 1/fps slot, and always a source keyframe, so the frame a
+ * keyframe is forced on is the same source frame in every rendition.
  */
 export function frameSelect(fps: number): string {
   const slot = (t: string): string => `floor(${t}*${fps})`;
-  const interval = (t: string): string => `floor(${t}/${KEYFRAME_INTERVAL_S})`;
-  return (
-    `select='isnan(prev_selected_t)` +
-    `+gt(${slot('t')},${slot('prev_selected_t')})` +
-    `+gt(${interval('t')},${interval('prev_selected_t')})'`
-  );
+  return `select='isnan(prev_selected_t)+key+gt(${slot('t')},${slot('prev_selected_t')})'`;
 }
 
 /** The arguments of output `index`: its video label, x264 at its bitrate, the audio copied. */
@@ -125,7 +118,7 @@ export function outputArgs(rendition: Rendition, index: number): string[] {
     '-bufsize',
     `${kbps * 2}k`,
     '-force_key_frames',
-    `expr:gte(t,n_forced*${KEYFRAME_INTERVAL_S})`,
+    'source',
     '-sc_threshold',
     '0',
     // The source's timestamps kept as they are: no constant-frame-rate re-timing, and the

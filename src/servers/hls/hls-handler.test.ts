@@ -1,12 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  HlsHandler,
-  hasPart,
-  playlistCacheControl,
-  requestKind,
-  type HlsTarget,
-} from './hls-handler.ts';
+import { HlsHandler } from './hls-handler.ts';
+import { hasPart, playlistCacheControl, requestKind, type HlsTarget } from './hls-requests.ts';
 import { feedVideo, makeSegmenter, testTracks } from '../../../test/support/hls-test-window.ts';
 
 test('HlsHandler.parseTarget() reads playlist, init and media URLs', () => {

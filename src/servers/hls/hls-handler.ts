@@ -11,6 +11,13 @@ import type { Stream } from '../../hub/stream.ts';
 import { parseHlsQuery } from '../../codecs/m3u8.ts';
 import { checkStreamPath } from '../../hub/stream-path.ts';
 import { HlsWindow } from './hls-window.ts';
+import { CutGrid } from '../../media/cut-grid.ts';
+import {
+  renderMultivariant,
+  renditionReport,
+  variantUri,
+  type PlaylistStyle,
+} from './hls-variants.ts';
 import { HlsDvr, removeStaleDvrFolders } from './hls-dvr.ts';
 import { acquireFragments, type FragmentsLease } from '../../hub/fragmenters.ts';
 import { explainProfile, hlsProfile, type HlsProfile } from './hls-profile.ts';
@@ -19,6 +26,18 @@ import { HlsWaiters } from './hls-waiters.ts';
 import { HlsSessions, type HlsAdmission } from './hls-sessions.ts';
 import type { SessionRegistry, SessionSlot } from '../../hub/session-registry.ts';
 import { NODE_FULL_CODES, type AccessControl } from '../../access/access-control.ts';
+import {
+  findMedia,
+  hasPart,
+  parseHlsTarget,
+  playlistCacheControl,
+  playlistReady,
+  requestKind,
+  type HlsRequestKind,
+  type HlsTarget,
+} from './hls-requests.ts';
+
+export type { HlsRequestKind, HlsTarget } from './hls-requests.ts';
 
 /** What the handler is built from. */
 export interface HlsHandlerOptions {
@@ -58,6 +77,14 @@ export interface HlsHandlerOptions {
    * stream has a DVR window.
    */
   readonly dvrDir?: string;
+  /**
+   * ABR ladders: the rendition paths being published for a source (its multivariant playlist
+   * lists them) and the source of a rendition path (whose cuts it follows), or null.
+   */
+  readonly ladder?: {
+    readonly renditionsOf: (path: string) => readonly string[];
+    readonly sourceOf: (path: string) => string | null;
+  };
 }
 
 /** One stream's HLS state. */
@@ -65,7 +92,11 @@ interface HlsEntry {
   readonly stream: Stream;
   readonly segmenter: HlsWindow;
   /** The stream's fragmenter for this profile, shared with other sinks (the recorder). */
-  lease: FragmentsLease | null;
+  leases: FragmentsLease[];
+  /** The cuts this stream's fragmenter makes, which the entries of its renditions follow. */
+  readonly grid: CutGrid;
+  /** The entry of the ladder's source, when this is a rendition's (its cuts are that one's). */
+  readonly follows: HlsEntry | null;
   readonly profile: HlsProfile;
   /** Prefix of every media file name, unique per entry so cached URLs never collide. */
   readonly id: string;
@@ -75,24 +106,6 @@ interface HlsEntry {
   lastRequestMs: number;
   idleTimer: NodeJS.Timeout | null;
 }
-
-/** A parsed HLS request target. */
-export type HlsTarget =
-  | { readonly kind: 'playlist'; readonly path: string; readonly prefix: string }
-  | { readonly kind: 'init'; readonly path: string; readonly id: string; readonly version: number }
-  | {
-      readonly kind: 'media';
-      readonly path: string;
-      readonly id: string;
-      readonly msn: number;
-      readonly part: number | null;
-      readonly container: 'fmp4' | 'mpegts';
-    };
-
-/** What an HLS request asks for: the kinds of `onair_hls_requests_total` (metrics.ts). */
-export type HlsRequestKind = 'playlist' | 'blocking_playlist' | 'part' | 'segment' | 'init';
-
-const MEDIA_FILE = /^([0-9a-f]{8})-(?:init(\d{1,9})\.mp4|(\d{1,12})(?:\.(\d{1,6}))?\.(m4s|ts))$/;
 
 /** Serves `/<path>.m3u8`, `/<path>/index.m3u8` and the media files they list. */
 export class HlsHandler {
@@ -160,7 +173,8 @@ export class HlsHandler {
 
   /** The DVR window of `path` in seconds (0: none). */
   #dvrWindowS(path: string): number {
-    if (this.#dvrDir === null) return 0;
+    // A rendition's window starts over when its ffmpeg restarts (see HlsWindow): no DVR.
+    if (this.#dvrDir === null || this.#options.ladder?.sourceOf(path) != null) return 0;
     return this.#options.streams?.[path]?.hls?.dvrWindowS ?? this.#options.config.dvrWindowS;
   }
 
@@ -175,29 +189,7 @@ export class HlsHandler {
 
   /** Parses an HLS URL path, or returns null when it is not an HLS URL. */
   static parseTarget(path: string): HlsTarget | null {
-    if (path.endsWith('/index.m3u8')) {
-      return { kind: 'playlist', path: path.slice(1, -'/index.m3u8'.length), prefix: '' };
-    }
-    if (path.endsWith('.m3u8')) {
-      const streamPath = path.slice(1, -'.m3u8'.length);
-      const name = streamPath.slice(streamPath.lastIndexOf('/') + 1);
-      return { kind: 'playlist', path: streamPath, prefix: `${name}/` };
-    }
-    const slash = path.lastIndexOf('/');
-    const match = MEDIA_FILE.exec(path.slice(slash + 1));
-    if (slash <= 0 || match === null) return null;
-    const streamPath = path.slice(1, slash);
-    const [, id = '', version, msn, part, ext] = match;
-    if (version !== undefined)
-      return { kind: 'init', path: streamPath, id, version: Number(version) };
-    return {
-      kind: 'media',
-      path: streamPath,
-      id,
-      msn: Number(msn),
-      part: part === undefined ? null : Number(part),
-      container: ext === 'ts' ? 'mpegts' : 'fmp4',
-    };
+    return parseHlsTarget(path);
   }
 
   /** Handles a GET/HEAD for an HLS target. */
@@ -249,6 +241,8 @@ export class HlsHandler {
       return;
     }
     entry.lastRequestMs = Date.now();
+    // A rendition's viewers keep its source's cuts coming.
+    if (entry.follows) entry.follows.lastRequestMs = entry.lastRequestMs;
     const { access } = this.#options;
     if (target.kind !== 'playlist') {
       if (!access.checkHlsMedia(target.path, search.toString())) {
@@ -315,7 +309,9 @@ export class HlsHandler {
             this.#reply(res, 403, 'This viewer was disconnected by an operator\n');
             return;
           }
-          this.#playlist(req, res, entry, target.prefix, search);
+          if (search.get('variant') !== 'source' && this.#renditionsOf(entry).length > 0) {
+            this.#multivariant(req, res, entry, target.prefix, search);
+          } else this.#playlist(req, res, entry, target.prefix, search);
         },
         (error: unknown) => {
           this.#logger.error({ err: error }, 'HLS play authorization failed');
@@ -394,12 +390,21 @@ export class HlsHandler {
     }
     const { segmenter } = entry;
     const mediaQuery = this.#options.access.hlsMediaQuery(entry.stream.path);
-    const request: PlaylistRequest = {
+    const style: PlaylistStyle = prefix === '' ? 'index' : 'flat';
+    const request = (): PlaylistRequest => ({
       prefix,
       id: entry.id,
       skip: query.skip !== null,
       mediaQuery,
-    };
+      variants: this.#otherVariants(entry).map((other) => other.segmenter),
+      renditionReports: this.#otherVariants(entry).flatMap((other) => {
+        const report = renditionReport(
+          other.segmenter,
+          variantUri(other.stream.path, style, other.follows === null),
+        );
+        return report === null ? [] : [report];
+      }),
+    });
     const lastMsn = segmenter.current?.msn ?? segmenter.segments.at(-1)?.msn ?? -1;
     if (query.msn !== undefined && query.msn > lastMsn + 2 && lastMsn >= 0) {
       this.#reply(
@@ -420,10 +425,10 @@ export class HlsHandler {
         this.#reply(res, 404, 'The stream has no segment yet\n');
         return;
       }
-      const key = `${prefix}|${request.skip ? 'skip' : ''}|${mediaQuery}`;
+      const key = `${prefix}|${query.skip !== null ? 'skip' : ''}|${mediaQuery}`;
       let body = entry.playlists.get(key);
       if (body === undefined) {
-        body = Buffer.from(renderPlaylist(segmenter, request), 'utf8');
+        body = Buffer.from(renderPlaylist(segmenter, request()), 'utf8');
         entry.playlists.set(key, body);
       }
       this.#countViewer(req, entry.stream.path, body.length);
@@ -436,6 +441,61 @@ export class HlsHandler {
       this.#send(req, res, body, 'application/vnd.apple.mpegurl', cacheControl);
     };
     this.#hold(req, res, ready, respond, Math.max(3 * targetS, 6) * 1000);
+  }
+
+  /** The rendition paths of `entry`'s ladder being published now (none for a rendition). */
+  #renditionsOf(entry: HlsEntry): readonly string[] {
+    if (entry.follows !== null) return [];
+    return this.#options.ladder?.renditionsOf(entry.stream.path) ?? [];
+  }
+
+  /** The entries of the other variants of `entry`'s ladder that exist now. */
+  #otherVariants(entry: HlsEntry): HlsEntry[] {
+    const source = entry.follows ?? entry;
+    const all = [source, ...this.#renditionsOf(source).map((path) => this.#entries.get(path))];
+    return all.filter((other): other is HlsEntry => other !== undefined && other !== entry);
+  }
+
+  /**
+   * The multivariant playlist of a stream with an ABR ladder: the source (`?variant=source`)
+   * and each rendition's media playlist, measured, once each has a segment (or after a wait,
+   * the ones that have). The viewer's token is passed on to every variant.
+   */
+  #multivariant(
+    req: IncomingMessage,
+    res: ServerResponse,
+    entry: HlsEntry,
+    prefix: string,
+    search: URLSearchParams,
+  ): void {
+    const style: PlaylistStyle = prefix === '' ? 'index' : 'flat';
+    const token = search.get('token');
+    const query = token === null ? '' : new URLSearchParams({ token }).toString();
+    const over = this.#options.overMemoryBudget?.() === true;
+    const variants = [entry];
+    for (const path of this.#renditionsOf(entry)) {
+      const rendition = this.#entries.get(path) ?? (over ? undefined : this.#entryFor(path));
+      if (rendition !== undefined) variants.push(rendition);
+    }
+    const ready = (): boolean =>
+      variants.every((variant) => variant.segmenter.ended || playlistReady(variant.segmenter));
+    const respond = (): void => {
+      const text = renderMultivariant(
+        variants.map((variant) => ({
+          window: variant.segmenter,
+          uri: variantUri(variant.stream.path, style, variant === entry, query),
+        })),
+      );
+      if (text === null) {
+        this.#reply(res, 404, 'The stream has no segment yet\n');
+        return;
+      }
+      const body = Buffer.from(text, 'utf8');
+      this.#countViewer(req, entry.stream.path, body.length);
+      // It names the viewer's token and its figures move: never stored by a cache.
+      this.#send(req, res, body, 'application/vnd.apple.mpegurl', 'no-store');
+    };
+    this.#hold(req, res, ready, respond, Math.max(3 * entry.profile.segmentTargetS, 6) * 1000);
   }
 
   #init(req: IncomingMessage, res: ServerResponse, entry: HlsEntry, version: number): void {
@@ -534,8 +594,12 @@ export class HlsHandler {
     if (existing) this.#drop(existing);
     if (stream?.publisher == null) return undefined; // unknown: a fast 404, no state
     const id = randomBytes(4).toString('hex');
+    // A rendition is cut where its source is, so the source's entry comes first.
+    const sourcePath = this.#options.ladder?.sourceOf(path) ?? null;
+    const source = sourcePath === null ? undefined : this.#entryFor(sourcePath);
     const profileName = this.#options.streams?.[path]?.hls?.profile;
-    const profile = profileName === undefined ? this.#profile : hlsProfile(profileName);
+    const profile =
+      source?.profile ?? (profileName === undefined ? this.#profile : hlsProfile(profileName));
     const dvrWindowS = this.#dvrWindowS(path);
     const dvr =
       dvrWindowS > 0 && this.#dvrDir !== null
@@ -562,7 +626,9 @@ export class HlsHandler {
       playlists: new Map(),
       lastRequestMs: Date.now(),
       idleTimer: null,
-      lease: null,
+      leases: [],
+      grid: new CutGrid(),
+      follows: source ?? null,
       segmenter: new HlsWindow({
         profile,
         windowSegments: this.#options.config.windowSegments,
@@ -580,18 +646,20 @@ export class HlsHandler {
     };
     entry.segmenter.lean = this.#lean;
     this.#entries.set(path, entry);
-    entry.lease = acquireFragments(
-      stream,
-      {
-        container: profile.container,
-        cutName: profile.name,
-        cut: profile,
-        onSinkError: (error) => {
-          this.#logger.error({ err: error, stream: path }, 'HLS window failed');
-        },
+    const request = {
+      container: profile.container,
+      // A rendition's cuts are its source's, not the profile's own: another fragmenter.
+      cutName: source ? `${profile.name}/${source.id}` : profile.name,
+      cut: profile,
+      ...(source ? { follow: source.grid } : {}),
+      onSinkError: (error: unknown) => {
+        this.#logger.error({ err: error, stream: path }, 'HLS window failed');
       },
-      entry.segmenter,
-    );
+    };
+    entry.leases = [
+      acquireFragments(stream, request, entry.grid),
+      acquireFragments(stream, request, entry.segmenter),
+    ];
     this.#scheduleIdle(entry, this.#options.config.idleTimeoutMs);
     this.#logger.info(
       { stream: path, profile: profile.name, ...(dvr ? { dvrWindowS } : {}) },
@@ -621,8 +689,11 @@ export class HlsHandler {
       this.#madeByDropped.parts += entry.segmenter.made.parts;
       this.#madeByDropped.segments += entry.segmenter.made.segments;
     }
-    entry.lease?.release();
-    entry.lease = null;
+    for (const lease of entry.leases.splice(0)) lease.release();
+    // Renditions following this one's cuts would follow none: they start over with the next.
+    for (const other of [...this.#entries.values()]) {
+      if (other.follows === entry) this.#drop(other);
+    }
     void entry.dvr?.close();
     this.#logger.debug({ stream: entry.stream.path }, 'HLS segmenting stopped');
   }
@@ -696,67 +767,4 @@ export class HlsHandler {
       ])
       .end(text);
   }
-}
-
-/**
- * Cache-Control of a playlist. A blocking reload names its msn/part (and skip) in the URL, so a
- * cache may keep its answer as long as a player may ask for it (6 target durations). A plain
- * reload must never be older than a part, and max-age counts whole seconds: no-cache with parts,
- * half a segment target (1 s) without. An answer to a request with an Authorization header is
- * never for a shared cache, which would hand it to viewers without the header (RFC 9111 3.5).
- */
-export function playlistCacheControl(options: {
-  readonly blocking: boolean;
-  readonly partTargetS: number | null;
-  readonly segmentTargetS: number;
-  readonly authorized: boolean;
-}): string {
-  const scope = options.authorized ? 'private' : 'public';
-  if (options.blocking) return `${scope}, max-age=${6 * options.segmentTargetS}`;
-  if (options.partTargetS !== null) return options.authorized ? 'private, no-cache' : 'no-cache';
-  return `${scope}, max-age=${Math.max(1, Math.floor(options.segmentTargetS / 2))}`;
-}
-
-/** The kind of an HLS request, for the request counters. */
-export function requestKind(target: HlsTarget, search: URLSearchParams): HlsRequestKind {
-  if (target.kind === 'playlist') {
-    return search.has('_HLS_msn') ? 'blocking_playlist' : 'playlist';
-  }
-  if (target.kind === 'init') return 'init';
-  return target.part === null ? 'segment' : 'part';
-}
-
-/**
- * True once the playlist has a complete segment: players that ignore parts (ffmpeg, older
- * players) need one, and LL-HLS players lose at most one segment target of start-up.
- */
-function playlistReady(segmenter: HlsWindow): boolean {
-  return segmenter.segments.length > 0;
-}
-
-/**
- * Whether the playlist already holds segment `msn` (complete) or, with `part`, that part of it
- * (a part past the end of a complete segment means part 0 of the next one; RFC 8216bis 6.2.5.2).
- */
-export function hasPart(segmenter: HlsWindow, msn: number, part: number | undefined): boolean {
-  if (msn < segmenter.mediaSequence) return true;
-  const complete = segmenter.segments.find((s) => s.msn === msn);
-  if (complete) {
-    if (part === undefined || part < complete.parts.length) return true;
-    return hasPart(segmenter, msn + 1, 0);
-  }
-  const current = segmenter.current;
-  if (current === null || current.msn !== msn || part === undefined) return false;
-  return part < current.parts.length;
-}
-
-/** The bytes of a complete segment, or of one part, or null. */
-function findMedia(segmenter: HlsWindow, msn: number, part: number | null): Buffer | null {
-  const segment =
-    segmenter.current?.msn === msn
-      ? segmenter.current
-      : segmenter.segments.find((s) => s.msn === msn);
-  if (segment === undefined) return null;
-  if (part === null) return segment.bytes;
-  return segment.parts[part]?.bytes ?? null;
 }

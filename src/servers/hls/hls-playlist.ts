@@ -18,6 +18,14 @@ export interface PlaylistRequest {
   readonly skip: boolean;
   /** Appended to every media URI (`hs=...` for a private stream), or ''. */
   readonly mediaQuery?: string;
+  /**
+   * The windows of the other variants of the stream's ABR ladder: every variant must have the
+   * same target duration (RFC 8216bis 6.2.4), so it is the longest of them all (and so is the
+   * part target).
+   */
+  readonly variants?: readonly HlsWindow[];
+  /** The other variants of the stream's ABR ladder (EXT-X-RENDITION-REPORT), LL-HLS only. */
+  readonly renditionReports?: readonly { uri: string; lastMsn: number; lastPart?: number }[];
 }
 
 /** The playlist text for the segmenter's current window. */
@@ -26,17 +34,15 @@ export function renderPlaylist(segmenter: HlsWindow, request: PlaylistRequest): 
   const { prefix, id } = request;
   const q = request.mediaQuery ? `?${request.mediaQuery}` : '';
   const ext = profile.container === 'fmp4' ? 'm4s' : 'ts';
+  const all = [segmenter, ...(request.variants ?? [])];
   const partTargetS =
-    profile.partTargetS === null ? null : Math.max(profile.partTargetS, segmenter.longestPartS);
+    profile.partTargetS === null
+      ? null
+      : Math.max(profile.partTargetS, ...all.map((window) => window.longestPartS));
   const complete = segmenter.segments;
   const current = segmenter.current;
   const dvr = segmenter.dvr;
-  const longest = Math.max(
-    profile.segmentTargetS,
-    dvr?.longestS ?? 0,
-    ...complete.map((s) => s.durationS),
-  );
-  const targetDurationS = Math.ceil(longest);
+  const targetDurationS = Math.max(...all.map(targetDurationOf));
   const mapUri = (segment: { readonly initVersion: number }): string | undefined =>
     profile.container === 'fmp4' ? `${prefix}${id}-init${segment.initVersion}.mp4${q}` : undefined;
   const parts = (segment: HlsSegmentEntry): HlsPart[] =>
@@ -99,10 +105,23 @@ export function renderPlaylist(segmenter: HlsWindow, request: PlaylistRequest): 
                 },
               }
             : {}),
+          ...(request.renditionReports && request.renditionReports.length > 0
+            ? { renditionReports: request.renditionReports }
+            : {}),
         }
       : {}),
   };
   return encodeMediaPlaylist(playlist, { deltaUpdate: request.skip });
+}
+
+/** EXT-X-TARGETDURATION of one window: its longest segment (DVR included), rounded up. */
+function targetDurationOf(window: HlsWindow): number {
+  const longest = Math.max(
+    window.profile.segmentTargetS,
+    window.dvr?.longestS ?? 0,
+    ...window.segments.map((s) => s.durationS),
+  );
+  return Math.ceil(longest);
 }
 
 function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { renderPlaylist } from './hls-playlist.ts';
+import { HlsWindow } from './hls-window.ts';
 import { hlsProfile, type HlsProfile } from './hls-profile.ts';
 import {
   feedAudio,
@@ -417,4 +418,48 @@ test('every playlist rendered at an update hints a part that comes to exist', ()
   const last = hints.at(-1);
   const never = hints.filter((hint) => !made.has(hint) && hint !== last);
   assert.deepEqual(never, [], `hinted parts that were never made (made: ${[...made].join(' ')})`);
+});
+
+test('a segment number that skips ahead (a rendition restarted) starts the window over after a discontinuity', () => {
+  const window = new HlsWindow({
+    profile: hlsProfile('low-latency'),
+    windowSegments: 10,
+    maxWindowBytes: 1 << 20,
+    onUpdate: () => {},
+    onClose: () => {},
+  });
+  const segment = (msn: number): void => {
+    window.onSegmentStart({
+      msn,
+      startDtsMs: msn * 1000,
+      startPtsMs: msn * 1000,
+      programDateTimeMs: msn * 1000,
+      discontinuity: false,
+      independent: true,
+      initVersion: 1,
+    });
+    window.onPart({
+      msn,
+      index: 0,
+      bytes: Buffer.alloc(10),
+      startDtsMs: msn * 1000,
+      videoFrames: 25,
+      durationS: 1,
+      independent: true,
+      last: true,
+    });
+    window.onSegmentEnd(msn);
+  };
+  segment(3);
+  segment(4);
+  segment(8);
+  segment(9);
+  assert.deepEqual(
+    window.segments.map((s) => [s.msn, s.discontinuity]),
+    [
+      [8, true],
+      [9, false],
+    ],
+  );
+  assert.equal(window.mediaSequence, 8);
 });

@@ -17,6 +17,7 @@ export interface HlsPartEntry {
   readonly bytes: Buffer;
   readonly durationS: number;
   readonly independent: boolean;
+  readonly videoFrames: number;
 }
 
 /** One segment: complete (bytes set) or in progress (parts only). */
@@ -135,7 +136,15 @@ export class HlsWindow implements FragmentSink {
 
   #lastMsn = -1;
 
+  /** The tracks the container carries (what CODECS names). */
+  get carriedTracks(): readonly Track[] {
+    return this.#carried;
+  }
+
+  #carried: readonly Track[] = [];
+
   onInit(init: FragmentInit): void {
+    this.#carried = init.tracks;
     this.#tracks = init.streamTracks;
     this.#init = init.bytes;
     this.#initVersion = init.version;
@@ -143,6 +152,10 @@ export class HlsWindow implements FragmentSink {
   }
 
   onSegmentStart(segment: SegmentStart): void {
+    // Segments numbered after another stream's (an ABR rendition restarted, see CutGrid) can
+    // skip numbers; a playlist's cannot, so the window starts over after a discontinuity.
+    const gap = this.#lastMsn >= 0 && segment.msn > this.#lastMsn + 1;
+    if (gap) this.#startOver();
     this.#current = {
       msn: segment.msn,
       parts: [],
@@ -150,7 +163,7 @@ export class HlsWindow implements FragmentSink {
       durationS: 0,
       startDtsMs: segment.startDtsMs,
       programDateTimeMs: segment.programDateTimeMs,
-      discontinuity: segment.discontinuity,
+      discontinuity: segment.discontinuity || gap,
       initVersion: segment.initVersion,
     };
     this.#lastMsn = segment.msn;
@@ -164,6 +177,7 @@ export class HlsWindow implements FragmentSink {
       bytes: part.bytes,
       durationS: part.durationS,
       independent: part.independent,
+      videoFrames: part.videoFrames,
     });
     current.durationS += part.durationS;
     this.made.parts++;
@@ -212,6 +226,14 @@ export class HlsWindow implements FragmentSink {
     if (lean === this.#lean) return;
     this.#lean = lean;
     if (lean && this.#trimWindow()) this.#options.onUpdate();
+  }
+
+  /** Drops every segment (the DVR window keeps none: renditions, which skip, have none). */
+  #startOver(): void {
+    for (const dropped of this.#segments.splice(0)) {
+      if (dropped.discontinuity) this.#discontinuitySequence++;
+    }
+    this.#windowBytes = 0;
   }
 
   /** Drops the oldest segments beyond the bounds; returns whether any went. */
