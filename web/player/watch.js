@@ -2,7 +2,7 @@
 // exists, native HLS on iPhone/Safari without MSE, HTTP-FLV through mpegts.js on ?mode=flv
 // (its latency held low by latency-chase.js). Without ?mode it tries WebRTC first and falls back
 // to LL-HLS. State for tests: window.onairPlayer, and data-mode on <body>.
-/* global window, document, location, URL, URLSearchParams, setTimeout, clearTimeout, setInterval, clearInterval, performance, fetch, AbortSignal, RTCPeerConnection, MediaStream, Hls, mpegts */
+/* global window, document, Option, location, URL, URLSearchParams, setTimeout, clearTimeout, setInterval, clearInterval, performance, fetch, AbortSignal, RTCPeerConnection, MediaStream, Hls, mpegts */
 'use strict';
 
 (() => {
@@ -91,6 +91,11 @@
     /** Codec strings of the SourceBuffers, e.g. ['avc1.64001e', 'mp4a.40.2'] (hls.js). */
     codecs: [],
     bitrateKbps: null,
+    /**
+     * hls.js with a multivariant playlist (an ABR ladder): its variants (lowest first), the one
+     * playing, whether hls.js picks (auto) and every switch hls.js made.
+     */
+    renditions: null,
     width: 0,
     height: 0,
     currentTimeS: 0,
@@ -105,6 +110,8 @@
       startupMs: null,
       rebufferCount: 0,
       rebufferMs: 0,
+      /** The longest single stall after the start, in ms. */
+      longestRebufferMs: 0,
       playedMs: 0,
       beaconsSent: 0,
     },
@@ -264,7 +271,16 @@
         .filter((track) => track && track.codec)
         .flatMap((track) => track.codec.split(','));
     });
-    hls.on(Hls.Events.MANIFEST_PARSED, () => play());
+    hls.on(Hls.Events.MANIFEST_PARSED, (_event, data) => {
+      showRenditions(hls, data.levels);
+      play();
+    });
+    hls.on(Hls.Events.LEVEL_SWITCHED, (_event, data) => {
+      if (state.renditions === null) return;
+      state.renditions.current = data.level;
+      state.renditions.switches.push({ atMs: Math.round(performance.now()), level: data.level });
+      if (state.renditions.switches.length > 100) state.renditions.switches.shift();
+    });
     hls.loadSource(urls.hls);
     hls.attachMedia(video);
     return {
@@ -280,6 +296,48 @@
         return level && level.bitrate > 0 ? level.bitrate / 1000 : null;
       },
     };
+  }
+
+  /** The quality menu: Auto (hls.js picks by bandwidth) or one variant, when there are several. */
+  function showRenditions(hls, levels) {
+    const box = document.getElementById('quality-box');
+    const select = document.getElementById('quality');
+    if (levels.length < 2) {
+      state.renditions = null;
+      box.hidden = true;
+      return;
+    }
+    state.renditions = {
+      levels: levels.map((level) => ({
+        height: level.height,
+        width: level.width,
+        bitrateKbps: Math.round(level.bitrate / 1000),
+      })),
+      current: hls.currentLevel,
+      auto: true,
+      switches: [],
+    };
+    select.replaceChildren(new Option('Auto', '-1', true, true));
+    levels.forEach((level, index) => {
+      const label = `${level.height}p · ${Math.round(level.bitrate / 1000)} kbps`;
+      select.append(new Option(label, String(index)));
+    });
+    select.onchange = () => {
+      const chosen = Number(select.value);
+      state.renditions.auto = chosen === -1;
+      // At the next segment or part: what is buffered plays on, no stall.
+      hls.nextLevel = chosen;
+    };
+    box.hidden = false;
+  }
+
+  /** "480p (auto)": what the quality menu's variant is now. */
+  function renditionText() {
+    const renditions = state.renditions;
+    if (renditions === null) return null;
+    const level = renditions.levels[renditions.current];
+    if (level === undefined) return renditions.auto ? 'auto' : '-';
+    return `${level.height}p${renditions.auto ? ' (auto)' : ''}`;
   }
 
   // --- Native HLS (iPhone, Safari without MSE) ---------------------------------------------------
@@ -671,6 +729,7 @@
     stat('latency').textContent = formatNumber(state.latencyS, 2, 's');
     stat('bitrate').textContent = formatNumber(state.bitrateKbps, 0, 'kbps');
     stat('resolution').textContent = state.width > 0 ? `${state.width}×${state.height}` : '-';
+    stat('rendition').textContent = renditionText() ?? '-';
     stat('buffer').textContent = formatNumber(state.bufferS, 2, 's');
     stat('state').textContent = state.status;
   }
@@ -745,6 +804,7 @@
     if (qoe.startupMs === null) qoe.startupMs = nowMs - pageStartMs;
     if (stallStartMs !== null) {
       qoe.rebufferMs += nowMs - stallStartMs;
+      qoe.longestRebufferMs = Math.max(qoe.longestRebufferMs, Math.round(nowMs - stallStartMs));
       stallStartMs = null;
     }
     playingSinceMs ??= nowMs;
