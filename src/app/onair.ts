@@ -195,7 +195,7 @@ export class Onair {
     });
     this.access = new AccessControl({
       config,
-      renditionSourceOf: (path) => this.abr.sourceOf(path),
+      renditionSourceOf: (path) => this.#renditionSourceOf(path),
       keys: this.keys,
       store: this.#store,
       sessions: this.sessions,
@@ -317,11 +317,8 @@ export class Onair {
             nodeFull: () => this.#nodeFull(),
             dvrDir: join(config.dataDir, 'dvr'),
             ladder: {
-              renditionsOf: (path: string) =>
-                (this.abr.get(path)?.renditions ?? []).filter(
-                  (rendition) => this.hub.get(rendition)?.publisher != null,
-                ),
-              sourceOf: (path: string) => this.abr.sourceOf(path),
+              renditionsOf: (path: string) => this.#renditionsOf(path),
+              sourceOf: (path: string) => this.#renditionSourceOf(path),
             },
             ...(this.cluster.pulling
               ? {
@@ -575,6 +572,24 @@ export class Onair {
   }
 
   /** The client of a request: named by the worker that forwarded it, else as usual. */
+  /**
+   * The renditions of `path` being published now, best first: the ones its encoder sends
+   * (multitrack video), else the ones its ABR ladder makes.
+   */
+  #renditionsOf(path: string): string[] {
+    const own = this.hub.renditions.renditionsOf(path);
+    const made = this.abr.get(path)?.renditions ?? [];
+    const live = [...own, ...made].filter((p) => this.hub.get(p)?.publisher != null);
+    const height = (p: string): number =>
+      this.hub.get(p)?.tracks.find((track) => track.kind === 'video')?.height ?? 0;
+    return live.sort((a, b) => height(b) - height(a));
+  }
+
+  /** The source of rendition `path` (multitrack or ABR ladder), or null. */
+  #renditionSourceOf(path: string): string | null {
+    return this.hub.renditions.sourceOf(path) ?? this.abr.sourceOf(path);
+  }
+
   #clientOf(req: IncomingMessage): string {
     if (this.#http?.isInternal(req) === true) {
       const named = req.headers[CLIENT_HEADER];

@@ -2,6 +2,7 @@
 import type { GopCacheLimits } from './gop-cache.ts';
 import { StreamNameError } from './hub-errors.ts';
 import { HubEvents, type HubEvent } from './hub-events.ts';
+import { RenditionRegistry } from './renditions.ts';
 import { checkStreamPath } from './stream-path.ts';
 import type { OutputAdapterFactory } from './subscriber.ts';
 import { Stream, type Publication, type PublisherInfo } from './stream.ts';
@@ -25,6 +26,8 @@ export class StreamHub {
   readonly #streams = new Map<string, Stream>();
   /** Lifecycle events of every stream: opened, published, unpublished, resumed, ended, subscribers. */
   readonly events: HubEvents;
+  /** Streams that are renditions of another (an encoder's multitrack video). */
+  readonly renditions = new RenditionRegistry();
   #closed = false;
 
   constructor(options: StreamHubOptions) {

@@ -160,6 +160,8 @@ export class AbrLadders {
     const renditions = this.renditionsOf(stream.path);
     if (renditions.length === 0) return;
     if (isRenditionPath(stream.path, (path) => this.renditionsOf(path))) return;
+    // An encoder's own rendition (multitrack video) is one already.
+    if (this.#options.hub.renditions.sourceOf(stream.path) !== null) return;
     const ladder = new Ladder(stream, renditions, this.#options, () => {
       this.#counts.restarts++;
     });
@@ -305,8 +307,17 @@ class Ladder {
     const video = tracks.find((track) => track.kind === 'video');
     // Classic FLV (what ffmpeg 5 reads) carries H.264 only: HEVC, AV1 or VP9 get no ladder.
     const h264 = video?.codec === 'h264';
-    const renditions = h264 ? renditionsBelow(this.#configured, video.height) : [];
+    // An encoder sending its own renditions (multitrack video) needs no ffmpeg: its tracks are
+    // announced with their sequence headers, before the keyframe this output starts on.
+    const fromEncoder = this.#options.hub.renditions.renditionsOf(this.#stream.path).length > 0;
+    const renditions = h264 && !fromEncoder ? renditionsBelow(this.#configured, video.height) : [];
     this.#renditions = renditions;
+    if (fromEncoder) {
+      this.#state = 'no-renditions';
+      this.#log.info('the encoder sends its own renditions: no ladder');
+      queue.close('kicked');
+      return null;
+    }
     if (renditions.length === 0) {
       this.#state = 'no-renditions';
       this.#log.info(

@@ -8,8 +8,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import HLS from 'hls-parser';
+import { encodeFlvHeader, encodeFlvTag, FlvTagType, type FlvTag } from '../../src/codecs/flv.ts';
 import { startServer } from '../support/server.ts';
 import { probe, publishTestPattern, run, waitFor } from '../support/media-tools.ts';
+import { publishFlvFileLoop } from '../support/flv-file-publisher.ts';
+import { readFlvFile } from '../support/flv-reader.ts';
 
 /** One media playlist, read line by line (LL-HLS tags included). */
 interface MediaView {
@@ -172,6 +175,134 @@ void test(
     }
   },
 );
+
+void test(
+  'enhanced RTMP multitrack video: track 1 is published as a rendition, no ffmpeg, in the multivariant playlist, cut on track 0',
+  { timeout: 90_000 },
+  async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'onair-multitrack-'));
+    // Two encodings of the same pictures, keyframes on the same frames (as OBS's multitrack
+    // video sends them): 720p with the audio, and 360p.
+    const made = await run(
+      'ffmpeg',
+      [
+        ...['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-t', '8', '-i'],
+        'testsrc2=size=1280x720:rate=25',
+        ...['-f', 'lavfi', '-t', '8', '-i', 'sine=frequency=440:sample_rate=44100'],
+        ...['-filter_complex', '[0:v]split=2[a][b];[b]scale=640:360[c]'],
+        ...['-map', '[a]', '-map', '1:a', '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '25'],
+        ...['-sc_threshold', '0', '-bf', '0', '-c:a', 'aac', join(dir, 'main.flv')],
+        ...['-map', '[c]', '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '25'],
+        ...['-sc_threshold', '0', '-bf', '0', join(dir, 'low.flv')],
+      ],
+      { timeoutMs: 60_000 },
+    );
+    assert.equal(made.code, 0, made.stderr);
+    const file = join(dir, 'multitrack.flv');
+    writeFileSync(
+      file,
+      multitrackFlv(readFlvFile(join(dir, 'main.flv')), readFlvFile(join(dir, 'low.flv'))),
+    );
+    // A ladder is configured too: a stream whose encoder sends renditions gets no ffmpeg.
+    const server = await startServer({
+      abr: { renditions: [{ name: '240p', height: 240, videoKbps: 300 }] },
+    });
+    const publisher = await publishFlvFileLoop(server.rtmpUrl('live/mt'), file, {
+      maxDurationMs: 80_000,
+    });
+    try {
+      const { hub, abr } = server.onair;
+      await waitFor(() => hub.get('live/mt_360p')?.publisher != null, 20_000, 'live/mt_360p');
+      assert.deepEqual(hub.renditions.renditionsOf('live/mt'), ['live/mt_360p']);
+      await waitFor(() => abr.get('live/mt')?.state === 'no-renditions', 20_000, 'no ladder');
+      assert.equal(hub.get('live/mt_240p'), undefined, 'no ffmpeg rendition');
+      const streams = await probe(server.httpUrl('live/mt_360p.flv'));
+      const video = streams.find((s) => s.codec_type === 'video');
+      assert.deepEqual([video?.codec_name, video?.width, video?.height], ['h264', 640, 360]);
+
+      const multivariantUrl = server.httpUrl('live/mt.m3u8');
+      const parsed = HLS.parse(await text(multivariantUrl));
+      if (!parsed.isMasterPlaylist) assert.fail('live/mt.m3u8 is a multivariant playlist');
+      assert.deepEqual(
+        parsed.variants.map((v) => [v.uri, v.resolution?.height]),
+        [
+          ['mt.m3u8?variant=source', 720],
+          ['mt_360p.m3u8', 360],
+        ],
+      );
+      const urls = parsed.variants.map((v) => new URL(v.uri, multivariantUrl).toString());
+      let views: MediaView[] = [];
+      await waitFor(
+        async () => {
+          views = await Promise.all(urls.map(async (url) => readMedia(await text(url))));
+          return views.every((view) => view.segments.length >= 3);
+        },
+        30_000,
+        'three segments in each variant',
+      );
+      const [main, low] = views as [MediaView, MediaView];
+      const common = low.segments.filter((s) => main.segments.some((m) => m.msn === s.msn));
+      assert.ok(common.length >= 2, JSON.stringify(views));
+      for (const segment of common) {
+        const twin = main.segments.find((m) => m.msn === segment.msn)!;
+        assert.equal(segment.dateMs, twin.dateMs, `segment ${segment.msn}: the same date`);
+        assert.ok(Math.abs(segment.durationS - twin.durationS) < 0.05, `segment ${segment.msn}`);
+      }
+      assert.deepEqual(low.reports, ['mt.m3u8?variant=source']);
+    } finally {
+      await publisher.stop();
+      await server.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+    // The publisher gone, its renditions are too.
+    assert.deepEqual(server.onair.hub.renditions.renditionsOf('live/mt'), []);
+  },
+);
+
+/**
+ * One FLV of two: `main` as it is (track 0), and the video of `low` as enhanced RTMP multitrack
+ * messages of track 1 (OneTrack, avc1), each right after the main picture of the same time.
+ */
+function multitrackFlv(main: readonly FlvTag[], low: readonly FlvTag[]): Buffer {
+  // One encoder has one clock: ffmpeg moved the video of the file with audio on by the AAC
+  // priming (23 ms), so the low track is moved the same.
+  const firstVideo = (tags: readonly FlvTag[]): number =>
+    tags.find((tag) => tag.type === FlvTagType.Video && tag.body[1] === 1)?.timestamp ?? 0;
+  const shift = firstVideo(main) - firstVideo(low);
+  const lowVideo = low
+    .filter((tag) => tag.type === FlvTagType.Video)
+    .map((tag) => ({
+      ...tag,
+      timestamp: tag.body[1] === 1 ? tag.timestamp + shift : tag.timestamp,
+    }));
+  const out: Buffer[] = [encodeFlvHeader({ audio: true, video: true })];
+  let next = 0;
+  const flushLow = (untilMs: number): void => {
+    while (next < lowVideo.length && lowVideo[next]!.timestamp <= untilMs) {
+      const tag = lowVideo[next++]!;
+      out.push(encodeFlvTag(FlvTagType.Video, tag.timestamp, oneTrack(tag.body, 1)));
+    }
+  };
+  for (const tag of main) {
+    out.push(encodeFlvTag(tag.type, tag.timestamp, tag.body));
+    if (tag.type === FlvTagType.Video) flushLow(tag.timestamp);
+  }
+  flushLow(Number.POSITIVE_INFINITY);
+  return Buffer.concat(out);
+}
+
+/** A legacy AVC tag body as an enhanced RTMP OneTrack multitrack body of `trackId`. */
+function oneTrack(avc: Buffer, trackId: number): Buffer {
+  const frameType = (avc[0] ?? 0) >> 4;
+  const packetType = avc[1] === 0 ? 0 : 1; // SequenceStart, or CodedFrames (SI24 cts kept)
+  const data = avc[1] === 0 ? avc.subarray(5) : avc.subarray(2);
+  return Buffer.concat([
+    Buffer.from([0x80 | (frameType << 4) | 6, packetType]),
+    Buffer.from('avc1', 'latin1'),
+    Buffer.from([trackId]),
+    data,
+  ]);
+}
 
 /** The folder a playlist's media are in, relative to it: `x/` for `x.m3u8`. */
 function urlPrefix(url: string): string {

@@ -27,6 +27,8 @@ import {
 } from '../../access/adobe-auth.ts';
 import { SessionRegistry, type Session, type SessionSlot } from '../../hub/session-registry.ts';
 import { RtmpIngestState, frameFromMessage, rtmpFrameEncoder } from '../../media/rtmp-frames.ts';
+import { splitMultitrackVideo } from '../../media/multitrack.ts';
+import { MultitrackRenditions } from './multitrack-renditions.ts';
 import { appFromConnect, resolveStreamName } from './rtmp-stream-name.ts';
 import {
   MAX_LOGGED_COMMAND_LENGTH,
@@ -80,6 +82,8 @@ export class RtmpServerSession {
   /** Adobe credentials from the connect, checked against the stream's key at publish. */
   #adobe: PublishAttempt['adobe'] | undefined;
   #nextStreamId = 1;
+  /** The renditions this publisher sends as multitrack video, once it sends one. */
+  #renditions: MultitrackRenditions | null = null;
   readonly #streamIds = new Set<number>();
   #publishing: { streamId: number; publication: Publication; session: Session } | null = null;
   /** A publish waiting for its decision (keys, on_publish): media is dropped until then. */
@@ -384,6 +388,8 @@ export class RtmpServerSession {
     if (!publishing) return;
     this.#publishing = null;
     this.#logger.info({ stream: publishing.publication.stream.path }, 'publish ended');
+    this.#renditions?.close();
+    this.#renditions = null;
     publishing.publication.close();
     this.#context.sessions.remove(publishing.session, { reason });
   }
@@ -596,14 +602,43 @@ export class RtmpServerSession {
       this.#count('aggregate');
       return;
     }
+    this.#bytesIn += message.payload.length;
+    if (this.#context.maxPublishKbps > 0) this.#checkBitrate();
+    const tracks =
+      message.typeId === MessageType.Video ? splitMultitrackVideo(message.payload) : null;
+    if (tracks === null) {
+      this.#ingest(message, publishing.publication);
+      return;
+    }
+    if (typeof tracks === 'string') {
+      this.#count(tracks);
+      return;
+    }
+    // Enhanced RTMP multitrack: track 0 is this stream, the others its renditions.
+    for (const { trackId, body } of tracks) {
+      const single = { ...message, payload: body };
+      if (trackId === 0) {
+        this.#ingest(single, publishing.publication);
+        continue;
+      }
+      this.#renditions ??= new MultitrackRenditions({
+        hub: this.#context.hub,
+        source: publishing.publication.stream.path,
+        remoteAddress: this.remoteAddress,
+        logger: this.#logger,
+      });
+      const skipped = this.#renditions.write(trackId, single);
+      if (skipped !== null) this.#count(skipped);
+    }
+  }
+
+  #ingest(message: RtmpMessage, publication: Publication): void {
     const frame = frameFromMessage(message, this.#ingestState);
     if (typeof frame === 'string') {
       this.#count(frame);
       return;
     }
-    this.#bytesIn += message.payload.length;
-    if (this.#context.maxPublishKbps > 0) this.#checkBitrate();
-    publishing.publication.write(frame);
+    publication.write(frame);
   }
 
   /** Closes a publisher whose ingest over the last 10 s is above limits.maxPublishKbps. */
