@@ -1,7 +1,7 @@
 // End to end in headless Chromium: the dashboard (built by Vite, served by onair) takes the
 // admin token, lists the live stream with its viewers, and its stream page draws charts that
-// move with the live feed; its recordings card records, links and clips. Screenshots are saved as
-// test artifacts.
+// move with the live feed; its recordings card records, links and clips; its restream card adds
+// and removes a push. Screenshots are saved as test artifacts.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -239,6 +239,101 @@ describe('the dashboard in Chromium', () => {
         'the recording to stop',
       );
       await saveScreenshot(page, 'dashboard-recordings.png');
+      assert.deepEqual(problems.exceptions, [], 'uncaught exceptions in the page');
+    });
+  });
+
+  test('the Restream card adds a destination, shows it masked and live, and removes it', async () => {
+    const pushesUrl = server.httpUrl('api/v1/streams/live/dash/pushes');
+    const auth = { Authorization: `Bearer ${server.onair.apiToken.value}` };
+    const pushes = async (): Promise<
+      { id: string; url: string; origin: string; state: string }[]
+    > => {
+      const response = await fetch(pushesUrl, { headers: auth });
+      assert.equal(response.status, 200);
+      return ((await response.json()) as { items: [] }).items;
+    };
+    // The destination: another path of the same onair (the key is its last path segment).
+    const copyPath = 'live/dash-copy-key-4567';
+    const target = `rtmp://127.0.0.1:${String(server.rtmpPort)}/${copyPath}`;
+    const masked = `rtmp://127.0.0.1:${String(server.rtmpPort)}/live/****4567`;
+    // What the API itself says of a URL that is not rtmp:// or rtmps://.
+    const refused = await fetch(pushesUrl, {
+      method: 'POST',
+      headers: { ...auth, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ url: 'http://x' }),
+    });
+    assert.equal(refused.status, 400);
+    const { message } = (await refused.json()) as { message: string };
+    assert.match(message, /rtmp/);
+    await withChromiumPage(async (page, problems) => {
+      await openStreamPage(page, server, 'live/dash');
+      await waitForPage(
+        page,
+        'document.getElementById("pushes-empty")?.textContent === "No restream destinations."',
+        15_000,
+      );
+
+      await page.fill('#push-url', 'http://x');
+      await page.click('#push-add');
+      await waitForPage(
+        page,
+        `document.getElementById("pushes-error")?.textContent === ${JSON.stringify(`Not added: ${message}`)}`,
+        10_000,
+      );
+      assert.equal(await page.textContent('#pushes-error'), `Not added: ${message}`);
+      assert.equal(await page.textContent('#error'), '', 'not in the page alert');
+      assert.deepEqual(await pushes(), []);
+
+      await page.fill('#push-url', target);
+      await page.click('#push-add');
+      await waitForPage(
+        page,
+        `document.getElementById("push-status")?.textContent?.startsWith("Added ") === true`,
+        10_000,
+      );
+      const [added, ...more] = await pushes();
+      assert.ok(added, 'the API lists the push');
+      assert.deepEqual(more, []);
+      assert.equal(added.url, masked);
+      assert.equal(added.origin, 'api');
+      assert.equal(await page.textContent('#push-status'), `Added ${masked} (${added.id}).`);
+      assert.equal(await page.inputValue('#push-url'), '', 'the form is emptied');
+      assert.equal(await page.textContent('#pushes-error'), '');
+      await waitFor(
+        () => server.onair.hub.get(copyPath)?.tracks.length === 2,
+        20_000,
+        'the pushed copy on the destination',
+      );
+      await waitFor(
+        async () => (await pushes())[0]?.state === 'live',
+        15_000,
+        'the push to be live',
+      );
+      // The card's own refresh (every 5 s) shows it live.
+      const row = `[data-push-id="${added.id}"]`;
+      await waitForPage(
+        page,
+        `document.querySelector('${row} td:nth-child(3)')?.textContent === "live"`,
+        15_000,
+      );
+      assert.equal(await page.textContent(`${row} td:nth-child(1)`), masked);
+      const html = await page.evaluate<string>('document.documentElement.outerHTML');
+      assert.ok(!html.includes('copy-key'), 'the key is nowhere in the page');
+      await saveScreenshot(page, 'dashboard-restream.png');
+
+      await page.click(`${row} [data-testid=push-remove]`);
+      assert.equal(await page.isVisible(`${row} [data-testid=push-remove-confirm]`), true);
+      assert.deepEqual(
+        (await pushes()).map((push) => push.id),
+        [added.id],
+        'Remove only asks to confirm',
+      );
+      await page.click(`${row} [data-testid=push-remove-confirm]`);
+      await waitFor(async () => (await pushes()).length === 0, 10_000, 'the push removed');
+      await waitForPage(page, `document.querySelector('${row}') === null`, 10_000);
+      await waitForPage(page, 'document.getElementById("pushes-empty")?.hidden === false', 10_000);
+      assert.equal(await page.textContent('#push-status'), `Removed ${masked}.`);
       assert.deepEqual(problems.exceptions, [], 'uncaught exceptions in the page');
     });
   });

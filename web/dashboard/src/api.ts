@@ -1,11 +1,15 @@
 // ApiClient: every call to the admin API, with the bearer token; API paths of a stream.
 import type { ApiErrorBody } from './api-types.ts';
 
-/** A refused or failed API call, with the HTTP status (0 when the server could not be reached). */
+/**
+ * A refused or failed API call, with the HTTP status (0 when the server could not be reached) and
+ * `detail`: the API's own message for a non-2xx answer (the message without the `HTTP nnn:`).
+ */
 export class ApiError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    readonly detail: string = message,
   ) {
     super(message);
     this.name = 'ApiError';
@@ -134,7 +138,7 @@ async function errorOf(response: Response): Promise<ApiError> {
   } catch {
     // Not JSON: keep the status text.
   }
-  return new ApiError(response.status, `HTTP ${response.status}: ${detail}`);
+  return new ApiError(response.status, `HTTP ${response.status}: ${detail}`, detail);
 }
 
 /** A short text for an unknown thrown value. */

@@ -1,5 +1,6 @@
 // #/stream/{app}/{name}: one stream live: figures, QoE, 5-minute charts fed by the live feed,
-// the embedded player, the private switch, the stream's sessions (with Kick), and its recordings.
+// the embedded player, the private switch, the stream's sessions (with Kick), its recordings, and
+// its restream destinations (pushes-panel.ts).
 import { ApiError, streamApiPath } from '../api.ts';
 import type { LiveQoe, SessionInfo, SessionList, Snapshot, StreamInfo } from '../api-types.ts';
 import { PALETTE, TimeChart, chartCard } from '../charts.ts';
