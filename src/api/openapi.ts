@@ -82,6 +82,8 @@ const abrLadderSchema = z.object({
   restarts: z.int(),
   pid: z.int().nullable(),
   speed: z.number().nullable(),
+  cpuPercent: z.number().nullable(),
+  cpuSeconds: z.number(),
   renditions: z.array(z.string()),
   lastExit: z.string().nullable(),
 });

@@ -398,7 +398,11 @@ export class Onair {
       ...(whep ? { webrtc: () => whep.lossRecovery() } : {}),
       iceTcpConnections: () => this.webrtcTcpConnections(),
       ...(srt ? { srt: () => srt.figures() } : {}),
-      abr: () => ({ ladders: this.abr.list().length, restarts: this.abr.restartsTotal }),
+      abr: () => ({
+        ladders: this.abr.list().length,
+        restarts: this.abr.restartsTotal,
+        cpuSeconds: this.abr.cpuSecondsTotal,
+      }),
       recording: () => ({
         bytesWritten: this.recordings.bytesWritten,
         filesOpen: this.recordings.filesOpen,

@@ -73,7 +73,7 @@ export interface MetricsSources {
   /** Restreams: pushes by state now, bytes pushed since start; absent: those series read 0. */
   pushes?(): { byState: ReadonlyMap<string, number>; bytesPushed: number };
   /** ABR ladders (transcode/abr-ladder.ts); absent: those series read 0. */
-  abr?(): { readonly ladders: number; readonly restarts: number };
+  abr?(): { readonly ladders: number; readonly restarts: number; readonly cpuSeconds: number };
   /** Recording figures; absent: those series read 0. */
   recording?(): {
     bytesWritten: number;
@@ -430,6 +430,12 @@ export class OnairMetrics {
       'ABR ladder ffmpeg processes started again after one exited while its stream was live.',
       [],
       abr((a) => a.restarts),
+    );
+    this.#counter(
+      'onair_abr_cpu_seconds_total',
+      "CPU seconds (user + system) used by the ABR ladders' ffmpeg processes.",
+      [],
+      abr((a) => a.cpuSeconds),
     );
 
     const recording = (

@@ -13,6 +13,7 @@ import type { Logger } from '../log/logger.ts';
 import { frameFromMessage, RtmpIngestState } from '../media/rtmp-frames.ts';
 import type { Track } from '../media/track.ts';
 import { encodeFlvFrame } from '../servers/http-flv/flv-output-encoding.ts';
+import { CpuMeter } from './process-cpu.ts';
 import {
   isRenditionPath,
   ladderArgs,
@@ -34,10 +35,20 @@ export interface LadderInfo {
   readonly pid: number | null;
   /** ffmpeg's last reported speed (1 = real time), null before the first report. */
   readonly speed: number | null;
+  /** ffmpeg's CPU over the last few seconds, in percent of one core; null before it is known. */
+  readonly cpuPercent: number | null;
+  /** CPU seconds the running ffmpeg has used (0 when none runs). */
+  readonly cpuSeconds: number;
   /** Stream paths of the renditions being made. */
   readonly renditions: readonly string[];
   /** How the last run ended, and the end of its stderr. */
   readonly lastExit: string | null;
+}
+
+/** Totals over every ladder, those ended included (for counters that never go down). */
+interface LadderCounts {
+  restarts: number;
+  endedCpuSeconds: number;
 }
 
 /** What AbrLadders is built from. */
@@ -61,6 +72,8 @@ const STDERR_KEEP_BYTES = 4096;
 const PROGRESS_LINE_MAX = 256;
 /** Biggest FLV tag accepted from ffmpeg. */
 const MAX_TAG_BYTES = 8 * 1024 * 1024;
+/** ffmpeg's CPU is read from /proc at most this often. */
+const CPU_SAMPLE_MS = 2000;
 
 /** Every ladder of the hub's streams. */
 export class AbrLadders {
@@ -68,7 +81,7 @@ export class AbrLadders {
   readonly #ladders = new Map<string, Ladder>();
   readonly #unsubscribe: (() => void)[] = [];
   /** Restarts of every ladder since onair started (onair_abr_restarts_total). */
-  readonly #counts = { restarts: 0 };
+  readonly #counts: LadderCounts = { restarts: 0, endedCpuSeconds: 0 };
   /** With abr.onDemand: the ladders whose renditions nobody watches, stopped when these fire. */
   readonly #idle = new Map<string, NodeJS.Timeout>();
 
@@ -128,6 +141,13 @@ export class AbrLadders {
     return this.#counts.restarts;
   }
 
+  /** CPU seconds of every ladder's ffmpeg since onair started, those ended included. */
+  get cpuSecondsTotal(): number {
+    let seconds = this.#counts.endedCpuSeconds;
+    for (const ladder of this.#ladders.values()) seconds += ladder.info().cpuSeconds;
+    return seconds;
+  }
+
   /** Every ladder now. */
   list(): LadderInfo[] {
     return [...this.#ladders.values()].map((ladder) => ladder.info());
@@ -162,9 +182,7 @@ export class AbrLadders {
     if (isRenditionPath(stream.path, (path) => this.renditionsOf(path))) return;
     // An encoder's own rendition (multitrack video) is one already.
     if (this.#options.hub.renditions.sourceOf(stream.path) !== null) return;
-    const ladder = new Ladder(stream, renditions, this.#options, () => {
-      this.#counts.restarts++;
-    });
+    const ladder = new Ladder(stream, renditions, this.#options, this.#counts);
     this.#ladders.set(stream.path, ladder);
     ladder.start();
   }
@@ -218,6 +236,8 @@ interface Run {
   readonly queue: ViewerQueue;
   readonly publications: (Publication | null)[];
   readonly startedMs: number;
+  /** Its CPU, sampled as its progress reports come. */
+  readonly cpu: CpuMeter;
   readonly exited: Promise<void>;
   /** Set on exit: what the pipes still hold is not published. */
   done: boolean;
@@ -241,15 +261,15 @@ class Ladder {
   #timer: NodeJS.Timeout | null = null;
   #stopped = false;
 
-  readonly #onRestart: () => void;
+  readonly #counts: LadderCounts;
 
   constructor(
     stream: Stream,
     renditions: readonly Rendition[],
     options: AbrLaddersOptions,
-    onRestart: () => void,
+    counts: LadderCounts,
   ) {
-    this.#onRestart = onRestart;
+    this.#counts = counts;
     this.#stream = stream;
     this.#configured = renditions;
     this.#options = options;
@@ -263,6 +283,8 @@ class Ladder {
       restarts: this.#restarts,
       pid: this.#run?.child.pid ?? null,
       speed: this.#speed,
+      cpuPercent: this.#run === null ? null : this.#run.cpu.percent,
+      cpuSeconds: this.#run?.cpu.seconds ?? 0,
       renditions: this.#renditions.map((rendition) =>
         renditionPath(this.#stream.path, rendition.name),
       ),
@@ -348,7 +370,15 @@ class Ladder {
         if (child.pid === undefined) end(null, null);
       });
     });
-    const run: Run = { child, queue, publications, startedMs: Date.now(), exited, done: false };
+    const run: Run = {
+      child,
+      queue,
+      publications,
+      startedMs: Date.now(),
+      cpu: new CpuMeter(),
+      exited,
+      done: false,
+    };
     this.#run = run;
     this.#state = 'running';
     this.#log.info(
@@ -363,7 +393,7 @@ class Ladder {
       stderr = (stderr + chunk.toString('utf8')).slice(-STDERR_KEEP_BYTES);
     });
     child.stderr.on('error', () => undefined);
-    this.#readProgress(child.stdout);
+    this.#readProgress(child.stdout, run);
     renditions.forEach((rendition, index) => {
       const pipe = child.stdio[3 + index] as Readable;
       this.#readRendition(pipe, rendition, index, run);
@@ -374,7 +404,7 @@ class Ladder {
   }
 
   /** Reads `speed=` from ffmpeg's `-progress` key=value lines, bounded per line. */
-  #readProgress(stdout: Readable): void {
+  #readProgress(stdout: Readable, run: Run): void {
     let line = '';
     stdout.on('error', () => undefined);
     stdout.on('data', (chunk: Buffer) => {
@@ -386,6 +416,8 @@ class Ladder {
         if (line.startsWith('speed=')) {
           const speed = Number.parseFloat(line.slice('speed='.length));
           if (Number.isFinite(speed)) this.#speed = speed;
+          const pid = run.child.pid;
+          if (pid !== undefined) run.cpu.sample(pid, Date.now(), CPU_SAMPLE_MS);
         }
         line = '';
       }
@@ -428,6 +460,7 @@ class Ladder {
 
   #exited(run: Run, code: number | null, signal: NodeJS.Signals | null, stderr: string): void {
     run.done = true;
+    this.#counts.endedCpuSeconds += run.cpu.seconds;
     for (const publication of run.publications) publication?.close();
     run.queue.close('kicked'); // and so leaves the output
     if (this.#run === run) this.#run = null;
@@ -455,7 +488,7 @@ class Ladder {
     this.#timer = setTimeout(() => {
       this.#timer = null;
       this.#restarts++;
-      this.#onRestart();
+      this.#counts.restarts++;
       this.start();
     }, delayMs);
     this.#timer.unref();
@@ -465,7 +498,7 @@ class Ladder {
   resume(): void {
     if (this.#stopped || this.#state !== 'stopped') return;
     this.#restarts++;
-    this.#onRestart();
+    this.#counts.restarts++;
     this.start();
   }
 

@@ -49,6 +49,9 @@ void test(
         ['running', ladder.pid, ['live/x_480p', 'live/x_240p']],
       );
 
+      // ffmpeg's CPU, read from /proc as its progress reports come.
+      await waitFor(() => (abr.get('live/x')?.cpuPercent ?? 0) > 0, 15_000, 'the ladder CPU');
+      assert.ok((abr.get('live/x')?.cpuSeconds ?? 0) > 0);
       const streams = await probe(server.httpUrl('live/x_480p.flv'));
       const video = streams.find((s) => s.codec_type === 'video');
       assert.equal(video?.codec_name, 'h264');
@@ -89,6 +92,8 @@ void test(
         await fetch(server.httpUrl('metrics'), { signal: AbortSignal.timeout(5000) })
       ).text();
       assert.match(metrics, /^onair_abr_restarts_total 1$/m);
+      const cpuTotal = /^onair_abr_cpu_seconds_total (\S+)$/m.exec(metrics)?.[1];
+      assert.ok(Number(cpuTotal) > 0, `onair_abr_cpu_seconds_total ${cpuTotal}`);
       assert.match(metrics, /^onair_abr_ladders 1$/m);
       const newPid = abr.get('live/x')?.pid ?? null;
       assert.ok(newPid !== null);

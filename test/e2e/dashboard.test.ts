@@ -33,7 +33,12 @@ describe('the dashboard in Chromium', () => {
   let viewer: FlvViewer;
 
   before(async () => {
-    server = await startServer();
+    server = await startServer({
+      // One stream with an ABR ladder (a single small rung), for the Renditions card.
+      streams: {
+        'live/dash-abr': { abr: { renditions: [{ name: '180p', height: 180, videoKbps: 150 }] } },
+      },
+    });
     publisher = publishTestPattern(server.rtmpUrl('live/dash'), { gop: 25 });
     await waitFor(() => server.onair.hub.get('live/dash')?.tracks.length === 2, 15_000);
     viewer = await openFlv(server.httpUrl('live/dash.flv'));
@@ -133,6 +138,41 @@ describe('the dashboard in Chromium', () => {
       });
     } finally {
       await srt.stop();
+    }
+  });
+
+  test("the Renditions card shows the stream's ABR ladder: ffmpeg running, its CPU, the rendition", async () => {
+    const source = publishTestPattern(server.rtmpUrl('live/dash-abr'), { gop: 25 });
+    try {
+      await waitFor(
+        () => server.onair.hub.get('live/dash-abr_180p')?.publisher != null,
+        30_000,
+        'the 180p rendition',
+      );
+      await withChromiumPage(async (page, problems) => {
+        await openStreamPage(page, server, 'live/dash-abr');
+        await waitForPage(
+          page,
+          '!document.getElementById("abr").hidden && /^running \\(pid \\d+\\)$/.test(document.getElementById("abr-state").textContent) && /^\\d+ % of a core$/.test(document.getElementById("abr-cpu").textContent)',
+          20_000,
+        );
+        const links = await page.evaluate<string[]>(
+          '[...document.querySelectorAll("#abr-renditions a")].map((a) => a.textContent + " " + a.getAttribute("href"))',
+        );
+        assert.deepEqual(links, ['live/dash-abr_180p #/stream/live/dash-abr_180p']);
+        await saveScreenshot(page, 'dashboard-abr.png');
+        // A stream without a ladder has no card.
+        await page.goto(server.httpUrl('dashboard/#/stream/live/dash'));
+        await waitForPage(
+          page,
+          'document.querySelector("h1")?.textContent === "live/dash" && document.getElementById("abr") !== null',
+          10_000,
+        );
+        assert.equal(await page.locator('#abr').isVisible(), false);
+        assert.deepEqual(problems.exceptions, [], 'uncaught exceptions in the page');
+      });
+    } finally {
+      await source.stop();
     }
   });
 

@@ -195,3 +195,16 @@ export interface PushList {
   stream: string;
   items: PushInfo[];
 }
+
+/** A stream's ABR ladder: its ffmpeg and renditions (GET /api/v1/streams/APP/NAME/abr). */
+export interface AbrLadderInfo {
+  path: string;
+  state: 'waiting' | 'running' | 'backoff' | 'stopped' | 'no-renditions';
+  restarts: number;
+  pid: number | null;
+  speed: number | null;
+  cpuPercent: number | null;
+  cpuSeconds: number;
+  renditions: string[];
+  lastExit: string | null;
+}

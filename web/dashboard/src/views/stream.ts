@@ -1,6 +1,6 @@
 // #/stream/{app}/{name}: one stream live: figures, QoE, 5-minute charts fed by the live feed,
 // the embedded player, the private switch, the stream's sessions (with Kick), its recordings, and
-// its restream destinations (pushes-panel.ts).
+// its ABR renditions (abr-panel.ts) and its restream destinations (pushes-panel.ts).
 import { ApiError, streamApiPath } from '../api.ts';
 import type { LiveQoe, SessionInfo, SessionList, Snapshot, StreamInfo } from '../api-types.ts';
 import { PALETTE, TimeChart, chartCard } from '../charts.ts';
@@ -23,6 +23,7 @@ import { HealthTracker } from '../health.ts';
 import { historyHash, watchUrl } from '../router.ts';
 import { recordingsPanel } from './recordings-panel.ts';
 import { pushesPanel } from './pushes-panel.ts';
+import { abrPanel } from './abr-panel.ts';
 import {
   figure,
   healthBadge,
@@ -62,6 +63,7 @@ export function mountStream(
     playQuery: () => playQuery,
   });
   const pushes = pushesPanel({ ctx, app, name, signal: abort.signal });
+  const abr = abrPanel({ ctx, app, name, signal: abort.signal });
   // A private stream plays only with a token: mint a short one for the embedded player.
   void ctx.api
     .get<{ private: boolean }>(streamApiPath(app, name, '/access'), abort.signal)
@@ -239,6 +241,7 @@ export function mountStream(
       sessionsNote,
     ),
     recordings.element,
+    abr.element,
     pushes.element,
   );
 
@@ -483,10 +486,12 @@ export function mountStream(
   refreshSessions();
   recordings.refresh();
   pushes.refresh();
+  abr.refresh();
   const sessionsTimer = setInterval(() => {
     refreshSessions();
     recordings.refresh();
     pushes.refresh();
+    abr.refresh();
   }, SESSIONS_REFRESH_MS);
 
   // --- Data --------------------------------------------------------------------------------------
