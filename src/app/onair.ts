@@ -459,6 +459,7 @@ export class Onair {
       tcpPort: this.#worker ? 0 : config.webrtc.tcpPort,
       handshakeTimeoutMs: config.webrtc.handshakeTimeoutMs,
       logger: logger.child({ component: 'webrtc' }),
+      ndc,
     });
     return new WhepHandler({
       hub: this.hub,

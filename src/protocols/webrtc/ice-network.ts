@@ -1,9 +1,12 @@
 // The addresses WebRTC answers announce beyond libdatachannel's own: webrtc.additionalHosts on
-// the UDP port, and the ICE-TCP bridge (webrtc.tcpPort) when it is on. One per server, shared
-// by WHEP and WHIP; started and closed with the server.
+// the UDP port, and the ICE-TCP bridge (webrtc.tcpPort) when it is on; and the owner of the one
+// UDP port every peer shares. One per server, shared by WHEP and WHIP; started and closed with
+// the server.
 import type { Logger } from '../../log/logger.ts';
 import { AnnouncedHosts, additionalHostsOf, type ExtraCandidates } from './answer-candidates.ts';
 import { IceTcpBridge } from './ice-tcp-bridge.ts';
+import { releaseWebRtc, retainWebRtc } from './load-webrtc.ts';
+import type { NodeDataChannel } from './whep-peer.ts';
 
 /** What the network is made from (the `webrtc` section). */
 export interface IceNetworkOptions {
@@ -14,6 +17,13 @@ export interface IceNetworkOptions {
   readonly tcpPort: number;
   readonly handshakeTimeoutMs: number;
   readonly logger: Logger;
+  /**
+   * libdatachannel: with it the UDP port is held by one IceUdpMuxListener for the server's life.
+   * Without an owner the shared socket is bound with the first peer and freed with the last,
+   * and a peer made while a just-closed one still held the port failed to gather candidates,
+   * which libdatachannel answered by terminating the process.
+   */
+  readonly ndc?: NodeDataChannel;
 }
 
 /** The address the relay sockets reach libdatachannel's UDP port on. */
@@ -28,6 +38,7 @@ export class IceNetwork {
   readonly #options: IceNetworkOptions;
   readonly #hosts: AnnouncedHosts;
   readonly #bridge: IceTcpBridge | null;
+  #mux: { stop(): void } | null = null;
 
   constructor(options: IceNetworkOptions) {
     this.#options = options;
@@ -67,6 +78,18 @@ export class IceNetwork {
 
   /** Resolves the host names and binds the ICE-TCP port. */
   async start(): Promise<void> {
+    const { ndc } = this.#options;
+    if (ndc && this.#mux === null) {
+      try {
+        this.#mux = new ndc.IceUdpMuxListener(this.#options.udpPort, this.#options.bindAddress);
+        retainWebRtc();
+      } catch (error) {
+        this.#options.logger.warn(
+          { err: error, port: this.#options.udpPort },
+          'the WebRTC UDP port has no lasting owner: each peer binds it',
+        );
+      }
+    }
     await this.#hosts.start();
     if (this.#bridge) {
       const port = await this.#bridge.listen();
@@ -77,5 +100,11 @@ export class IceNetwork {
   close(): void {
     this.#hosts.close();
     this.#bridge?.close();
+    const { ndc } = this.#options;
+    if (this.#mux !== null && ndc) {
+      this.#mux.stop();
+      this.#mux = null;
+      releaseWebRtc(ndc);
+    }
   }
 }
