@@ -21,7 +21,8 @@ test('processCpuSeconds() reads this process; CpuMeter measures a busy interval'
     Math.sqrt(Math.random());
   }
   meter.sample(process.pid, Date.now(), 0);
-  assert.ok(meter.percent !== null && meter.percent > 0, `${meter.percent}`);
+  const percent = meter.percent as number | null; // narrowed to null by the assert above
+  assert.ok(percent !== null && percent > 0, `${percent}`);
   assert.ok(meter.seconds >= own);
   assert.equal(processCpuSeconds(2 ** 30), null, 'no such process');
 });
