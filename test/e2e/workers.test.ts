@@ -44,7 +44,14 @@ describe('onair --workers 2', () => {
   let publisher: Publisher | undefined;
 
   before(async () => {
-    server = await startServerProcess({ workers: '2', cluster: { pullIdleMs: 500 } });
+    server = await startServerProcess({
+      workers: '2',
+      cluster: { pullIdleMs: 500 },
+      // One stream with an ABR ladder (one small rung): its multivariant playlist from any worker.
+      streams: {
+        'live/group-abr': { abr: { renditions: [{ name: '180p', height: 180, videoKbps: 150 }] } },
+      },
+    });
     try {
       await waitFor(
         () => pidsLogging(server, 'onair is running').size === 2,
@@ -169,6 +176,37 @@ describe('onair --workers 2', () => {
       const { status, body } = await getFresh(new URL(uri, server.httpUrl('live/group.m3u8')).href);
       assert.equal(status, 200, uri);
       assert.ok(body.length > 0);
+    }
+  });
+
+  test('a stream with an ABR ladder: the same multivariant playlist whichever worker answers', async () => {
+    const source = publishTestPattern(server.rtmpUrl('live/group-abr'), { gop: 25, seconds: 120 });
+    try {
+      const answers: string[] = [];
+      await waitFor(
+        async () => {
+          const { status, body } = await getFresh(server.httpUrl('live/group-abr.m3u8'));
+          if (status === 200 && body.includes('#EXT-X-STREAM-INF')) answers.push(body.toString());
+          return answers.length >= 6;
+        },
+        60_000,
+        'six multivariant answers',
+      );
+      for (const text of answers) {
+        assert.deepEqual(
+          [...text.matchAll(/^(\S+\.m3u8\S*)$/gm)].map((m) => m[1]),
+          ['group-abr.m3u8?variant=source', 'group-abr_180p.m3u8'],
+        );
+      }
+      // The rendition's playlist and a part of it, on new connections.
+      const rendition = server.httpUrl('live/group-abr_180p.m3u8');
+      const { status, body } = await getFresh(rendition);
+      assert.equal(status, 200);
+      const part = /#EXT-X-PART:[^\n]*URI="([^"]+)"/.exec(body.toString())?.[1];
+      assert.ok(part, body.toString());
+      assert.equal((await getFresh(new URL(part, rendition).href)).status, 200);
+    } finally {
+      await source.stop();
     }
   });
 });
