@@ -12,7 +12,7 @@ import type { Subscriber } from '../hub/subscriber.ts';
 import type { SessionRegistry } from '../hub/session-registry.ts';
 import type { ServerInfo, Snapshot, StreamInfo } from '../api/api-schemas.ts';
 import { percentile } from '../analytics/analytics-store.ts';
-import { encodeFlvFrame } from '../servers/http-flv/flv-output-encoding.ts';
+import { encodeFlvFrame } from '../media/flv-body.ts';
 
 /** Stream figures for the API and the live feed. */
 export function streamInfo(

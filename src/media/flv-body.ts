@@ -2,7 +2,8 @@
 // H.264, AAC and MP3, enhanced RTMP (ExVideoTagHeader, ExAudioTagHeader) for HEVC, AV1, VP9,
 // VP8 and Opus. The inverse of flv-tag-parser.ts. RTMP and FLV ingest keep the body they received, so
 // this runs only for frames from other ingests, once per frame (the result stays on the frame).
-import { ctsMsOf, type Frame } from './frame.ts';
+import { FlvTagType, encodeFlvTag } from '../codecs/flv.ts';
+import { ctsMsOf, dtsMsOf, type Frame } from './frame.ts';
 import type { AudioTrack, VideoTrack } from './track.ts';
 
 const FRAME_TYPE_KEY = 1;
@@ -93,4 +94,16 @@ function audioBody(frame: Frame, track: AudioTrack): Buffer {
 /** A composition offset as FLV's SI24 can carry it. */
 function clampSi24(value: number): number {
   return Math.max(-0x800000, Math.min(0x7fffff, value));
+}
+
+const TAG_TYPE = { video: FlvTagType.Video, audio: FlvTagType.Audio, data: FlvTagType.Script };
+
+/**
+ * A frame as one FLV tag (with its PreviousTagSize), the stream's timestamp in it; null when it
+ * has no FLV encoding. What HTTP-FLV viewers and an ABR ladder's ffmpeg read.
+ */
+export function encodeFlvFrame(frame: Frame): Buffer | null {
+  const body = flvBodyOf(frame);
+  if (body === null) return null;
+  return encodeFlvTag(TAG_TYPE[frame.kind], Math.round(dtsMsOf(frame)) >>> 0, body);
 }

@@ -12,7 +12,7 @@ import { ViewerQueue } from '../hub/viewer-queue.ts';
 import type { Logger } from '../log/logger.ts';
 import { frameFromMessage, RtmpIngestState } from '../media/rtmp-frames.ts';
 import type { Track } from '../media/track.ts';
-import { encodeFlvFrame } from '../servers/http-flv/flv-output-encoding.ts';
+import { encodeFlvFrame } from '../media/flv-body.ts';
 import { CpuMeter } from './process-cpu.ts';
 import {
   isRenditionPath,

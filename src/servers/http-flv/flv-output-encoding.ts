@@ -1,17 +1,8 @@
 // FLV bytes for viewers, made once per stream: plain tags (WS-FLV, HTTP/1.0) or tags already
 // framed as HTTP/1.1 chunks, so every HTTP-FLV viewer gets one shared Buffer per frame.
-import { FlvTagType, encodeFlvTag } from '../../codecs/flv.ts';
-import { flvBodyOf } from '../../media/flv-body.ts';
-import { dtsMsOf, type Frame } from '../../media/frame.ts';
-
-const TAG_TYPE = { video: FlvTagType.Video, audio: FlvTagType.Audio, data: FlvTagType.Script };
-
-/** A frame as one FLV tag (with its PreviousTagSize); null when it has no FLV encoding. */
-export function encodeFlvFrame(frame: Frame): Buffer | null {
-  const body = flvBodyOf(frame);
-  if (body === null) return null;
-  return encodeFlvTag(TAG_TYPE[frame.kind], Math.round(dtsMsOf(frame)) >>> 0, body);
-}
+// The tags themselves are encodeFlvFrame() of media/flv-body.ts.
+import { encodeFlvFrame } from '../../media/flv-body.ts';
+import type { Frame } from '../../media/frame.ts';
 
 /** Wraps bytes in one HTTP/1.1 chunk: size in hex, CRLF, the bytes, CRLF (RFC 9112 7.1). */
 export function encodeHttpChunk(bytes: Buffer): Buffer {

@@ -12,12 +12,8 @@ import { ViewerQueue } from '../../hub/viewer-queue.ts';
 import type { Session, SessionRegistry, SessionSlot } from '../../hub/session-registry.ts';
 import type { AccessControl } from '../../access/access-control.ts';
 import type { CloseReason } from '../../hub/subscriber.ts';
-import {
-  LAST_CHUNK,
-  encodeChunkedFlvFrame,
-  encodeFlvFrame,
-  encodeHttpChunk,
-} from './flv-output-encoding.ts';
+import { encodeFlvFrame } from '../../media/flv-body.ts';
+import { LAST_CHUNK, encodeChunkedFlvFrame, encodeHttpChunk } from './flv-output-encoding.ts';
 
 /** What the handler is built from. */
 export interface HttpFlvHandlerOptions {
