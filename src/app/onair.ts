@@ -402,6 +402,7 @@ export class Onair {
         ladders: this.abr.list().length,
         restarts: this.abr.restartsTotal,
         cpuSeconds: this.abr.cpuSecondsTotal,
+        minSpeed: minOrNull(this.abr.list().flatMap((ladder) => ladder.speed ?? [])),
       }),
       recording: () => ({
         bytesWritten: this.recordings.bytesWritten,
@@ -782,4 +783,9 @@ function opusAsAacForFlv(
       fromWebRtc(path),
     );
   };
+}
+
+/** The smallest of `values`, or null for none. */
+function minOrNull(values: readonly number[]): number | null {
+  return values.length === 0 ? null : Math.min(...values);
 }

@@ -17,6 +17,12 @@ export interface PublisherInfo {
    * a new publisher takes the path over at once, as a resume, and this is called.
    */
   readonly onYield?: () => void;
+  /**
+   * Its timestamps are another live stream's (an ABR ladder's ffmpeg keeps the source's): a new
+   * publisher of this kind is not moved on to continue the last one's timeline, so the
+   * rendition stays on its source's, where its HLS cuts follow the source's (CutGrid).
+   */
+  readonly sourceTimeline?: boolean;
 }
 
 /** Settings a Stream takes from the hub. */
@@ -124,7 +130,8 @@ export class Stream {
     const resumed = this.#state === 'grace';
     if (this.#graceTimer) clearTimeout(this.#graceTimer);
     this.#graceTimer = null;
-    this.#rebase = this.#publishCount > 0;
+    this.#rebase = this.#publishCount > 0 && info.sourceTimeline !== true;
+    if (info.sourceTimeline === true) this.#offsetMs = 0;
     this.#publishCount++;
     this.#state = 'live';
     this.#ready = false;

@@ -73,7 +73,13 @@ export interface MetricsSources {
   /** Restreams: pushes by state now, bytes pushed since start; absent: those series read 0. */
   pushes?(): { byState: ReadonlyMap<string, number>; bytesPushed: number };
   /** ABR ladders (transcode/abr-ladder.ts); absent: those series read 0. */
-  abr?(): { readonly ladders: number; readonly restarts: number; readonly cpuSeconds: number };
+  abr?(): {
+    readonly ladders: number;
+    readonly restarts: number;
+    readonly cpuSeconds: number;
+    /** The lowest speed a running ladder's ffmpeg reports, null with none running. */
+    readonly minSpeed: number | null;
+  };
   /** Recording figures; absent: those series read 0. */
   recording?(): {
     bytesWritten: number;
@@ -436,6 +442,13 @@ export class OnairMetrics {
       "CPU seconds (user + system) used by the ABR ladders' ffmpeg processes.",
       [],
       abr((a) => a.cpuSeconds),
+    );
+    this.#gauge(
+      'onair_abr_speed_min',
+      "The lowest speed a running ABR ladder's ffmpeg reports (1: real time; below 1 it falls behind).",
+      [],
+      (s) =>
+        s.abr?.minSpeed == null ? (s.abr === undefined ? undefined : []) : [[{}, s.abr.minSpeed]],
     );
 
     const recording = (

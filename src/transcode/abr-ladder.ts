@@ -441,6 +441,8 @@ class Ladder {
             publication = this.#options.hub.publish(path, {
               protocol: 'abr',
               remoteAddress: '127.0.0.1',
+              // After a restart, still the source's timestamps: no shift onto the last run's.
+              sourceTimeline: true,
             });
             publications[index] = publication;
           }

@@ -168,6 +168,37 @@ void test(
           `segment ${msn} part ${part ?? 'all'} starts at ${starts.join(' / ')} s`,
         );
       }
+
+      // ffmpeg killed: restarted, the rendition's playlist continues on the source's grid (the
+      // same numbers and dates). Before the ladder's publications kept the source's timestamps
+      // over a restart (PublisherInfo.sourceTimeline) the hub moved them on, and no cut matched.
+      const newestBefore = readMedia(await text(urls[1]!)).segments.at(-1)?.msn ?? 0;
+      const pid = server.onair.abr.get('live/x')?.pid ?? null;
+      assert.ok(pid !== null);
+      process.kill(pid, 'SIGKILL');
+      await waitFor(
+        () => server.onair.abr.get('live/x')?.restarts === 1,
+        15_000,
+        'the ladder to restart',
+      );
+      await waitFor(
+        async () => {
+          const answer = await fetch(urls[1]!, { signal: AbortSignal.timeout(10_000) });
+          const body = await answer.text();
+          if (answer.status !== 200) return false;
+          const newest = readMedia(body).segments.at(-1)?.msn ?? 0;
+          return newest > newestBefore + 2;
+        },
+        40_000,
+        'the 480p playlist to continue after the restart',
+      );
+      const [after, sourceAfter] = await Promise.all([text(urls[1]!), text(urls[0]!)]);
+      const restarted = readMedia(after).segments;
+      const sourceSegments = readMedia(sourceAfter).segments;
+      const last = restarted.at(-1)!;
+      const twin = sourceSegments.find((segment) => segment.msn === last.msn);
+      assert.ok(twin, `the source has segment ${last.msn} too`);
+      assert.equal(last.dateMs, twin.dateMs, 'after the restart, the same date as the source');
     } finally {
       rmSync(dir, { recursive: true, force: true });
       await publisher.stop();

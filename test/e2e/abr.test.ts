@@ -94,6 +94,7 @@ void test(
       assert.match(metrics, /^onair_abr_restarts_total 1$/m);
       const cpuTotal = /^onair_abr_cpu_seconds_total (\S+)$/m.exec(metrics)?.[1];
       assert.ok(Number(cpuTotal) > 0, `onair_abr_cpu_seconds_total ${cpuTotal}`);
+      assert.match(metrics, /^onair_abr_speed_min \d+(\.\d+)?$/m);
       assert.match(metrics, /^onair_abr_ladders 1$/m);
       const newPid = abr.get('live/x')?.pid ?? null;
       assert.ok(newPid !== null);
