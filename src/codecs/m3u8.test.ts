@@ -436,6 +436,44 @@ test('encodeMultivariantPlaylist() writes one EXT-X-STREAM-INF per variant, in o
   );
 });
 
+test('encodeMultivariantPlaylist() writes the audio group its variants name (EXT-X-MEDIA)', () => {
+  const text = encodeMultivariantPlaylist(
+    [
+      {
+        uri: 'a.m3u8?variant=video',
+        bandwidth: 3e6,
+        codecs: 'avc1.64001f,mp4a.40.2',
+        audio: 'aud',
+      },
+      {
+        uri: 'a_240p.m3u8?variant=video',
+        bandwidth: 5e5,
+        codecs: 'avc1.4d400d,mp4a.40.2',
+        audio: 'aud',
+      },
+    ],
+    [{ groupId: 'aud', name: 'main', uri: 'a.m3u8?variant=audio', channels: 2 }],
+  );
+  const parsed = readMaster(text);
+  assert.equal(parsed.variants.length, 2);
+  for (const variant of parsed.variants) {
+    assert.deepEqual(
+      variant.audio.map((a) => [
+        a.type,
+        a.groupId,
+        a.name,
+        a.uri,
+        a.isDefault,
+        a.autoselect,
+        a.channels,
+      ]),
+      [['AUDIO', 'aud', 'main', 'a.m3u8?variant=audio', true, true, '2']],
+    );
+  }
+  // The rendition comes before the variants that name it.
+  assert.ok(text.indexOf('#EXT-X-MEDIA:') < text.indexOf('#EXT-X-STREAM-INF:'), text);
+});
+
 const queryCases: readonly [string, ReturnType<typeof parseHlsQuery> | 'error'][] = [
   ['', { skip: null }],
   ['_HLS_msn=5&_HLS_part=2', { msn: 5, part: 2, skip: null }],

@@ -74,6 +74,17 @@ export interface HlsVariant {
   readonly codecs: string;
   readonly resolution?: { width: number; height: number };
   readonly frameRate?: number;
+  /** The GROUP-ID of the audio renditions it plays with (AUDIO), when audio is apart. */
+  readonly audio?: string;
+}
+
+/** An audio rendition (EXT-X-MEDIA TYPE=AUDIO) that variants name by its group id. */
+export interface HlsAudioRendition {
+  readonly groupId: string;
+  readonly name: string;
+  readonly uri: string;
+  /** Channel count (CHANNELS), when known. */
+  readonly channels?: number;
 }
 
 /** The delivery directives of a playlist request (6.2.5). */
@@ -315,8 +326,29 @@ export function encodeMediaPlaylist(
  * Writes a multivariant playlist (RFC 8216bis 4.4.6.2): one EXT-X-STREAM-INF and URI per variant,
  * in the order given. CODECS is omitted when empty; FRAME-RATE has three decimals.
  */
-export function encodeMultivariantPlaylist(variants: readonly HlsVariant[]): string {
+export function encodeMultivariantPlaylist(
+  variants: readonly HlsVariant[],
+  audio: readonly HlsAudioRendition[] = [],
+): string {
   const lines = ['#EXTM3U'];
+  // A group's first rendition is its default: there is one language here.
+  const defaults = new Set<string>();
+  for (const rendition of audio) {
+    const first = !defaults.has(rendition.groupId);
+    defaults.add(rendition.groupId);
+    const attributes = [
+      'TYPE=AUDIO',
+      `GROUP-ID="${safeText(rendition.groupId)}"`,
+      `NAME="${safeText(rendition.name)}"`,
+      `DEFAULT=${first ? 'YES' : 'NO'}`,
+      'AUTOSELECT=YES',
+    ];
+    if (rendition.channels !== undefined && rendition.channels > 0) {
+      attributes.push(`CHANNELS="${integer(rendition.channels)}"`);
+    }
+    attributes.push(`URI="${safeText(rendition.uri)}"`);
+    lines.push(`#EXT-X-MEDIA:${attributes.join(',')}`);
+  }
   for (const variant of variants) {
     const attributes = [`BANDWIDTH=${integer(Math.round(variant.bandwidth))}`];
     if (variant.averageBandwidth !== undefined) {
@@ -328,6 +360,7 @@ export function encodeMultivariantPlaylist(variants: readonly HlsVariant[]): str
       attributes.push(`RESOLUTION=${integer(resolution.width)}x${integer(resolution.height)}`);
     }
     if (frameRate !== undefined) attributes.push(`FRAME-RATE=${nonNegative(frameRate).toFixed(3)}`);
+    if (variant.audio !== undefined) attributes.push(`AUDIO="${safeText(variant.audio)}"`);
     lines.push(`#EXT-X-STREAM-INF:${attributes.join(',')}`, safeText(variant.uri));
   }
   lines.push('');

@@ -19,6 +19,8 @@ export interface FragmentsRequest {
   readonly now?: () => number;
   /** Cut where this grid's stream was cut (an ABR rendition; its cutName must say so). */
   readonly follow?: CutGrid;
+  /** Only this kind of track (its cutName must say so). */
+  readonly carry?: 'video' | 'audio';
   /** This sink threw and was removed. */
   readonly onSinkError?: (error: unknown) => void;
 }
@@ -66,6 +68,7 @@ export function acquireFragments(
       cut: request.cut,
       now: request.now ?? Date.now,
       ...(request.follow ? { follow: request.follow } : {}),
+      ...(request.carry ? { carry: request.carry } : {}),
       onSinkError: (error, failed) => {
         onSinkError.get(failed)?.(error);
       },

@@ -206,3 +206,94 @@ test('a follower waits for the source: with no source segment to open, it keeps 
   feed(follower, 0, 60);
   assert.deepEqual(sink.events, ['init1']);
 });
+
+test('carry: a video-only and an audio-only follower split a muxed source on its cuts, audio within one frame', () => {
+  const source = fragmenter();
+  const grid = new CutGrid();
+  const sourceSink = recordingSink();
+  source.addSink(grid);
+  source.addSink(sourceSink);
+  const follower = (
+    carry: 'video' | 'audio',
+  ): {
+    f: Fragmenter;
+    sink: ReturnType<typeof recordingSink>;
+    tracks: string[];
+    starts: Map<number, number>;
+  } => {
+    const f = new Fragmenter({
+      container: 'fmp4',
+      cut: { segmentTargetS: 3, partTargetS: 0.5, maxSegmentS: 10 },
+      now: () => 0,
+      follow: grid,
+      carry,
+    });
+    const sink = recordingSink();
+    const tracks: string[] = [];
+    const starts = new Map<number, number>();
+    f.addSink({
+      ...sink,
+      onInit: (init) => {
+        sink.onInit(init);
+        tracks.push(...init.tracks.map((t) => t.kind));
+      },
+      onSegmentStart: (s) => {
+        sink.onSegmentStart(s);
+        starts.set(s.msn, s.programDateTimeMs);
+      },
+    });
+    return { f, sink, tracks, starts };
+  };
+  const video = follower('video');
+  const audio = follower('audio');
+  const sourceStarts = new Map<number, number>();
+  source.addSink({
+    ...recordingSink(),
+    onSegmentStart: (s) => sourceStarts.set(s.msn, s.programDateTimeMs),
+  });
+  for (const f of [source, video.f, audio.f]) f.onTracks(testTracks('av'));
+  feedVideo(
+    {
+      onFrame: (frame) => {
+        source.onFrame(frame);
+        video.f.onFrame(frame);
+        audio.f.onFrame(frame);
+      },
+    },
+    { fromMs: 0, frames: 150, fps: 25, gop: 25, withAudio: true },
+  );
+  assert.deepEqual(video.tracks, ['video']);
+  assert.deepEqual(audio.tracks, ['audio']);
+  const sourceParts = new Map(sourceSink.parts.map((p) => [`${p.msn}.${p.index}`, p]));
+  // The video follower makes the source's parts exactly; the audio one the same parts, each
+  // starting with the AAC frame (23 ms) that plays at the source's cut: never after it.
+  for (const [name, sink, slackMs] of [
+    ['video', video.sink, 0],
+    ['audio', audio.sink, 24],
+  ] as const) {
+    const closed = sink.parts.filter((p) => !p.last);
+    assert.ok(closed.length >= 20, `${name}: ${closed.length} parts`);
+    for (const part of closed) {
+      const twin = sourceParts.get(`${part.msn}.${part.index}`);
+      assert.ok(twin, `${name}: the source has part ${part.msn}.${part.index}`);
+      const early = twin.startDtsMs - part.startDtsMs;
+      assert.ok(
+        early > -1 && early <= slackMs,
+        `${name} ${part.msn}.${part.index} is ${early} ms early`,
+      );
+      if (name === 'audio') assert.equal(part.independent, true, 'audio parts are independent');
+      else assert.equal(part.independent, twin.independent);
+    }
+  }
+  for (const [msn, dateMs] of video.starts) assert.equal(dateMs, sourceStarts.get(msn));
+  for (const [msn, dateMs] of audio.starts) {
+    const early = (sourceStarts.get(msn) ?? NaN) - dateMs;
+    assert.ok(
+      early > -1 && early <= 24,
+      `audio segment ${msn} dated ${early} ms before the source's`,
+    );
+  }
+  // The video follower's parts carry no audio sample, the audio one's no video.
+  assert.ok(video.sink.parts.every((p) => p.videoFrames > 0));
+  assert.ok(audio.sink.parts.every((p) => p.videoFrames === 0));
+});

@@ -98,10 +98,16 @@ export interface FragmenterOptions {
   /**
    * The cuts of the stream this one was made from (an ABR rendition of it): segments and parts
    * are then cut where that stream's were, with its media sequence numbers and program date
-   * times, instead of by `cut`. Video only; the source must not have frames the rendition lacks
-   * at its segment starts (the ladder forces keyframes on the source's).
+   * times, instead of by `cut`. The source must not have frames the rendition lacks at its
+   * segment starts (the ladder forces keyframes on the source's); audio alone (`carry`) is cut
+   * within one audio frame of the source's cuts.
    */
   readonly follow?: CutGrid;
+  /**
+   * Only this kind of track is carried (the video-only variants and the audio rendition of a
+   * multivariant playlist whose audio is apart); both by default.
+   */
+  readonly carry?: 'video' | 'audio';
 }
 
 /** Codecs each container carries. */
@@ -152,6 +158,8 @@ export class Fragmenter {
   #partBytesTs: Buffer[] = [];
   #fragmentSequence = 1;
   #pendingVideo: Frame | null = null;
+  /** Following a grid with audio alone, the frame not yet placed (see #followAudio). */
+  #pendingAudio: Frame | null = null;
   #lastDtsMs: number | null = null;
   /** Timestamp of the last frame of the track that drives cuts (video, else audio). */
   #lastDriverDtsMs: number | null = null;
@@ -200,9 +208,15 @@ export class Fragmenter {
     this.#closeSegment();
     // Tracks the container cannot carry are left out (TS: no AV1/VP8/Opus; fMP4 here no VP9/MP3).
     const carried = CARRIED[this.#options.container];
-    this.#video = tracks.find((t) => t.kind === 'video' && carried.has(t.codec)) ?? null;
+    const { carry } = this.#options;
+    this.#video =
+      carry === 'audio'
+        ? null
+        : (tracks.find((t) => t.kind === 'video' && carried.has(t.codec)) ?? null);
     this.#audio =
-      tracks.find((t): t is AudioTrack => t.kind === 'audio' && carried.has(t.codec)) ?? null;
+      carry === 'video'
+        ? null
+        : (tracks.find((t): t is AudioTrack => t.kind === 'audio' && carried.has(t.codec)) ?? null);
     const first = this.#initVersion === 0;
     this.#initVersion++;
     const carriedTracks = this.#carriedTracks();
@@ -279,6 +293,9 @@ export class Fragmenter {
   /** The stream ended: closes the segment in progress with its last frame and tells the sinks. */
   onClose(reason: string): void {
     if (this.#ended) return;
+    const pending = this.#pendingAudio;
+    this.#pendingAudio = null;
+    if (pending !== null && this.#current !== null) this.#addAudio(pending);
     this.#closeSegment();
     this.#ended = true;
     this.#emit((sink) => {
@@ -403,6 +420,11 @@ export class Fragmenter {
   }
 
   #onAudioOnlyFrame(frame: Frame, dtsMs: number): void {
+    const grid = this.#options.follow;
+    if (grid) {
+      this.#followAudio(grid, frame, dtsMs);
+      return;
+    }
     const { segmentTargetS, partTargetS } = this.#options.cut;
     const current = this.#current;
     if (current === null) this.#startSegment(dtsMs, dtsMs, true, null);
@@ -414,6 +436,64 @@ export class Fragmenter {
       this.#startPart(dtsMs, true);
     }
     this.#addAudio(frame);
+  }
+
+  /**
+   * Audio alone on another stream's cuts (the audio rendition of a ladder): a segment or part
+   * starts with the audio frame that plays at the source's cut, so at most one audio frame
+   * before it. Players hold alternate audio back until the video is loaded to where it starts:
+   * an audio segment starting after the video's one would wait for the next video segment. A
+   * frame's end is the next one's start, so each waits for the next. Should the source's cuts
+   * stop coming, cuts are on time again.
+   */
+  #followAudio(grid: CutGrid, frame: Frame, dtsMs: number): void {
+    const pending = this.#pendingAudio;
+    this.#pendingAudio = frame;
+    if (pending === null) return;
+    const startMs = this.#audioStartMs(pending);
+    // A source cut before this frame's start lies in (or before) the pending frame.
+    const beforeMs = dtsMs - GRID_TOLERANCE_MS - 1;
+    const current = this.#current;
+    const next = grid.segmentFor(beforeMs, current?.msn ?? -1);
+    if (current === null) {
+      if (next === null) return;
+      this.#startSegment(startMs, startMs, true, next);
+    } else if (next !== null) {
+      this.#closeSegment(startMs);
+      this.#startSegment(startMs, startMs, true, next);
+    } else {
+      const source = grid.segment(current.msn);
+      const nextPart = source?.partFirstPtsMs[this.#currentParts.length + 1];
+      const segmentS = (startMs - current.startDtsMs) / 1000;
+      if (source === null && segmentS >= this.#options.cut.maxSegmentS) {
+        this.#closeSegment(startMs);
+        this.#startSegment(startMs, startMs, true, null);
+      } else if (nextPart !== undefined && nextPart < dtsMs) {
+        this.#closePart(startMs, false);
+        this.#startPart(startMs, true);
+      }
+    }
+    this.#addAudio(pending);
+  }
+
+  /**
+   * Where `frame` will start in the fMP4 timeline (its samples follow on from the last, see
+   * #addAudio), in milliseconds with the fraction: an audio rendition's times and durations are
+   * these, not the whole milliseconds of the stream's timestamps, so the playlist never places a
+   * part after its samples begin (a player whose buffer ends a few microseconds before the part
+   * the playlist lists would ask for the part it has again).
+   */
+  #audioStartMs(frame: Frame): number {
+    const track = this.#audio;
+    if (track === null) return dtsMsOf(frame);
+    const timescale = timescaleOf(track);
+    const expected = rescale(frame.dts, frame.timescale, timescale);
+    const ticks =
+      this.#audioTicks === null ||
+      Math.abs(this.#audioTicks - expected) > (MAX_AUDIO_DRIFT_MS * timescale) / 1000
+        ? expected
+        : this.#audioTicks;
+    return (ticks * 1000) / timescale;
   }
 
   #addVideo(frame: Frame, durationMs: number): void {
@@ -522,7 +602,10 @@ export class Fragmenter {
       if (runs.length === 0) return;
       bytes = encodeFragment(this.#fragmentSequence++, runs);
     }
-    const durationS = (endDtsMs - this.#partStartDtsMs) / 1000;
+    // Written with 5 decimals: an audio rendition's are cut down, never rounded past its samples.
+    const exactS = (endDtsMs - this.#partStartDtsMs) / 1000;
+    const audioFollows = this.#options.follow !== undefined && this.#video === null;
+    const durationS = audioFollows ? Math.floor(exactS * 1e5) / 1e5 : exactS;
     if (durationS <= 0) return; // nothing playable to list
     const part: FragmentPart = {
       msn: current.msn,
@@ -569,6 +652,7 @@ export class Fragmenter {
 
   #resetTimeline(): void {
     this.#pendingVideo = null;
+    this.#pendingAudio = null;
     this.#lastDtsMs = null;
     this.#lastDriverDtsMs = null;
     this.#audioTicks = null;

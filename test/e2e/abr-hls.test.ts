@@ -79,10 +79,19 @@ void test(
       const parsed = HLS.parse(await text(multivariantUrl));
       if (!parsed.isMasterPlaylist) assert.fail('live/x.m3u8 is a multivariant playlist');
       const variants = parsed.variants;
+      // Video-only variants, and the source's audio apart in one group every variant names.
       assert.deepEqual(
         variants.map((v) => v.uri),
-        ['x.m3u8?variant=source', 'x_480p.m3u8', 'x_240p.m3u8'],
+        ['x.m3u8?variant=video', 'x_480p.m3u8?variant=video', 'x_240p.m3u8?variant=video'],
       );
+      for (const variant of variants) {
+        assert.deepEqual(
+          variant.audio.map((a) => [a.groupId, a.uri, a.isDefault, a.channels]),
+          // The test pattern's sine is mono.
+          [['audio', 'x.m3u8?variant=audio', true, '1']],
+        );
+      }
+      const audioUrl = new URL('x.m3u8?variant=audio', multivariantUrl).toString();
       assert.deepEqual(
         variants.map((v) => v.resolution?.height),
         [720, 480, 240],
@@ -99,25 +108,36 @@ void test(
       assert.ok(variants[0]!.bandwidth > variants[2]!.bandwidth, 'the source takes more than 240p');
       const urls = variants.map((v) => new URL(v.uri, multivariantUrl).toString());
 
-      // Each variant decodes as what the playlist says it is.
+      // Each variant decodes as what the playlist says it is: video alone, the audio alone.
       for (const [index, url] of urls.entries()) {
         const streams = await probe(url);
         const video = streams.find((s) => s.codec_type === 'video');
         assert.equal(video?.codec_name, 'h264', url);
         assert.equal(video.height, variants[index]!.resolution?.height, url);
-        assert.ok(
-          streams.some((s) => s.codec_type === 'audio' && s.codec_name === 'aac'),
-          url,
-        );
+        assert.ok(!streams.some((s) => s.codec_type === 'audio'), `${url} has no audio`);
       }
+      const sound = await probe(audioUrl);
+      assert.deepEqual(
+        sound.map((s) => [s.codec_type, s.codec_name]),
+        [['audio', 'aac']],
+      );
+      // ffmpeg's own HLS client, given the multivariant playlist, finds both.
+      const both = await probe(multivariantUrl);
+      assert.ok(both.some((s) => s.codec_type === 'video' && s.codec_name === 'h264'));
+      assert.ok(both.some((s) => s.codec_type === 'audio' && s.codec_name === 'aac'));
+      // The source's own playlist still carries both, for players given it alone.
+      const muxed = await probe(server.httpUrl('live/x.m3u8?variant=source'));
+      assert.deepEqual(muxed.map((s) => s.codec_type).sort(), ['audio', 'video']);
 
       // Three complete segments in common, then compare them number by number.
       let views: MediaView[] = [];
+      let audio: MediaView | null = null;
       let common: number[] = [];
       await waitFor(
         async () => {
           views = await Promise.all(urls.map(async (url) => readMedia(await text(url))));
-          const sets = views.map((view) => new Set(view.segments.map((s) => s.msn)));
+          audio = readMedia(await text(audioUrl));
+          const sets = [...views, audio].map((view) => new Set(view.segments.map((s) => s.msn)));
           common = [...(sets[0] ?? [])].filter((msn) => sets.every((set) => set.has(msn)));
           return common.length >= 3;
         },
@@ -138,9 +158,36 @@ void test(
         }
       }
       assert.ok(partsCompared >= 2, 'the parts of some segments were compared');
-      // Each variant reports the other two.
-      assert.deepEqual(views[0]!.reports, ['x_480p.m3u8', 'x_240p.m3u8']);
-      assert.deepEqual(views[1]!.reports, ['x.m3u8?variant=source', 'x_240p.m3u8']);
+      // The audio is cut at the frame that plays at the source's cut: up to an AAC frame before.
+      const audioView = audio as MediaView | null;
+      assert.ok(audioView);
+      for (const msn of common) {
+        const source = views[0]!.segments.find((s) => s.msn === msn)!;
+        const heard: MediaView['segments'][number] = audioView.segments.find((s) => s.msn === msn)!;
+        const earlyMs = source.dateMs - heard.dateMs;
+        // (Timestamps are whole milliseconds: a frame 2 ms late counts as at the cut.)
+        assert.ok(
+          earlyMs >= -2 && earlyMs <= 24,
+          `audio segment ${msn} starts ${earlyMs} ms early`,
+        );
+        if (heard.parts > 0 && source.parts > 0) assert.equal(heard.parts, source.parts);
+      }
+      // Each variant reports the others and the audio; the audio reports the variants.
+      assert.deepEqual(views[0]!.reports, [
+        'x_480p.m3u8?variant=video',
+        'x_240p.m3u8?variant=video',
+        'x.m3u8?variant=audio',
+      ]);
+      assert.deepEqual(views[1]!.reports, [
+        'x.m3u8?variant=video',
+        'x_240p.m3u8?variant=video',
+        'x.m3u8?variant=audio',
+      ]);
+      assert.deepEqual(audioView.reports, [
+        'x.m3u8?variant=video',
+        'x_480p.m3u8?variant=video',
+        'x_240p.m3u8?variant=video',
+      ]);
 
       // The media itself: each segment and part of the same number starts on the same picture.
       const msn = common[1]!;
@@ -257,10 +304,12 @@ void test(
       assert.deepEqual(
         parsed.variants.map((v) => [v.uri, v.resolution?.height]),
         [
-          ['mt.m3u8?variant=source', 720],
-          ['mt_360p.m3u8', 360],
+          ['mt.m3u8?variant=video', 720],
+          ['mt_360p.m3u8?variant=video', 360],
         ],
       );
+      // Track 1 has no audio of its own: with the audio apart, it plays with track 0's.
+      assert.ok(parsed.variants.every((v) => v.audio[0]?.uri === 'mt.m3u8?variant=audio'));
       const urls = parsed.variants.map((v) => new URL(v.uri, multivariantUrl).toString());
       let views: MediaView[] = [];
       await waitFor(
@@ -279,7 +328,7 @@ void test(
         assert.equal(segment.dateMs, twin.dateMs, `segment ${segment.msn}: the same date`);
         assert.ok(Math.abs(segment.durationS - twin.durationS) < 0.05, `segment ${segment.msn}`);
       }
-      assert.deepEqual(low.reports, ['mt.m3u8?variant=source']);
+      assert.deepEqual(low.reports, ['mt.m3u8?variant=video', 'mt.m3u8?variant=audio']);
     } finally {
       await publisher.stop();
       await server.stop();

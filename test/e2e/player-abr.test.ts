@@ -1,7 +1,8 @@
 // Adaptive bitrate in a real browser: the watch page plays a stream with an ABR ladder through
-// hls.js in Chromium; the network is throttled with CDP (Network.emulateNetworkConditions) and
-// hls.js goes down to a rendition that fits, with no stall of more than a second, then back up
-// when the throttle is lifted; the quality menu picks a rendition by hand.
+// hls.js in Chromium, video-only variants with the audio apart in one group; the network is
+// throttled with CDP (Network.emulateNetworkConditions) and hls.js goes down to a rendition that
+// fits, with no stall of more than a second, then back up when the throttle is lifted; the
+// quality menu picks a rendition by hand.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Page } from 'playwright-core';
@@ -83,6 +84,16 @@ void test(
           [240, 480, 720],
         );
         assert.ok(await page.locator('#quality').isVisible(), 'the quality menu is shown');
+        // The audio is one group apart: hls.js loads its playlist and parts beside the video's.
+        const loaded = await page.evaluate<string[]>(
+          "performance.getEntriesByType('resource').map((e) => e.name)",
+        );
+        const audioPlaylist = loaded.find((url) => url.includes('variant=audio'));
+        assert.ok(audioPlaylist, 'the audio rendition was loaded');
+        assert.ok(
+          loaded.some((url) => url.includes('abr.m3u8?variant=video')),
+          'the video-only variants were loaded',
+        );
         const top = levels.length - 1;
         await waitForLevel(page, `r.current === ${top}`, 60_000, 'the source on a fast network');
 

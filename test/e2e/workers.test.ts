@@ -194,9 +194,10 @@ describe('onair --workers 2', () => {
       );
       for (const text of answers) {
         assert.deepEqual(
-          [...text.matchAll(/^(\S+\.m3u8\S*)$/gm)].map((m) => m[1]),
-          ['group-abr.m3u8?variant=source', 'group-abr_180p.m3u8'],
+          [...text.matchAll(/^([^#\s]\S*\.m3u8\S*)$/gm)].map((m) => m[1]),
+          ['group-abr.m3u8?variant=video', 'group-abr_180p.m3u8?variant=video'],
         );
+        assert.match(text, /#EXT-X-MEDIA:TYPE=AUDIO,[^\n]*URI="group-abr\.m3u8\?variant=audio"/);
       }
       // The rendition's playlist and a part of it, on new connections.
       const rendition = server.httpUrl('live/group-abr_180p.m3u8');

@@ -45,6 +45,8 @@ export function makeSegmenter(
     nowMs?: () => number;
     onUpdate?: (segmenter: TestSegmenter) => void;
     dvr?: HlsDvr;
+    /** Only this kind of track (Fragmenter `carry`). */
+    carry?: 'video' | 'audio';
   } = {},
 ): SegmenterUnderTest {
   let updates = 0;
@@ -54,6 +56,7 @@ export function makeSegmenter(
     container: resolved.container,
     cut: resolved,
     now: options.nowMs ?? ((): number => 1_700_000_000_000),
+    ...(options.carry ? { carry: options.carry } : {}),
     onSinkError: (error) => {
       throw error;
     },

@@ -13,9 +13,12 @@ import { checkStreamPath } from '../../hub/stream-path.ts';
 import { HlsWindow } from './hls-window.ts';
 import { CutGrid } from '../../media/cut-grid.ts';
 import {
+  carryOf,
   renderMultivariant,
   renditionReport,
+  variantOf,
   variantUri,
+  type Carry,
   type PlaylistStyle,
 } from './hls-variants.ts';
 import { HlsDvr, removeStaleDvrFolders } from './hls-dvr.ts';
@@ -90,6 +93,10 @@ export interface HlsHandlerOptions {
 /** One stream's HLS state. */
 interface HlsEntry {
   readonly stream: Stream;
+  /** Its key in the handler's table: the path, and the kind of track when it carries one. */
+  readonly key: string;
+  /** The one kind of track it carries (a variant of a ladder whose audio is apart), or null. */
+  readonly carry: Carry | null;
   readonly segmenter: HlsWindow;
   /** The stream's fragmenter for this profile, shared with other sinks (the recorder). */
   leases: FragmentsLease[];
@@ -105,6 +112,11 @@ interface HlsEntry {
   readonly dvr: HlsDvr | null;
   lastRequestMs: number;
   idleTimer: NodeJS.Timeout | null;
+}
+
+/** The entry of `path` carrying `carry` (null: every track). */
+function entryKey(path: string, carry: Carry | null): string {
+  return carry === null ? path : `${path}#${carry}`;
 }
 
 /** Serves `/<path>.m3u8`, `/<path>/index.m3u8` and the media files they list. */
@@ -207,7 +219,7 @@ export class HlsHandler {
     }
     if (
       target.kind === 'playlist' &&
-      !this.#entries.has(target.path) &&
+      !this.#entries.has(entryKey(target.path, carryOf(search))) &&
       this.#options.overMemoryBudget?.() === true
     ) {
       // A new segmenter holds a window of segments in memory: not while over the budget.
@@ -216,7 +228,9 @@ export class HlsHandler {
       return;
     }
     const entry =
-      target.kind === 'playlist' ? this.#entryFor(target.path) : this.#entries.get(target.path);
+      target.kind === 'playlist'
+        ? this.#entryFor(target.path, carryOf(search))
+        : this.#entryWithId(target.path, target.id);
     const { awaitStream } = this.#options;
     if (entry === undefined && target.kind === 'playlist' && awaitStream && !awaited) {
       // Another node may have it: this one pulls it, then answers (once) as if it had it.
@@ -309,7 +323,7 @@ export class HlsHandler {
             this.#reply(res, 403, 'This viewer was disconnected by an operator\n');
             return;
           }
-          if (search.get('variant') !== 'source' && this.#renditionsOf(entry).length > 0) {
+          if (search.get('variant') === null && this.#renditionsOf(entry).length > 0) {
             this.#multivariant(req, res, entry, target.prefix, search);
           } else this.#playlist(req, res, entry, target.prefix, search);
         },
@@ -331,12 +345,14 @@ export class HlsHandler {
     requests: Readonly<Record<HlsRequestKind, number>>;
   } {
     let { parts, segments } = this.#madeByDropped;
+    let streams = 0;
     for (const entry of this.#entries.values()) {
       parts += entry.segmenter.made.parts;
       segments += entry.segmenter.made.segments;
+      if (entry.carry === null) streams++;
     }
     return {
-      streams: this.#entries.size,
+      streams,
       parts,
       segments,
       heldRequests: this.#waiters.size,
@@ -400,7 +416,7 @@ export class HlsHandler {
       renditionReports: this.#otherVariants(entry).flatMap((other) => {
         const report = renditionReport(
           other.segmenter,
-          variantUri(other.stream.path, style, other.follows === null),
+          variantUri(other.stream.path, style, variantOf(other)),
         );
         return report === null ? [] : [report];
       }),
@@ -449,17 +465,40 @@ export class HlsHandler {
     return this.#options.ladder?.renditionsOf(entry.stream.path) ?? [];
   }
 
-  /** The entries of the other variants of `entry`'s ladder that exist now. */
+  /**
+   * The entries of the other variants of `entry`'s ladder that exist now: with every track
+   * (`?variant=source` and the renditions' own playlists), or, for one with a kind of track,
+   * the video-only variants and the audio rendition of the multivariant playlist.
+   */
   #otherVariants(entry: HlsEntry): HlsEntry[] {
     const source = entry.follows ?? entry;
-    const all = [source, ...this.#renditionsOf(source).map((path) => this.#entries.get(path))];
-    return all.filter((other): other is HlsEntry => other !== undefined && other !== entry);
+    const paths = [source.stream.path, ...this.#renditionsOf(source)];
+    const keys =
+      entry.carry === null
+        ? paths
+        : [...paths.map((path) => entryKey(path, 'video')), entryKey(source.stream.path, 'audio')];
+    return keys
+      .map((key) => this.#entries.get(key))
+      .filter((other): other is HlsEntry => other !== undefined && other !== entry);
+  }
+
+  /** The entry of `path` whose media file names start with `id`. */
+  #entryWithId(path: string, id: string): HlsEntry | undefined {
+    for (const carry of [null, 'video', 'audio'] as const) {
+      const entry = this.#entries.get(entryKey(path, carry));
+      if (entry?.id === id) return entry;
+    }
+    return undefined;
   }
 
   /**
-   * The multivariant playlist of a stream with an ABR ladder: the source (`?variant=source`)
-   * and each rendition's media playlist, measured, once each has a segment (or after a wait,
-   * the ones that have). The viewer's token is passed on to every variant.
+   * The multivariant playlist of a stream with an ABR ladder, once each variant has a segment
+   * (or after a wait, the ones that have). When the source has audio, the variants are the
+   * video of the source and of each rendition (`?variant=video`), and the source's audio is one
+   * rendition apart (`?variant=audio`) that every variant names: a player switching variant
+   * keeps the same audio and never fetches it twice. Without audio, the variants are the
+   * source's (`?variant=source`) and the renditions' own playlists. The viewer's token is passed
+   * on to every URI.
    */
   #multivariant(
     req: IncomingMessage,
@@ -472,19 +511,28 @@ export class HlsHandler {
     const token = search.get('token');
     const query = token === null ? '' : new URLSearchParams({ token }).toString();
     const over = this.#options.overMemoryBudget?.() === true;
-    const variants = [entry];
-    for (const path of this.#renditionsOf(entry)) {
-      const rendition = this.#entries.get(path) ?? (over ? undefined : this.#entryFor(path));
-      if (rendition !== undefined) variants.push(rendition);
+    const apart = entry.segmenter.carriedTracks.some((track) => track.kind === 'audio');
+    const carry = apart ? 'video' : null;
+    const find = (path: string, kind: Carry | null): HlsEntry | undefined =>
+      this.#entries.get(entryKey(path, kind)) ?? (over ? undefined : this.#entryFor(path, kind));
+    const variants: HlsEntry[] = [];
+    for (const path of [entry.stream.path, ...this.#renditionsOf(entry)]) {
+      const variant = find(path, carry);
+      if (variant !== undefined) variants.push(variant);
     }
+    const audio = apart ? find(entry.stream.path, 'audio') : undefined;
+    const all = audio === undefined ? variants : [...variants, audio];
     const ready = (): boolean =>
-      variants.every((variant) => variant.segmenter.ended || playlistReady(variant.segmenter));
+      all.every((variant) => variant.segmenter.ended || playlistReady(variant.segmenter));
     const respond = (): void => {
       const text = renderMultivariant(
         variants.map((variant) => ({
           window: variant.segmenter,
-          uri: variantUri(variant.stream.path, style, variant === entry, query),
+          uri: variantUri(variant.stream.path, style, variantOf(variant), query),
         })),
+        audio === undefined
+          ? null
+          : { window: audio.segmenter, uri: variantUri(audio.stream.path, style, 'audio', query) },
       );
       if (text === null) {
         this.#reply(res, 404, 'The stream has no segment yet\n');
@@ -586,21 +634,26 @@ export class HlsHandler {
     }
   }
 
-  /** The entry of a live stream, created (and subscribed) on its first playlist request. */
-  #entryFor(path: string): HlsEntry | undefined {
-    const existing = this.#entries.get(path);
+  /**
+   * The entry of a live stream, created (and subscribed) on its first playlist request. One
+   * carrying one kind of track is cut where the stream (or its ladder's source) is.
+   */
+  #entryFor(path: string, carry: Carry | null = null): HlsEntry | undefined {
+    const key = entryKey(path, carry);
+    const existing = this.#entries.get(key);
     const stream = this.#options.hub.get(path);
     if (existing && (existing.stream === stream || stream?.publisher == null)) return existing;
     if (existing) this.#drop(existing);
     if (stream?.publisher == null) return undefined; // unknown: a fast 404, no state
-    const id = randomBytes(4).toString('hex');
     // A rendition is cut where its source is, so the source's entry comes first.
-    const sourcePath = this.#options.ladder?.sourceOf(path) ?? null;
+    const sourcePath = this.#options.ladder?.sourceOf(path) ?? (carry === null ? null : path);
     const source = sourcePath === null ? undefined : this.#entryFor(sourcePath);
+    if (source === undefined && carry !== null) return undefined;
+    const id = randomBytes(4).toString('hex');
     const profileName = this.#options.streams?.[path]?.hls?.profile;
     const profile =
       source?.profile ?? (profileName === undefined ? this.#profile : hlsProfile(profileName));
-    const dvrWindowS = this.#dvrWindowS(path);
+    const dvrWindowS = carry === null ? this.#dvrWindowS(path) : 0;
     const dvr =
       dvrWindowS > 0 && this.#dvrDir !== null
         ? new HlsDvr({
@@ -620,6 +673,8 @@ export class HlsHandler {
         : null;
     const entry: HlsEntry = {
       stream,
+      key,
+      carry,
       profile,
       id,
       dvr,
@@ -645,24 +700,31 @@ export class HlsHandler {
       }),
     };
     entry.segmenter.lean = this.#lean;
-    this.#entries.set(path, entry);
+    this.#entries.set(key, entry);
     const request = {
       container: profile.container,
       // A rendition's cuts are its source's, not the profile's own: another fragmenter.
-      cutName: source ? `${profile.name}/${source.id}` : profile.name,
+      cutName: [profile.name, ...(source ? [source.id] : []), ...(carry ? [carry] : [])].join('/'),
       cut: profile,
       ...(source ? { follow: source.grid } : {}),
+      ...(carry ? { carry } : {}),
       onSinkError: (error: unknown) => {
         this.#logger.error({ err: error, stream: path }, 'HLS window failed');
       },
     };
+    // Only the stream's own cuts are followed: one that carries a kind of track needs no grid.
     entry.leases = [
-      acquireFragments(stream, request, entry.grid),
+      ...(carry === null ? [acquireFragments(stream, request, entry.grid)] : []),
       acquireFragments(stream, request, entry.segmenter),
     ];
     this.#scheduleIdle(entry, this.#options.config.idleTimeoutMs);
     this.#logger.info(
-      { stream: path, profile: profile.name, ...(dvr ? { dvrWindowS } : {}) },
+      {
+        stream: path,
+        profile: profile.name,
+        ...(carry ? { carry } : {}),
+        ...(dvr ? { dvrWindowS } : {}),
+      },
       'HLS segmenting started',
     );
     return entry;
@@ -684,8 +746,8 @@ export class HlsHandler {
   #drop(entry: HlsEntry): void {
     if (entry.idleTimer) clearTimeout(entry.idleTimer);
     entry.idleTimer = null;
-    if (this.#entries.get(entry.stream.path) === entry) {
-      this.#entries.delete(entry.stream.path);
+    if (this.#entries.get(entry.key) === entry) {
+      this.#entries.delete(entry.key);
       this.#madeByDropped.parts += entry.segmenter.made.parts;
       this.#madeByDropped.segments += entry.segmenter.made.segments;
     }
@@ -695,7 +757,7 @@ export class HlsHandler {
       if (other.follows === entry) this.#drop(other);
     }
     void entry.dvr?.close();
-    this.#logger.debug({ stream: entry.stream.path }, 'HLS segmenting stopped');
+    this.#logger.debug({ stream: entry.stream.path, carry: entry.carry }, 'HLS segmenting stopped');
   }
 
   #send(
