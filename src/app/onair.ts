@@ -319,6 +319,7 @@ export class Onair {
             ladder: {
               renditionsOf: (path: string) => this.#renditionsOf(path),
               sourceOf: (path: string) => this.#renditionSourceOf(path),
+              watch: (path: string) => this.abr.watch(path),
             },
             ...(this.cluster.pulling
               ? {

@@ -42,7 +42,7 @@ export const abrSchema = section(
       ),
     onDemand: bool(
       false,
-      'Make a stream’s renditions only while someone watches one of them (the first viewer waits for ffmpeg to start); off: from the moment the stream is published.',
+      'Make a stream’s renditions only while someone watches one of them or its multivariant HLS playlist (the first viewer waits for ffmpeg to start); off: from the moment the stream is published.',
     ),
     onDemandIdleMs: int({
       min: 0,

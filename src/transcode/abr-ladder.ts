@@ -84,6 +84,8 @@ export class AbrLadders {
   readonly #counts: LadderCounts = { restarts: 0, endedCpuSeconds: 0 };
   /** With abr.onDemand: the ladders whose renditions nobody watches, stopped when these fire. */
   readonly #idle = new Map<string, NodeJS.Timeout>();
+  /** With abr.onDemand: when an HLS viewer last asked for a ladder's playlists (see watch). */
+  readonly #watchedMs = new Map<string, number>();
 
   constructor(options: AbrLaddersOptions) {
     this.#options = options;
@@ -187,6 +189,31 @@ export class AbrLadders {
     ladder.start();
   }
 
+  /**
+   * An HLS viewer asked for the multivariant playlist of `path` or for one of its variants. With
+   * abr.onDemand, its ladder starts, and runs while such requests come. True while renditions
+   * are on their way (the ladder is starting), so the first viewer can wait for them.
+   */
+  watch(path: string): boolean {
+    const stream = this.#options.hub.get(path);
+    const publisher = stream?.publisher ?? null;
+    if (!stream || !publisher) return false;
+    if (this.#options.config.onDemand && this.renditionsOf(path).length > 0) {
+      this.#maybeStart(stream, publisher.info.onYield !== undefined);
+      if (this.#ladders.has(path)) {
+        this.#watchedMs.set(path, Date.now());
+        this.#armIdle(path);
+      }
+    }
+    const info = this.#ladders.get(path)?.info();
+    if (info === undefined) return false;
+    if (info.state === 'waiting') return true;
+    return (
+      info.state === 'running' &&
+      info.renditions.some((rendition) => this.#options.hub.get(rendition)?.publisher == null)
+    );
+  }
+
   /** A viewer for `path`: when it is a rendition of a live source, its ladder runs. */
   #demand(path: string): void {
     const source = renditionSourceOf(path, (base) => this.renditionsOf(base));
@@ -200,15 +227,25 @@ export class AbrLadders {
   /** The last subscriber of rendition `path` left: with none on the others, stop after a while. */
   #maybeIdle(path: string): void {
     const source = renditionSourceOf(path, (base) => this.renditionsOf(base));
-    if (source === null || !this.#ladders.has(source) || this.#idle.has(source)) return;
-    const watched = (): boolean =>
-      (this.#ladders.get(source)?.info().renditions ?? []).some(
-        (rendition) => (this.#options.hub.get(rendition)?.subscriberCount ?? 0) > 0,
-      );
-    if (watched()) return;
+    if (source !== null && !this.#watched(source)) this.#armIdle(source);
+  }
+
+  /** Whether a rendition of `source` has a subscriber, or an HLS viewer asked lately. */
+  #watched(source: string): boolean {
+    const sinceMs = Date.now() - (this.#watchedMs.get(source) ?? -Infinity);
+    if (sinceMs < this.#options.config.onDemandIdleMs) return true;
+    return (this.#ladders.get(source)?.info().renditions ?? []).some(
+      (rendition) => (this.#options.hub.get(rendition)?.subscriberCount ?? 0) > 0,
+    );
+  }
+
+  /** Checks after abr.onDemandIdleMs whether `source`'s ladder is still watched; stops it if not. */
+  #armIdle(source: string): void {
+    if (!this.#ladders.has(source) || this.#idle.has(source)) return;
     const timer = setTimeout(() => {
       this.#idle.delete(source);
-      if (!watched()) this.#stop(source);
+      if (this.#watched(source)) this.#armIdle(source);
+      else this.#stop(source);
     }, this.#options.config.onDemandIdleMs);
     timer.unref();
     this.#idle.set(source, timer);
@@ -223,6 +260,7 @@ export class AbrLadders {
 
   #stop(path: string): void {
     this.#cancelIdle(path);
+    this.#watchedMs.delete(path);
     const ladder = this.#ladders.get(path);
     if (!ladder) return;
     this.#ladders.delete(path);

@@ -192,6 +192,58 @@ void test(
   },
 );
 
+void test(
+  'abr.onDemand: the multivariant playlist starts the ladder, its first viewer gets the variants, and its variants keep it running',
+  { timeout: 60_000 },
+  async () => {
+    const server = await startServer({
+      hls: { idleTimeoutMs: 1000 },
+      abr: {
+        onDemand: true,
+        onDemandIdleMs: 500,
+        renditions: [{ name: '180p', height: 180, videoKbps: 200 }],
+      },
+    });
+    const publisher = publishTestPattern(server.rtmpUrl('live/odm'), { size: '640x360', gop: 25 });
+    try {
+      const { hub, abr } = server.onair;
+      await waitFor(() => hub.get('live/odm')?.tracks.length === 2, 15_000, 'live/odm');
+      assert.equal(abr.get('live/odm'), null, 'no ladder before a viewer');
+      // One request: it starts ffmpeg and is answered once the rendition has a segment.
+      const answer = await fetch(server.httpUrl('live/odm.m3u8'), {
+        signal: AbortSignal.timeout(20_000),
+      });
+      assert.equal(answer.status, 200);
+      const text = await answer.text();
+      assert.deepEqual(
+        [...text.matchAll(/^([^#\s]\S*)$/gm)].map((m) => m[1]),
+        ['odm.m3u8?variant=video', 'odm_180p.m3u8?variant=video'],
+        text,
+      );
+      assert.match(text, /URI="odm\.m3u8\?variant=audio"/);
+      const pid = abr.get('live/odm')?.pid ?? null;
+      assert.ok(pid !== null);
+      // A viewer playing the source's variant only (no rendition subscribed after the HLS idle
+      // timeout) keeps the ladder, for three idle periods and more.
+      const variant = server.httpUrl('live/odm.m3u8?variant=video');
+      const until = Date.now() + 3 * (1000 + 500);
+      while (Date.now() < until) {
+        const reload = await fetch(variant, { signal: AbortSignal.timeout(10_000) });
+        assert.equal(reload.status, 200);
+        await reload.arrayBuffer();
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      assert.equal(abr.get('live/odm')?.pid, pid, 'the same ffmpeg still runs');
+      // Nobody asks any more: the HLS windows idle out, then the ladder stops.
+      await waitFor(() => abr.get('live/odm') === null, 15_000, 'the idle ladder to stop');
+      await waitFor(() => !isAlive(pid), 10_000, 'ffmpeg to exit');
+    } finally {
+      await publisher.stop();
+      await server.stop();
+    }
+  },
+);
+
 /** The presentation times (ms) of the video keyframes in the first 4 s read from `url`. */
 async function keyframeTimes(url: string): Promise<number[]> {
   const args = ['-v', 'error', '-rw_timeout', '10000000', '-read_intervals', '%+4'];

@@ -87,6 +87,11 @@ export interface HlsHandlerOptions {
   readonly ladder?: {
     readonly renditionsOf: (path: string) => readonly string[];
     readonly sourceOf: (path: string) => string | null;
+    /**
+     * A viewer asked for the multivariant playlist of `path` or one of its variants (an
+     * on-demand ladder starts, and runs while they ask). True while renditions are on their way.
+     */
+    readonly watch?: (path: string) => boolean;
   };
 }
 
@@ -323,15 +328,50 @@ export class HlsHandler {
             this.#reply(res, 403, 'This viewer was disconnected by an operator\n');
             return;
           }
-          if (search.get('variant') === null && this.#renditionsOf(entry).length > 0) {
-            this.#multivariant(req, res, entry, target.prefix, search);
-          } else this.#playlist(req, res, entry, target.prefix, search);
+          this.#answerPlaylist(req, res, entry, target.prefix, search);
         },
         (error: unknown) => {
           this.#logger.error({ err: error }, 'HLS play authorization failed');
           this.#reply(res, 503, 'Authorization failed\n');
         },
       );
+  }
+
+  /**
+   * A stream's own URL is its multivariant playlist while it has renditions. A ladder that is
+   * starting (on demand, or just published) is waited for, bounded, so the first viewer gets
+   * the variants rather than a playlist with none. A variant's playlist keeps its ladder going.
+   */
+  #answerPlaylist(
+    req: IncomingMessage,
+    res: ServerResponse,
+    entry: HlsEntry,
+    prefix: string,
+    search: URLSearchParams,
+  ): void {
+    const source = entry.follows ?? entry;
+    const coming = this.#options.ladder?.watch?.(source.stream.path) === true;
+    const own = search.get('variant') === null && entry.follows === null && entry.carry === null;
+    const answer = (): void => {
+      if (own && this.#renditionsOf(entry).length > 0) {
+        this.#multivariant(req, res, entry, prefix, search);
+      } else this.#playlist(req, res, entry, prefix, search);
+    };
+    if (!own || !coming || this.#renditionsOf(entry).length > 0) {
+      answer();
+      return;
+    }
+    // A viewer waiting keeps asking (the ladder runs for it), until its renditions are live or
+    // will not come.
+    const ready = (): boolean => {
+      entry.lastRequestMs = Date.now(); // its window is not idle either
+      return (
+        entry.segmenter.ended ||
+        this.#renditionsOf(entry).length > 0 ||
+        this.#options.ladder?.watch?.(source.stream.path) !== true
+      );
+    };
+    this.#hold(req, res, ready, answer, Math.max(3 * entry.profile.segmentTargetS, 6) * 1000);
   }
 
   /** Figures for metrics: streams segmented now, parts and segments made, held requests,
