@@ -13,6 +13,11 @@ export interface GridSegment {
   /** Moved with the source's clock anchor (onClockResync), as its HLS window's dates are. */
   programDateTimeMs: number;
   readonly discontinuity: boolean;
+  /**
+   * Discontinuities of the source up to this segment, its own included, counted from the
+   * first segment the grid saw: the source's HLS window (made with the grid) counts the same.
+   */
+  readonly discontinuities: number;
   /** The earliest presentation time in each part, by part index (see onPartPts). */
   readonly partFirstPtsMs: number[];
 }
@@ -25,6 +30,7 @@ export const GRID_TOLERANCE_MS = 2;
 /** The source's cuts, newest last. */
 export class CutGrid implements FragmentSink {
   readonly #segments: GridSegment[] = [];
+  #discontinuities = 0;
   #ended = false;
 
   /** Whether the source's fragmenter ended (its stream stopped). */
@@ -58,7 +64,9 @@ export class CutGrid implements FragmentSink {
 
   onSegmentStart(segment: SegmentStart): void {
     if (this.#segments.at(-1)?.msn === segment.msn) return; // replayed to a late sink
+    if (segment.discontinuity) this.#discontinuities++;
     this.#segments.push({
+      discontinuities: this.#discontinuities,
       msn: segment.msn,
       startPtsMs: segment.startPtsMs,
       startDtsMs: segment.startDtsMs,

@@ -52,6 +52,8 @@ export interface SegmentStart {
   /** Whether it starts on a keyframe (false only for a forced cut at maxSegmentS). */
   readonly independent: boolean;
   readonly initVersion: number;
+  /** Following a grid: the source's discontinuities up to this segment (GridSegment). */
+  readonly sourceDiscontinuities?: number;
 }
 
 /** One part: a moof+mdat (fMP4) or a run of TS packets (the first part carries PAT/PMT). */
@@ -561,6 +563,7 @@ export class Fragmenter {
       discontinuity: this.#pendingDiscontinuity || (followed?.discontinuity ?? false),
       independent,
       initVersion: this.#initVersion,
+      ...(followed === null ? {} : { sourceDiscontinuities: followed.discontinuities }),
     };
     this.#current = segment;
     this.#currentParts = [];

@@ -16,22 +16,37 @@ import { readFlvFile } from '../support/flv-reader.ts';
 
 /** One media playlist, read line by line (LL-HLS tags included). */
 interface MediaView {
-  readonly segments: { msn: number; dateMs: number; durationS: number; parts: number }[];
+  /** `cc`: the segment's discontinuity sequence number (the playlist's plus the tags up to it). */
+  readonly segments: {
+    msn: number;
+    dateMs: number;
+    durationS: number;
+    parts: number;
+    cc: number;
+  }[];
   readonly reports: string[];
 }
 
 function readMedia(text: string): MediaView {
   const lines = text.split('\n');
   let msn = Number(/#EXT-X-MEDIA-SEQUENCE:(\d+)/.exec(text)?.[1] ?? NaN);
+  let cc = Number(/#EXT-X-DISCONTINUITY-SEQUENCE:(\d+)/.exec(text)?.[1] ?? NaN);
   const segments: MediaView['segments'] = [];
   let dateMs = NaN;
   let parts = 0;
   const reports: string[] = [];
   for (const line of lines) {
     if (line.startsWith('#EXT-X-PROGRAM-DATE-TIME:')) dateMs = Date.parse(line.slice(25));
+    else if (line === '#EXT-X-DISCONTINUITY') cc++;
     else if (line.startsWith('#EXT-X-PART:')) parts++;
     else if (line.startsWith('#EXTINF:')) {
-      segments.push({ msn: msn++, dateMs, durationS: Number.parseFloat(line.slice(8)), parts });
+      segments.push({
+        msn: msn++,
+        dateMs,
+        durationS: Number.parseFloat(line.slice(8)),
+        parts,
+        cc,
+      });
       parts = 0;
     } else if (line.startsWith('#EXT-X-RENDITION-REPORT:')) {
       reports.push(/URI="([^"]*)"/.exec(line)?.[1] ?? '');
@@ -149,6 +164,7 @@ void test(
         const [source, ...others] = views.map((view) => view.segments.find((s) => s.msn === msn)!);
         for (const other of others) {
           assert.equal(other.dateMs, source!.dateMs, `segment ${msn}: the same PROGRAM-DATE-TIME`);
+          assert.equal(other.cc, source!.cc, `segment ${msn}: the same discontinuity sequence`);
           // Parts are listed for the newest segments only (and so for the newest of each).
           if (other.parts > 0 && source!.parts > 0) {
             assert.equal(other.parts, source!.parts, `segment ${msn}: the same parts`);
@@ -171,6 +187,7 @@ void test(
           `audio segment ${msn} starts ${earlyMs} ms early`,
         );
         if (heard.parts > 0 && source.parts > 0) assert.equal(heard.parts, source.parts);
+        assert.equal(heard.cc, source.cc, `audio segment ${msn}: the same discontinuity sequence`);
       }
       // Each variant reports the others and the audio; the audio reports the variants.
       assert.deepEqual(views[0]!.reports, [
@@ -219,7 +236,9 @@ void test(
       // ffmpeg killed: restarted, the rendition's playlist continues on the source's grid (the
       // same numbers and dates). Before the ladder's publications kept the source's timestamps
       // over a restart (PublisherInfo.sourceTimeline) the hub moved them on, and no cut matched.
-      const newestBefore = readMedia(await text(urls[1]!)).segments.at(-1)?.msn ?? 0;
+      const before = await text(urls[1]!);
+      const mapBefore = /#EXT-X-MAP:URI="([^"]+)"/.exec(before)?.[1];
+      const newestBefore = readMedia(before).segments.at(-1)?.msn ?? 0;
       const pid = server.onair.abr.get('live/x')?.pid ?? null;
       assert.ok(pid !== null);
       process.kill(pid, 'SIGKILL');
@@ -246,6 +265,13 @@ void test(
       const twin = sourceSegments.find((segment) => segment.msn === last.msn);
       assert.ok(twin, `the source has segment ${last.msn} too`);
       assert.equal(last.dateMs, twin.dateMs, 'after the restart, the same date as the source');
+      // ...and the same discontinuity sequence number (RFC 8216bis 6.2.4): the rendition's
+      // playlist starts over on the source's count rather than add a discontinuity of its own.
+      assert.equal(last.cc, twin.cc, `segment ${last.msn}: the source's discontinuity sequence`);
+      // The new encoder's parameters come with a new init segment (timestamps run on).
+      const mapOf = (playlist: string): string | undefined =>
+        /#EXT-X-MAP:URI="([^"]+)"/.exec(playlist)?.[1];
+      assert.notEqual(mapOf(after), mapBefore, 'a new EXT-X-MAP after the restart');
     } finally {
       rmSync(dir, { recursive: true, force: true });
       await publisher.stop();

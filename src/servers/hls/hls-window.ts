@@ -55,6 +55,8 @@ export class HlsWindow implements FragmentSink {
   readonly #segments: HlsSegmentEntry[] = [];
   #current: HlsSegmentEntry | null = null;
   #discontinuitySequence = 0;
+  /** A segment that ended with no part had a discontinuity (see onSegmentEnd). */
+  #lostDiscontinuity = false;
   #windowBytes = 0;
   #tracks: readonly Track[] = [];
   #init: Buffer | null = null;
@@ -156,6 +158,18 @@ export class HlsWindow implements FragmentSink {
     // skip numbers; a playlist's cannot, so the window starts over after a discontinuity.
     const gap = this.#lastMsn >= 0 && segment.msn > this.#lastMsn + 1;
     if (gap) this.#startOver();
+    let discontinuity = segment.discontinuity || gap || this.#lostDiscontinuity;
+    this.#lostDiscontinuity = false;
+    // A rendition's segments count discontinuities as its source's do (RFC 8216bis 6.2.4: the
+    // same discontinuity sequence in every variant): when its own differ (ffmpeg restarted, or
+    // it joined late), the window starts over on the source's count.
+    const counted = segment.sourceDiscontinuities;
+    if (counted !== undefined && this.#discontinuitiesThrough(discontinuity) !== counted) {
+      this.#startOver();
+      // The first segment of a playlist needs no tag to count from the source's number.
+      discontinuity = discontinuity && counted > 0;
+      this.#discontinuitySequence = counted - (discontinuity ? 1 : 0);
+    }
     this.#current = {
       msn: segment.msn,
       parts: [],
@@ -163,7 +177,7 @@ export class HlsWindow implements FragmentSink {
       durationS: 0,
       startDtsMs: segment.startDtsMs,
       programDateTimeMs: segment.programDateTimeMs,
-      discontinuity: segment.discontinuity || gap,
+      discontinuity,
       initVersion: segment.initVersion,
     };
     this.#lastMsn = segment.msn;
@@ -192,7 +206,11 @@ export class HlsWindow implements FragmentSink {
     const current = this.#current;
     if (current === null || current.msn !== msn) return;
     this.#current = null;
-    if (current.parts.length === 0) return;
+    if (current.parts.length === 0) {
+      // Never listed: its discontinuity goes to the next one, so the count stays the same.
+      if (current.discontinuity) this.#lostDiscontinuity = true;
+      return;
+    }
     current.bytes =
       current.parts.length === 1
         ? (current.parts[0] as HlsPartEntry).bytes
@@ -226,6 +244,13 @@ export class HlsWindow implements FragmentSink {
     if (lean === this.#lean) return;
     this.#lean = lean;
     if (lean && this.#trimWindow()) this.#options.onUpdate();
+  }
+
+  /** The discontinuity count of a segment started now, with its own `discontinuity`. */
+  #discontinuitiesThrough(discontinuity: boolean): number {
+    let count = this.discontinuitySequence + (discontinuity ? 1 : 0);
+    for (const segment of this.#segments) if (segment.discontinuity) count++;
+    return count;
   }
 
   /** Drops every segment (the DVR window keeps none: renditions, which skip, have none). */
