@@ -312,6 +312,36 @@ test('StreamHub.publish() within the grace period continues the same subscribers
   hub.close();
 });
 
+test("PublisherInfo.timelineOf: a republished track of the same encoder moves on by its source stream's offset, not its own", (t) => {
+  useFakeTimers(t);
+  const hub = new StreamHub(options);
+  const RENDITION = `${PATH}_360p`;
+  const publishBoth = (): [Publication, Publication] => {
+    const main = hub.publish(PATH, publisherInfo);
+    const source = hub.get(PATH);
+    assert.ok(source);
+    return [main, hub.publish(RENDITION, { ...publisherInfo, timelineOf: source })];
+  };
+  const [main1, low1] = publishBoth();
+  const mainSub = new FakeSubscriber();
+  const lowSub = new FakeSubscriber();
+  hub.get(PATH)?.subscribe(mainSub);
+  hub.get(RENDITION)?.subscribe(lowSub);
+  // Track 0 ends later than track 1 (its audio), so their own offsets would differ.
+  writeAll(main1, [videoHeader(), audioHeader(), key(5000), inter(5040), audio(5090)]);
+  writeAll(low1, [videoHeader(h264b), key(5000), inter(5040)]);
+  main1.close();
+  low1.close();
+  mock.timers.tick(GRACE_MS - 1);
+  const [main2, low2] = publishBoth();
+  writeAll(main2, [videoHeader(), audioHeader(), key(0), inter(40)]);
+  writeAll(low2, [videoHeader(h264b), key(0), inter(40)]);
+  const last = (sub: FakeSubscriber): number[] => sub.frames.slice(-2).map((f) => f.dts);
+  assert.ok(last(mainSub)[0]! > 5090, `track 0 moved on: ${last(mainSub).join(',')}`);
+  assert.deepEqual(last(lowSub), last(mainSub), "track 1 has track 0's timestamps");
+  hub.close();
+});
+
 test('Stream: after the grace period with no publisher, subscribers get stream-ended and the path is gone', (t) => {
   useFakeTimers(t);
   const hub = new StreamHub(options);

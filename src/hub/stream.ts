@@ -23,6 +23,12 @@ export interface PublisherInfo {
    * rendition stays on its source's, where its HLS cuts follow the source's (CutGrid).
    */
   readonly sourceTimeline?: boolean;
+  /**
+   * Its timestamps are on the clock of this stream's publisher (another track of one encoder,
+   * enhanced RTMP multitrack): after a reconnect it is moved on by that stream's offset, not by
+   * one of its own, so the two stay on the same timeline (and the same HLS cuts).
+   */
+  readonly timelineOf?: Stream;
 }
 
 /** Settings a Stream takes from the hub. */
@@ -73,6 +79,8 @@ export class Stream {
   #offsetMs = 0;
   #lastDtsMs = 0;
   #rebase = false;
+  /** The stream whose timestamp offset this publisher's frames take (PublisherInfo.timelineOf). */
+  #timelineOf: Stream | null = null;
   #firstAudioDtsMs: number | null = null;
   #graceTimer: NodeJS.Timeout | null = null;
   #publishedAtMs = 0;
@@ -87,6 +95,11 @@ export class Stream {
 
   get state(): StreamState {
     return this.#state;
+  }
+
+  /** What is added to the current publisher's timestamps (ms): 0 until a republish moves it on. */
+  get timelineOffsetMs(): number {
+    return this.#offsetMs;
   }
 
   /** The current publication, if a publisher is live. */
@@ -130,7 +143,8 @@ export class Stream {
     const resumed = this.#state === 'grace';
     if (this.#graceTimer) clearTimeout(this.#graceTimer);
     this.#graceTimer = null;
-    this.#rebase = this.#publishCount > 0 && info.sourceTimeline !== true;
+    this.#timelineOf = info.timelineOf ?? null;
+    this.#rebase = this.#publishCount > 0 && info.sourceTimeline !== true && !this.#timelineOf;
     if (info.sourceTimeline === true) this.#offsetMs = 0;
     this.#publishCount++;
     this.#state = 'live';
@@ -226,7 +240,8 @@ export class Stream {
   /** @internal Called by Publication.write(). */
   write(input: FrameInput): void {
     const inputMs = ticksToMs(input.dts, input.timescale);
-    if (this.#rebase) {
+    if (this.#timelineOf !== null) this.#offsetMs = this.#timelineOf.timelineOffsetMs;
+    else if (this.#rebase) {
       this.#rebase = false;
       this.#offsetMs = Math.round(this.#lastDtsMs + REPUBLISH_GAP_MS - inputMs);
     }

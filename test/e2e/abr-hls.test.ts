@@ -311,7 +311,7 @@ void test(
     const server = await startServer({
       abr: { renditions: [{ name: '240p', height: 240, videoKbps: 300 }] },
     });
-    const publisher = await publishFlvFileLoop(server.rtmpUrl('live/mt'), file, {
+    let publisher = await publishFlvFileLoop(server.rtmpUrl('live/mt'), file, {
       maxDurationMs: 80_000,
     });
     try {
@@ -355,6 +355,30 @@ void test(
         assert.ok(Math.abs(segment.durationS - twin.durationS) < 0.05, `segment ${segment.msn}`);
       }
       assert.deepEqual(low.reports, ['mt.m3u8?variant=video', 'mt.m3u8?variant=audio']);
+
+      // The encoder reconnects within the grace period, its timestamps from 0 again: the hub
+      // moves track 0 and track 1 on by the same amount, so track 1 stays on track 0's grid.
+      const lowBefore = low.segments.at(-1)!.msn;
+      await publisher.stop();
+      await waitFor(() => hub.get('live/mt')?.state === 'grace', 5000, 'live/mt in its grace');
+      publisher = await publishFlvFileLoop(server.rtmpUrl('live/mt'), file, {
+        maxDurationMs: 60_000,
+      });
+      let resumed: MediaView[] = [];
+      await waitFor(
+        async () => {
+          resumed = await Promise.all(urls.map(async (url) => readMedia(await text(url))));
+          return (resumed[1]?.segments.at(-1)?.msn ?? 0) > lowBefore + 3;
+        },
+        30_000,
+        'track 1 to continue after the reconnect',
+      );
+      const [mainAfter, lowAfter] = resumed as [MediaView, MediaView];
+      const newest = lowAfter.segments.at(-1)!;
+      const twinAfter = mainAfter.segments.find((m) => m.msn === newest.msn);
+      assert.ok(twinAfter, `track 0 has segment ${newest.msn}`);
+      assert.equal(newest.dateMs, twinAfter.dateMs, 'after the reconnect, the same date');
+      assert.equal(newest.cc, twinAfter.cc, 'and the same discontinuity sequence');
     } finally {
       await publisher.stop();
       await server.stop();

@@ -63,10 +63,13 @@ export class MultitrackRenditions {
       // Named from its first sequence header: the height it is encoded at.
       if (frame.track?.kind !== 'video') return 'rendition-before-header';
       const path = this.#pathFor(trackId, frame.track.height);
+      const source = this.#hub.get(this.#source);
       try {
         track.publication = this.#hub.publish(path, {
           protocol: 'rtmp',
           remoteAddress: this.#remoteAddress,
+          // One encoder's clock: moved on with track 0 after a reconnect.
+          ...(source ? { timelineOf: source } : {}),
         });
       } catch (error) {
         track.refused = error instanceof Error ? error.message : String(error);
