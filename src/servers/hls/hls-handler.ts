@@ -1,7 +1,6 @@
 // HLS and LL-HLS over HTTP: playlists (with blocking reload and delta updates), parts,
 // segments and init segments of every stream, each muxed once in memory and shared by all.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { HlsConfig, StreamsConfig } from '../../config/schema.ts';
@@ -9,9 +8,8 @@ import type { Logger } from '../../log/logger.ts';
 import type { StreamHub } from '../../hub/stream-hub.ts';
 import type { Stream } from '../../hub/stream.ts';
 import { parseHlsQuery } from '../../codecs/m3u8.ts';
+import { entryKey, HlsEntries, type HlsEntry } from './hls-entries.ts';
 import { checkStreamPath } from '../../hub/stream-path.ts';
-import { HlsWindow } from './hls-window.ts';
-import { CutGrid } from '../../media/cut-grid.ts';
 import {
   carryOf,
   renderMultivariant,
@@ -21,8 +19,7 @@ import {
   type Carry,
   type PlaylistStyle,
 } from './hls-variants.ts';
-import { HlsDvr, removeStaleDvrFolders } from './hls-dvr.ts';
-import { acquireFragments, type FragmentsLease } from '../../hub/fragmenters.ts';
+import { removeStaleDvrFolders } from './hls-dvr.ts';
 import { explainProfile, hlsProfile, type HlsProfile } from './hls-profile.ts';
 import { renderPlaylist, type PlaylistRequest } from './hls-playlist.ts';
 import { HlsWaiters } from './hls-waiters.ts';
@@ -95,46 +92,14 @@ export interface HlsHandlerOptions {
   };
 }
 
-/** One stream's HLS state. */
-interface HlsEntry {
-  readonly stream: Stream;
-  /** Its key in the handler's table: the path, and the kind of track when it carries one. */
-  readonly key: string;
-  /** The one kind of track it carries (a variant of a ladder whose audio is apart), or null. */
-  readonly carry: Carry | null;
-  readonly segmenter: HlsWindow;
-  /** The stream's fragmenter for this profile, shared with other sinks (the recorder). */
-  leases: FragmentsLease[];
-  /** The cuts this stream's fragmenter makes, which the entries of its renditions follow. */
-  readonly grid: CutGrid;
-  /** The entry of the ladder's source, when this is a rendition's (its cuts are that one's). */
-  readonly follows: HlsEntry | null;
-  readonly profile: HlsProfile;
-  /** Prefix of every media file name, unique per entry so cached URLs never collide. */
-  readonly id: string;
-  readonly playlists: Map<string, Buffer>;
-  /** The DVR window (segments older than the memory window, on disk), if the stream has one. */
-  readonly dvr: HlsDvr | null;
-  lastRequestMs: number;
-  idleTimer: NodeJS.Timeout | null;
-}
-
-/** The entry of `path` carrying `carry` (null: every track). */
-function entryKey(path: string, carry: Carry | null): string {
-  return carry === null ? path : `${path}#${carry}`;
-}
-
 /** Serves `/<path>.m3u8`, `/<path>/index.m3u8` and the media files they list. */
 export class HlsHandler {
   readonly #options: HlsHandlerOptions;
-  #lean = false;
   readonly #logger: Logger;
   readonly #profile: HlsProfile;
-  readonly #entries = new Map<string, HlsEntry>();
+  readonly #entries: HlsEntries;
   readonly #waiters: HlsWaiters;
   readonly #viewers: HlsSessions;
-  /** Parts and segments of segmenters already dropped, so the totals only grow. */
-  readonly #madeByDropped = { parts: 0, segments: 0 };
   /** Requests that reached the handler, by kind (what a cache in front passes on). */
   readonly #requests: Record<HlsRequestKind, number> = {
     playlist: 0,
@@ -161,6 +126,18 @@ export class HlsHandler {
       maxHeldPerIp: options.config.maxHeldRequestsPerIp,
     });
     this.#dvrDir = options.dvrDir === undefined ? null : join(options.dvrDir, String(process.pid));
+    this.#entries = new HlsEntries({
+      hub: options.hub,
+      config: options.config,
+      ...(options.streams ? { streams: options.streams } : {}),
+      profile: this.#profile,
+      dvrDir: this.#dvrDir,
+      logger: this.#logger,
+      sourceOf: (path) => options.ladder?.sourceOf(path) ?? null,
+      onUpdate: () => {
+        this.#waiters.check();
+      },
+    });
     const dvrStreams =
       options.config.dvrWindowS > 0 ||
       Object.values(options.streams ?? {}).some((settings) => (settings.hls?.dvrWindowS ?? 0) > 0);
@@ -174,8 +151,11 @@ export class HlsHandler {
       // A DVR window fills from the publish on, whether or not anyone watches yet.
       const { events } = options.hub;
       const begin = (stream: Stream): void => {
-        if (this.#dvrWindowS(stream.path) > 0 && this.#options.overMemoryBudget?.() !== true)
-          this.#entryFor(stream.path);
+        if (
+          this.#entries.dvrWindowS(stream.path) > 0 &&
+          this.#options.overMemoryBudget?.() !== true
+        )
+          this.#entries.entryFor(stream.path);
       };
       this.#unsubscribe.push(
         events.on('published', (event) => {
@@ -186,13 +166,6 @@ export class HlsHandler {
         }),
       );
     }
-  }
-
-  /** The DVR window of `path` in seconds (0: none). */
-  #dvrWindowS(path: string): number {
-    // A rendition's window starts over when its ffmpeg restarts (see HlsWindow): no DVR.
-    if (this.#dvrDir === null || this.#options.ladder?.sourceOf(path) != null) return 0;
-    return this.#options.streams?.[path]?.hls?.dvrWindowS ?? this.#options.config.dvrWindowS;
   }
 
   /** What the configured profile means for players, for the start-up log and the API. */
@@ -234,8 +207,8 @@ export class HlsHandler {
     }
     const entry =
       target.kind === 'playlist'
-        ? this.#entryFor(target.path, carryOf(search))
-        : this.#entryWithId(target.path, target.id);
+        ? this.#entries.entryFor(target.path, carryOf(search))
+        : this.#entries.withId(target.path, target.id);
     const { awaitStream } = this.#options;
     if (entry === undefined && target.kind === 'playlist' && awaitStream && !awaited) {
       // Another node may have it: this one pulls it, then answers (once) as if it had it.
@@ -384,13 +357,7 @@ export class HlsHandler {
     untrackedRequests: number;
     requests: Readonly<Record<HlsRequestKind, number>>;
   } {
-    let { parts, segments } = this.#madeByDropped;
-    let streams = 0;
-    for (const entry of this.#entries.values()) {
-      parts += entry.segmenter.made.parts;
-      segments += entry.segmenter.made.segments;
-      if (entry.carry === null) streams++;
-    }
+    const { parts, segments, streams } = this.#entries.made();
     return {
       streams,
       parts,
@@ -406,14 +373,13 @@ export class HlsHandler {
    * live playlist may have (HlsWindow.lean); after, windows grow back as segments are made.
    */
   set lean(lean: boolean) {
-    this.#lean = lean;
-    for (const entry of this.#entries.values()) entry.segmenter.lean = lean;
+    this.#entries.lean = lean;
   }
 
   /** Stops every segmenter and answers held requests (shutdown). */
   close(): void {
     for (const unsubscribe of this.#unsubscribe.splice(0)) unsubscribe();
-    for (const entry of this.#entries.values()) this.#drop(entry);
+    this.#entries.close();
     this.#waiters.closeAll();
     this.#viewers.close();
   }
@@ -522,15 +488,6 @@ export class HlsHandler {
       .filter((other): other is HlsEntry => other !== undefined && other !== entry);
   }
 
-  /** The entry of `path` whose media file names start with `id`. */
-  #entryWithId(path: string, id: string): HlsEntry | undefined {
-    for (const carry of [null, 'video', 'audio'] as const) {
-      const entry = this.#entries.get(entryKey(path, carry));
-      if (entry?.id === id) return entry;
-    }
-    return undefined;
-  }
-
   /**
    * The multivariant playlist of a stream with an ABR ladder, once each variant has a segment
    * (or after a wait, the ones that have). When the source has audio, the variants are the
@@ -554,7 +511,8 @@ export class HlsHandler {
     const apart = entry.segmenter.carriedTracks.some((track) => track.kind === 'audio');
     const carry = apart ? 'video' : null;
     const find = (path: string, kind: Carry | null): HlsEntry | undefined =>
-      this.#entries.get(entryKey(path, kind)) ?? (over ? undefined : this.#entryFor(path, kind));
+      this.#entries.get(entryKey(path, kind)) ??
+      (over ? undefined : this.#entries.entryFor(path, kind));
     const variants: HlsEntry[] = [];
     for (const path of [entry.stream.path, ...this.#renditionsOf(entry)]) {
       const variant = find(path, carry);
@@ -672,132 +630,6 @@ export class HlsHandler {
     if (refused !== null) {
       this.#reply(res, refused === 'per-ip' ? 429 : 503, 'Too many held requests\n');
     }
-  }
-
-  /**
-   * The entry of a live stream, created (and subscribed) on its first playlist request. One
-   * carrying one kind of track is cut where the stream (or its ladder's source) is.
-   */
-  #entryFor(path: string, carry: Carry | null = null): HlsEntry | undefined {
-    const key = entryKey(path, carry);
-    const existing = this.#entries.get(key);
-    const stream = this.#options.hub.get(path);
-    if (existing && (existing.stream === stream || stream?.publisher == null)) return existing;
-    if (existing) this.#drop(existing);
-    if (stream?.publisher == null) return undefined; // unknown: a fast 404, no state
-    // A rendition is cut where its source is, so the source's entry comes first.
-    const sourcePath = this.#options.ladder?.sourceOf(path) ?? (carry === null ? null : path);
-    const source = sourcePath === null ? undefined : this.#entryFor(sourcePath);
-    if (source === undefined && carry !== null) return undefined;
-    const id = randomBytes(4).toString('hex');
-    const profileName = this.#options.streams?.[path]?.hls?.profile;
-    const profile =
-      source?.profile ?? (profileName === undefined ? this.#profile : hlsProfile(profileName));
-    const dvrWindowS = carry === null ? this.#dvrWindowS(path) : 0;
-    const dvr =
-      dvrWindowS > 0 && this.#dvrDir !== null
-        ? new HlsDvr({
-            dir: join(this.#dvrDir, id),
-            windowS: dvrWindowS,
-            maxBytes: this.#options.config.dvrMaxBytes,
-            maxPendingBytes: this.#options.config.maxWindowBytes,
-            extension: profile.container === 'fmp4' ? 'm4s' : 'ts',
-            onProblem: (problem) => {
-              const { error, ...rest } = problem;
-              this.#logger.warn({ err: error, stream: path, ...rest }, 'DVR window problem');
-            },
-            onChange: () => {
-              entry.playlists.clear();
-            },
-          })
-        : null;
-    const entry: HlsEntry = {
-      stream,
-      key,
-      carry,
-      profile,
-      id,
-      dvr,
-      playlists: new Map(),
-      lastRequestMs: Date.now(),
-      idleTimer: null,
-      leases: [],
-      grid: new CutGrid(),
-      follows: source ?? null,
-      segmenter: new HlsWindow({
-        profile,
-        windowSegments: this.#options.config.windowSegments,
-        maxWindowBytes: this.#options.config.maxWindowBytes,
-        onUpdate: () => {
-          entry.playlists.clear();
-          this.#waiters.check();
-        },
-        onClose: () => {
-          // Keep the ended playlist (with EXT-X-ENDLIST) for players to see, then forget it.
-          this.#scheduleIdle(entry, this.#options.config.idleTimeoutMs);
-        },
-        ...(dvr ? { dvr } : {}),
-      }),
-    };
-    entry.segmenter.lean = this.#lean;
-    this.#entries.set(key, entry);
-    const request = {
-      container: profile.container,
-      // A rendition's cuts are its source's, not the profile's own: another fragmenter.
-      cutName: [profile.name, ...(source ? [source.id] : []), ...(carry ? [carry] : [])].join('/'),
-      cut: profile,
-      ...(source ? { follow: source.grid } : {}),
-      ...(carry ? { carry } : {}),
-      onSinkError: (error: unknown) => {
-        this.#logger.error({ err: error, stream: path }, 'HLS window failed');
-      },
-    };
-    // Only the stream's own cuts are followed: one that carries a kind of track needs no grid.
-    entry.leases = [
-      ...(carry === null ? [acquireFragments(stream, request, entry.grid)] : []),
-      acquireFragments(stream, request, entry.segmenter),
-    ];
-    this.#scheduleIdle(entry, this.#options.config.idleTimeoutMs);
-    this.#logger.info(
-      {
-        stream: path,
-        profile: profile.name,
-        ...(carry ? { carry } : {}),
-        ...(dvr ? { dvrWindowS } : {}),
-      },
-      'HLS segmenting started',
-    );
-    return entry;
-  }
-
-  #scheduleIdle(entry: HlsEntry, afterMs: number): void {
-    if (entry.idleTimer) clearTimeout(entry.idleTimer);
-    entry.idleTimer = setTimeout(() => {
-      entry.idleTimer = null;
-      const idleMs = Date.now() - entry.lastRequestMs;
-      // A DVR window is kept while the stream is live, watched or not.
-      const idle = idleMs >= this.#options.config.idleTimeoutMs && entry.dvr === null;
-      if (idle || entry.segmenter.ended) this.#drop(entry);
-      else this.#scheduleIdle(entry, this.#options.config.idleTimeoutMs - idleMs);
-    }, afterMs);
-    entry.idleTimer.unref();
-  }
-
-  #drop(entry: HlsEntry): void {
-    if (entry.idleTimer) clearTimeout(entry.idleTimer);
-    entry.idleTimer = null;
-    if (this.#entries.get(entry.key) === entry) {
-      this.#entries.delete(entry.key);
-      this.#madeByDropped.parts += entry.segmenter.made.parts;
-      this.#madeByDropped.segments += entry.segmenter.made.segments;
-    }
-    for (const lease of entry.leases.splice(0)) lease.release();
-    // Renditions following this one's cuts would follow none: they start over with the next.
-    for (const other of [...this.#entries.values()]) {
-      if (other.follows === entry) this.#drop(other);
-    }
-    void entry.dvr?.close();
-    this.#logger.debug({ stream: entry.stream.path, carry: entry.carry }, 'HLS segmenting stopped');
   }
 
   #send(
